@@ -1,0 +1,19 @@
+//! sea-orm entities of SafeGrid, one module per table. Only plain table mappings live here;
+//! the rules live in the `safegrid` crate's domain modules.
+
+pub mod areas;
+pub mod categories;
+pub mod dead_letters;
+pub mod grid_members;
+pub mod idempotency;
+pub mod invites;
+pub mod job_leases;
+pub mod outbox;
+pub mod refresh_tokens;
+pub mod reports;
+pub mod settings;
+pub mod subscriptions;
+pub mod timeline_events;
+pub mod uploads;
+pub mod users;
+pub mod wishes;

@@ -1,0 +1,48 @@
+//! The `reports` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "reports")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub reporter_id: String,
+    pub category: String,
+    #[sea_orm(column_type = "Text")]
+    pub description: String,
+    #[sea_orm(column_type = "Double")]
+    pub lat: f64,
+    #[sea_orm(column_type = "Double")]
+    pub lng: f64,
+    pub coord_input: String,
+    pub address: Option<String>,
+    pub anonymous: bool,
+    pub urgency: String,
+    pub status: String,
+    pub grid_code: String,
+    pub queue_code: String,
+    pub queue_path: String,
+    pub accepted_by: Option<String>,
+    pub submitted_at: i64,
+    pub accepted_at: Option<i64>,
+    pub deadline: Option<i64>,
+    pub suspended_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub rework_count: i32,
+    pub rating: Option<i16>,
+    pub rating_comment: Option<String>,
+    pub extension_until: Option<i64>,
+    pub extension_reason: Option<String>,
+    pub duplicate_of: Option<String>,
+    pub flagged: bool,
+    pub overdue_notified: bool,
+    pub version: i32,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

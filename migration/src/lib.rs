@@ -1,0 +1,18 @@
+//! Every schema change of SafeGrid, in order. Each migration runs on SQLite, PostgreSQL and
+//! MySQL/MariaDB; `migration/tests/roundtrip.rs` runs them up, down and up again on each.
+//!
+//! Times are stored as Unix epoch milliseconds (`BIGINT`): one representation that sorts,
+//! compares and subtracts the same way on all three backends.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_init;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_init::Migration)]
+    }
+}

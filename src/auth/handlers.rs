@@ -1,0 +1,171 @@
+//! HTTP handlers of the identity endpoints: extract, call the service, answer.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+
+use super::dto::*;
+use super::principal::Principal;
+use super::service;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::util::rfc3339;
+
+fn client_ip(req: &HttpRequest) -> String {
+    // The socket peer, not X-Forwarded-For: a client could forge that header to dodge limits.
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+async fn limit(state: &AppState, key: String, max: u32, window_secs: i64) -> ApiResult<()> {
+    state
+        .limiter
+        .hit(&key, max, window_secs)
+        .await
+        .map_err(service::rate_limited)
+}
+
+/// Log in from the mini-program with the code of `wx.login()`.
+#[utoipa::path(tag = "auth", request_body = WechatLogin, responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, description = "wechat_code_invalid", body = crate::error::ErrorBody),
+    (status = 429, description = "rate_limited or wechat_rate_limited", body = crate::error::ErrorBody),
+    (status = 503, description = "wechat_unavailable", body = crate::error::ErrorBody)))]
+#[post("/auth/wechat-login")]
+async fn wechat_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<WechatLogin>,
+) -> ApiResult<web::Json<TokenResponse>> {
+    limit(&state, format!("login-ip:{}", client_ip(&req)), 60, 60).await?;
+    Ok(web::Json(service::login_wechat(&state, &body.code).await?))
+}
+
+/// Log in to the admin page with a username and password.
+#[utoipa::path(tag = "auth", request_body = PasswordLogin, responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, description = "invalid_credentials", body = crate::error::ErrorBody),
+    (status = 429, description = "rate_limited", body = crate::error::ErrorBody)))]
+#[post("/auth/password-login")]
+async fn password_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<PasswordLogin>,
+) -> ApiResult<web::Json<TokenResponse>> {
+    if body.username.len() > 64 || body.password.len() > 256 {
+        return Err(ApiError::invalid("username", "too long"));
+    }
+    limit(
+        &state,
+        format!("pw-user:{}", body.username.to_lowercase()),
+        10,
+        300,
+    )
+    .await?;
+    limit(&state, format!("pw-ip:{}", client_ip(&req)), 30, 300).await?;
+    Ok(web::Json(
+        service::login_password(&state, &body.username, &body.password).await?,
+    ))
+}
+
+/// Rotate the refresh token. Reusing an old one revokes the whole login.
+#[utoipa::path(tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, description = "refresh_token_invalid or refresh_token_reused", body = crate::error::ErrorBody)))]
+#[post("/auth/refresh")]
+async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<RefreshRequest>,
+) -> ApiResult<web::Json<TokenResponse>> {
+    limit(&state, format!("refresh-ip:{}", client_ip(&req)), 120, 60).await?;
+    Ok(web::Json(
+        service::refresh(&state, &body.refresh_token).await?,
+    ))
+}
+
+/// Revoke the refresh token (and its family), or every session when none is given.
+#[utoipa::path(tag = "auth", request_body = LogoutRequest, security(("bearer" = [])), responses((status = 204)))]
+#[post("/auth/logout")]
+async fn logout(
+    state: web::Data<AppState>,
+    who: Principal,
+    body: Option<web::Json<LogoutRequest>>,
+) -> ApiResult<HttpResponse> {
+    let token = body.as_ref().and_then(|b| b.refresh_token.clone());
+    service::logout(&state, &who, token.as_deref()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The calling user.
+#[utoipa::path(tag = "auth", security(("bearer" = [])), responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
+#[get("/me")]
+async fn get_me(state: web::Data<AppState>, who: Principal) -> ApiResult<web::Json<Me>> {
+    Ok(web::Json(service::me(&state, &who).await?))
+}
+
+/// Bind the phone number from the `getPhoneNumber` button.
+#[utoipa::path(tag = "auth", request_body = PhoneBinding, security(("bearer" = [])), responses((status = 200, body = Me), (status = 400, body = crate::error::ErrorBody)))]
+#[post("/me/phone")]
+async fn bind_phone(
+    state: web::Data<AppState>,
+    who: Principal,
+    body: web::Json<PhoneBinding>,
+) -> ApiResult<web::Json<Me>> {
+    service::bind_phone(&state, &who, &body.code).await?;
+    let fresh = super::principal::load(&state, who.id())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(web::Json(service::me(&state, &fresh).await?))
+}
+
+/// Redeem an invite code: become worker, backup or volunteer of a grid.
+#[utoipa::path(tag = "auth", request_body = Enrolment, security(("bearer" = [])), responses(
+    (status = 200, body = Me),
+    (status = 404, description = "invite_not_found", body = crate::error::ErrorBody),
+    (status = 409, description = "invite_used", body = crate::error::ErrorBody),
+    (status = 410, description = "invite_expired", body = crate::error::ErrorBody)))]
+#[post("/me/enrolments")]
+async fn enrol(
+    state: web::Data<AppState>,
+    who: Principal,
+    body: web::Json<Enrolment>,
+) -> ApiResult<web::Json<Me>> {
+    service::enrol(&state, &who, &body.invite_code).await?;
+    let fresh = super::principal::load(&state, who.id())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(web::Json(service::me(&state, &fresh).await?))
+}
+
+/// Record subscribe-message consent (one send per `accept`).
+#[utoipa::path(tag = "auth", request_body = SubscriptionConsent, security(("bearer" = [])), responses((status = 200, body = SubscriptionLedger)))]
+#[post("/me/subscriptions")]
+async fn subscriptions(
+    state: web::Data<AppState>,
+    who: Principal,
+    body: web::Json<SubscriptionConsent>,
+) -> ApiResult<web::Json<SubscriptionLedger>> {
+    let remaining = service::record_consent(&state, &who, &body.results).await?;
+    Ok(web::Json(SubscriptionLedger { remaining }))
+}
+
+/// Create a single-use invite code to a grid inside the admin's area.
+#[utoipa::path(tag = "auth", request_body = InviteRequest, security(("bearer" = [])), responses(
+    (status = 201, body = InviteResponse), (status = 403, body = crate::error::ErrorBody)))]
+#[post("/admin/invites")]
+async fn create_invite(
+    state: web::Data<AppState>,
+    who: Principal,
+    body: web::Json<InviteRequest>,
+) -> ApiResult<HttpResponse> {
+    if who.admin_area.is_none() {
+        return Err(ApiError::forbidden());
+    }
+    let invite = service::create_invite(&state, &who, &body.grid_code, &body.role).await?;
+    Ok(HttpResponse::Created().json(InviteResponse {
+        invite_code: invite.code,
+        grid_code: invite.grid_code,
+        role: invite.role,
+        expires_at: rfc3339(invite.expires_at),
+    }))
+}

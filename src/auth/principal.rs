@@ -1,0 +1,159 @@
+//! Who is calling: the `Principal` extractor verifies the bearer token and loads the user's
+//! roles from the database on every request, so a revoked membership takes effect at once.
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A user's role, as shown by `GET /me`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Resident,
+    Worker,
+    Volunteer,
+    Admin,
+}
+
+/// A grid membership: `worker` (专职), `backup` (包保) or `volunteer`.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    pub grid_code: String,
+    pub role: String,
+}
+
+/// The admin's node of the area tree.
+#[derive(Clone, Debug)]
+pub struct AdminArea {
+    pub code: String,
+    /// `/D/S/C/`: an area is inside the admin's when its path starts with this.
+    pub path: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user: entity::users::Model,
+    pub memberships: Vec<Membership>,
+    pub admin_area: Option<AdminArea>,
+}
+
+impl Principal {
+    pub fn id(&self) -> &str {
+        &self.user.id
+    }
+
+    pub fn roles(&self) -> Vec<Role> {
+        let mut roles = Vec::new();
+        if self.user.openid.is_some() {
+            roles.push(Role::Resident);
+        }
+        if self.worker_grids().next().is_some() {
+            roles.push(Role::Worker);
+        }
+        if self.user.is_volunteer || self.memberships.iter().any(|m| m.role == "volunteer") {
+            roles.push(Role::Volunteer);
+        }
+        if self.admin_area.is_some() {
+            roles.push(Role::Admin);
+        }
+        roles
+    }
+
+    /// Grids whose queue this user works (primary or backup).
+    pub fn worker_grids(&self) -> impl Iterator<Item = &str> {
+        self.memberships
+            .iter()
+            .filter(|m| m.role == "worker" || m.role == "backup")
+            .map(|m| m.grid_code.as_str())
+    }
+
+    pub fn works_grid(&self, grid_code: &str) -> bool {
+        self.worker_grids().any(|g| g == grid_code)
+    }
+
+    /// True when the admin's area contains the area with `path`.
+    pub fn administers_path(&self, path: &str) -> bool {
+        self.admin_area
+            .as_ref()
+            .is_some_and(|a| path.starts_with(&a.path))
+    }
+
+    pub fn is_resident(&self) -> bool {
+        self.user.openid.is_some()
+    }
+
+    pub fn is_volunteer(&self) -> bool {
+        self.roles().contains(&Role::Volunteer)
+    }
+}
+
+/// The bearer token of the request, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req).map(str::to_owned);
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
+            let token = token.ok_or_else(|| ApiError::unauthenticated("no bearer token"))?;
+            let claims = state.jwt.verify(&token).map_err(|e| {
+                tracing::debug!(error = %e, "token refused");
+                ApiError::unauthenticated("invalid or expired token")
+            })?;
+            load(&state, &claims.sub)
+                .await?
+                .ok_or_else(|| ApiError::unauthenticated("unknown user"))
+        })
+    }
+}
+
+/// Loads a user with memberships and admin area.
+pub async fn load(state: &AppState, user_id: &str) -> Result<Option<Principal>, ApiError> {
+    let Some(user) = entity::users::Entity::find_by_id(user_id.to_string())
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let memberships = entity::grid_members::Entity::find()
+        .filter(entity::grid_members::Column::UserId.eq(user_id))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|m| Membership {
+            grid_code: m.grid_code,
+            role: m.role,
+        })
+        .collect();
+    let admin_area = match &user.admin_area_code {
+        None => None,
+        Some(code) => entity::areas::Entity::find_by_id(code.clone())
+            .one(&state.db)
+            .await?
+            .map(|a| AdminArea {
+                code: a.code,
+                path: a.path,
+            }),
+    };
+    Ok(Some(Principal {
+        user,
+        memberships,
+        admin_area,
+    }))
+}

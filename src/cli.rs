@@ -1,0 +1,366 @@
+//! The operator commands behind `safegrid migrate | admin | areas | demo`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use migration::MigratorTrait;
+use sea_orm::{DatabaseConnection, QueryFilter};
+
+use crate::config::Settings;
+
+async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let db = crate::infra::db::connect(&settings.database_url)
+        .await
+        .context("could not connect to SAFEGRID_DATABASE_URL")?;
+    migration::Migrator::up(&db, None)
+        .await
+        .context("could not run migrations")?;
+    Ok(db)
+}
+
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    connect_and_migrate(settings).await.map(|_| ())
+}
+
+pub async fn create_admin(
+    settings: &Settings,
+    username: &str,
+    password: &str,
+    area: &str,
+) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    crate::auth::service::create_admin(&db, username, password, area).await
+}
+
+pub async fn import_areas(settings: &Settings, file: &Path) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", file.display()))?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} areas ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("importing");
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    match crate::grids::service::import(&db, &doc, None, &progress).await {
+        Ok(summary) => {
+            bar.finish_and_clear();
+            println!(
+                "imported {} areas: {} new, {} updated",
+                summary.total, summary.created, summary.updated
+            );
+            Ok(())
+        }
+        Err(crate::grids::service::ImportError::Invalid(problems)) => {
+            bar.abandon();
+            for p in &problems {
+                let at = p
+                    .index
+                    .map(|i| format!("feature {i}"))
+                    .unwrap_or_else(|| "file".into());
+                eprintln!(
+                    "{at} {}: {} ({})",
+                    p.code.as_deref().unwrap_or("-"),
+                    p.message,
+                    p.problem
+                );
+            }
+            anyhow::bail!("{} problem(s); nothing was imported", problems.len())
+        }
+        Err(crate::grids::service::ImportError::OutsideScope(_)) => {
+            anyhow::bail!("areas outside the allowed scope")
+        }
+        Err(crate::grids::service::ImportError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// The demo district: 3 streets × 2 communities × 5 grids of realistic shape near Shanghai.
+pub fn demo_geojson() -> serde_json::Value {
+    let shapes = crate::grids::synth::synthetic_city(30, 2026);
+    let mut features = vec![area_feature("D01", "示范区", "district", None, None)];
+    let streets = ["东城街道", "西城街道", "南湖街道"];
+    let communities = [
+        "幸福社区",
+        "和谐社区",
+        "平安社区",
+        "阳光社区",
+        "友谊社区",
+        "文明社区",
+    ];
+    for (s, street) in streets.iter().enumerate() {
+        let street_code = format!("S{:02}", s + 1);
+        features.push(area_feature(
+            &street_code,
+            street,
+            "street",
+            Some("D01"),
+            None,
+        ));
+        for c in 0..2 {
+            let ci = s * 2 + c;
+            let community_code = format!("C{:02}", ci + 1);
+            features.push(area_feature(
+                &community_code,
+                communities[ci],
+                "community",
+                Some(&street_code),
+                None,
+            ));
+            for g in 0..5 {
+                let gi = ci * 5 + g;
+                let geometry = shapes.get(gi).map(|shape| {
+                    serde_json::json!({
+                        "type": "MultiPolygon",
+                        "coordinates": serde_json::from_str::<serde_json::Value>(
+                            &crate::grids::service::multipolygon_to_json(&shape.geometry)
+                        ).unwrap_or_default(),
+                    })
+                });
+                features.push(area_feature(
+                    &format!("G{:02}", gi + 1),
+                    &format!("{}第{}网格", communities[ci], g + 1),
+                    "grid",
+                    Some(&community_code),
+                    geometry,
+                ));
+            }
+        }
+    }
+    serde_json::json!({ "type": "FeatureCollection", "features": features })
+}
+
+fn area_feature(
+    code: &str,
+    name: &str,
+    level: &str,
+    parent: Option<&str>,
+    geometry: Option<serde_json::Value>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "type": "Feature",
+        "properties": { "code": code, "name": name, "level": level, "parent_code": parent },
+        "geometry": geometry,
+    })
+}
+
+/// Loads the demo district, an admin and a few residents' reports into the current database.
+pub async fn demo(settings: &Settings, tokens: Option<&Path>) -> anyhow::Result<()> {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let db = connect_and_migrate(settings).await?;
+    crate::reports::categories::ensure_defaults(&db).await?;
+    crate::grids::service::import(&db, &demo_geojson(), None, &|_, _| {})
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "demo import failed: {:?}",
+                crate::error::ApiError::from(e).message
+            )
+        })?;
+    let password = "safegrid-demo-2026";
+    let has_admin = entity::users::Entity::find()
+        .filter(sea_orm::ColumnTrait::eq(
+            &entity::users::Column::Username,
+            "admin",
+        ))
+        .count(&db)
+        .await?
+        > 0;
+    if !has_admin {
+        crate::auth::service::create_admin(&db, "admin", password, "D01").await?;
+    }
+    let reports = seed_demo_reports(&db).await?;
+    println!("demo district D01 loaded: 3 streets, 6 communities, 30 grids, {reports} reports");
+    if let Some(path) = tokens {
+        write_demo_tokens(settings, &db, path).await?;
+        println!(
+            "access tokens of the demo resident, worker and admin written to {}",
+            path.display()
+        );
+    }
+    println!("admin page: log in as admin / {password}");
+    Ok(())
+}
+
+/// A few reports in every state, written directly (the demo has no WeChat behind it).
+async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    use crate::util::{new_id, now_ms};
+    use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+    if entity::reports::Entity::find().count(db).await? > 0 {
+        return Ok(0);
+    }
+    let areas = entity::areas::Entity::find().all(db).await?;
+    let grids: Vec<_> = areas.iter().filter(|a| a.level == "grid").collect();
+    let resident_id = new_id();
+    entity::users::ActiveModel {
+        id: Set(resident_id.clone()),
+        appid: Set(Some("wx-demo".into())),
+        openid: Set(Some("demo-resident".into())),
+        unionid: Set(None),
+        session_key: Set(None),
+        username: Set(None),
+        password_hash: Set(None),
+        nickname: Set("示范居民".into()),
+        phone: Set(None),
+        admin_area_code: Set(None),
+        is_volunteer: Set(false),
+        volunteer_unit: Set(None),
+        created_at: Set(now_ms()),
+    }
+    .insert(db)
+    .await?;
+    let states = [
+        "submitted",
+        "accepted",
+        "in_progress",
+        "resolved",
+        "closed",
+        "closed",
+        "closed",
+        "rejected",
+    ];
+    let categories = [
+        "sanitation",
+        "fire_hazard",
+        "dispute",
+        "public_facility",
+        "ebike_charging",
+    ];
+    let now = now_ms();
+    let mut count = 0;
+    for (i, grid) in grids.iter().enumerate().take(24) {
+        let status = states[i % states.len()];
+        let submitted = now - (i as i64 + 1) * 5 * 3_600_000;
+        let accepted =
+            (status != "submitted" && status != "rejected").then_some(submitted + 1_800_000);
+        let id = new_id();
+        let centre = grid
+            .geometry
+            .as_deref()
+            .and_then(crate::grids::service::multipolygon_from_json)
+            .and_then(|mp| geo::Centroid::centroid(&mp))
+            .map(|p| (p.y(), p.x()))
+            .unwrap_or((31.2, 121.4));
+        entity::reports::ActiveModel {
+            id: Set(id.clone()),
+            reporter_id: Set(resident_id.clone()),
+            category: Set(categories[i % categories.len()].into()),
+            description: Set(format!("示范上报 #{}：请网格员处理", i + 1)),
+            lat: Set(centre.0),
+            lng: Set(centre.1),
+            coord_input: Set("gcj02".into()),
+            address: Set(None),
+            anonymous: Set(false),
+            urgency: Set("normal".into()),
+            status: Set(status.into()),
+            grid_code: Set(grid.code.clone()),
+            queue_code: Set(grid.code.clone()),
+            queue_path: Set(grid.path.clone()),
+            accepted_by: Set(None),
+            submitted_at: Set(submitted),
+            accepted_at: Set(accepted),
+            deadline: Set(accepted.map(|a| a + 8 * 3_600_000)),
+            suspended_at: Set(None),
+            resolved_at: Set(
+                matches!(status, "resolved" | "closed").then_some(submitted + 4 * 3_600_000)
+            ),
+            closed_at: Set((status == "closed").then_some(submitted + 5 * 3_600_000)),
+            rework_count: Set(0),
+            rating: Set((status == "closed").then_some(5)),
+            rating_comment: Set(None),
+            extension_until: Set(None),
+            extension_reason: Set(None),
+            duplicate_of: Set(None),
+            flagged: Set(false),
+            overdue_notified: Set(false),
+            version: Set(0),
+            updated_at: Set(now),
+        }
+        .insert(db)
+        .await?;
+        crate::timeline::record(
+            db,
+            crate::timeline::Entry {
+                subject_kind: "report",
+                subject_id: &id,
+                actor_id: Some(&resident_id),
+                actor_role: "reporter",
+                action: "submit",
+                from: "",
+                to: "submitted",
+                note: Some("demo".into()),
+                data: None,
+                at: submitted,
+            },
+        )
+        .await?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Access tokens for the demo's resident, a worker of G01 (enrolled here if needed) and the admin.
+async fn write_demo_tokens(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    path: &Path,
+) -> anyhow::Result<()> {
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, Set};
+    let find = |column: entity::users::Column, value: &'static str| {
+        entity::users::Entity::find()
+            .filter(column.eq(value))
+            .one(db)
+    };
+    let resident = find(entity::users::Column::Openid, "demo-resident")
+        .await?
+        .context("demo resident missing")?;
+    let admin = find(entity::users::Column::Username, "admin")
+        .await?
+        .context("demo admin missing")?;
+    let worker = match find(entity::users::Column::Openid, "demo-worker").await? {
+        Some(w) => w,
+        None => {
+            let worker = entity::users::ActiveModel {
+                id: Set(crate::util::new_id()),
+                appid: Set(Some("wx-demo".into())),
+                openid: Set(Some("demo-worker".into())),
+                unionid: Set(None),
+                session_key: Set(None),
+                username: Set(None),
+                password_hash: Set(None),
+                nickname: Set("示范网格员".into()),
+                phone: Set(None),
+                admin_area_code: Set(None),
+                is_volunteer: Set(false),
+                volunteer_unit: Set(None),
+                created_at: Set(crate::util::now_ms()),
+            }
+            .insert(db)
+            .await?;
+            entity::grid_members::ActiveModel {
+                user_id: Set(worker.id.clone()),
+                grid_code: Set("G01".into()),
+                role: Set("worker".into()),
+                created_at: Set(crate::util::now_ms()),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?;
+            worker
+        }
+    };
+    let keys = crate::auth::jwt::JwtKeys::new(settings.jwt_secret_bytes(), 24 * 3_600);
+    let token = |id: &str| keys.issue(id).map_err(|e| anyhow::anyhow!("token: {e}"));
+    let doc = serde_json::json!({
+        "resident": token(&resident.id)?,
+        "worker": token(&worker.id)?,
+        "admin": token(&admin.id)?,
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! Settings: defaults in code, overridden by `SAFEGRID_*` environment variables (and an
+//! optional `.env`). A missing or malformed value stops the server at start with a message
+//! naming the variable; nothing reads the environment after start.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Where the server runs: production refuses generated secrets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    Development,
+    Production,
+}
+
+/// Every setting of one SafeGrid process.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub mode: RunMode,
+    pub bind: String,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments (or tests) share one Redis.
+    pub redis_prefix: String,
+    pub jwt_secret: SecretString,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub wechat_appid: String,
+    pub wechat_secret: SecretString,
+    pub wechat_api_base: String,
+    pub wechat_timeout: Duration,
+    /// Check report and wish texts with WeChat's msg_sec_check.
+    pub content_check: bool,
+    pub upload_dir: String,
+    pub public_base_url: String,
+    /// Resolved reports close by themselves after this long without an objection.
+    pub confirm_window: Duration,
+    /// Upper bound of a wish's estimated value, in fen.
+    pub wish_cap_fen: i64,
+    /// How long an approved wish waits for a claimant before it becomes a grid task.
+    pub wish_claim_window: Duration,
+    pub holidays_file: Option<String>,
+    /// Run the background jobs (overdue marking, auto-close, cleanup, outbox relay).
+    pub run_jobs: bool,
+    /// How often the background jobs look for work.
+    pub job_interval: Duration,
+    /// Subscribe-message templates by event kind (`report_accepted=TEMPLATE_ID,...`).
+    pub templates: HashMap<String, String>,
+    pub log_filter: String,
+}
+
+/// A setting that could not be used, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+}
+
+impl Settings {
+    /// Reads the process environment (after loading `.env` if there is one).
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let _ = dotenvy::dotenv();
+        let vars: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("SAFEGRID_"))
+            .collect();
+        Settings::from_map(&vars)
+    }
+
+    /// Builds settings from a map of `SAFEGRID_*` variables; the testable core of `from_env`.
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+        let get = |name: &str| {
+            vars.get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let mode = match get("SAFEGRID_ENV").as_deref() {
+            None | Some("development") | Some("dev") | Some("test") => RunMode::Development,
+            Some("production") | Some("prod") => RunMode::Production,
+            Some(other) => {
+                return Err(err(
+                    "SAFEGRID_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ))
+            }
+        };
+        let bind = get("SAFEGRID_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        if bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(err(
+                "SAFEGRID_BIND",
+                format!("expected host:port such as 127.0.0.1:8080, got {bind:?}"),
+            ));
+        }
+        let database_url =
+            get("SAFEGRID_DATABASE_URL").unwrap_or_else(|| "sqlite://safegrid.db?mode=rwc".into());
+        if ![
+            "sqlite:",
+            "postgres://",
+            "postgresql://",
+            "mysql://",
+            "mariadb://",
+        ]
+        .iter()
+        .any(|p| database_url.starts_with(p))
+        {
+            return Err(err(
+                "SAFEGRID_DATABASE_URL",
+                "expected a sqlite:, postgres:// or mysql:// URL".into(),
+            ));
+        }
+        let redis_url = get("SAFEGRID_REDIS_URL");
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(err("SAFEGRID_REDIS_URL", "expected a redis:// URL".into()));
+            }
+        }
+        let jwt_secret = match get("SAFEGRID_JWT_SECRET") {
+            Some(s) if s.len() < 32 => {
+                return Err(err(
+                    "SAFEGRID_JWT_SECRET",
+                    "must be at least 32 characters".into(),
+                ))
+            }
+            Some(s) => SecretString::from(s),
+            None if mode == RunMode::Production => {
+                return Err(err(
+                    "SAFEGRID_JWT_SECRET",
+                    "is required in production".into(),
+                ))
+            }
+            // Development only: a fresh secret per process (tokens die with the process).
+            None => SecretString::from(crate::util::random_token(48)),
+        };
+        let wechat_secret = match get("SAFEGRID_WECHAT_SECRET") {
+            Some(s) => SecretString::from(s),
+            None if mode == RunMode::Production => {
+                return Err(err(
+                    "SAFEGRID_WECHAT_SECRET",
+                    "is required in production".into(),
+                ))
+            }
+            None => SecretString::from(String::new()),
+        };
+        let wechat_appid = get("SAFEGRID_WECHAT_APPID").unwrap_or_else(|| "wx-dev-app".into());
+        let wechat_api_base = get("SAFEGRID_WECHAT_API_BASE")
+            .unwrap_or_else(|| "https://api.weixin.qq.com".into())
+            .trim_end_matches('/')
+            .to_string();
+        // Empty means "the address we actually bound", filled in at start.
+        let public_base_url = get("SAFEGRID_PUBLIC_BASE_URL")
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
+        let templates = match get("SAFEGRID_TEMPLATES") {
+            None => HashMap::new(),
+            Some(text) => parse_pairs(&text).ok_or_else(|| {
+                err(
+                    "SAFEGRID_TEMPLATES",
+                    "expected kind=template_id pairs separated by commas".into(),
+                )
+            })?,
+        };
+        Ok(Settings {
+            mode,
+            bind,
+            database_url,
+            redis_url,
+            redis_prefix: get("SAFEGRID_REDIS_PREFIX").unwrap_or_else(|| "safegrid:".into()),
+            jwt_secret,
+            access_token_ttl: Duration::from_secs(number(
+                vars,
+                "SAFEGRID_ACCESS_TOKEN_TTL_SECS",
+                900,
+            )?),
+            refresh_token_ttl: Duration::from_secs(
+                86_400 * number(vars, "SAFEGRID_REFRESH_TOKEN_TTL_DAYS", 30)?,
+            ),
+            wechat_appid,
+            wechat_secret,
+            wechat_api_base,
+            wechat_timeout: Duration::from_millis(number(
+                vars,
+                "SAFEGRID_WECHAT_TIMEOUT_MS",
+                5_000,
+            )?),
+            content_check: boolean(vars, "SAFEGRID_CONTENT_CHECK", false)?,
+            upload_dir: get("SAFEGRID_UPLOAD_DIR").unwrap_or_else(|| "uploads".into()),
+            public_base_url,
+            confirm_window: Duration::from_secs(
+                3_600 * number(vars, "SAFEGRID_CONFIRM_WINDOW_HOURS", 72)?,
+            ),
+            wish_cap_fen: number(vars, "SAFEGRID_WISH_CAP_FEN", 30_000)? as i64,
+            wish_claim_window: Duration::from_secs(
+                86_400 * number(vars, "SAFEGRID_WISH_CLAIM_DAYS", 30)?,
+            ),
+            holidays_file: get("SAFEGRID_HOLIDAYS_FILE"),
+            run_jobs: boolean(vars, "SAFEGRID_JOBS", true)?,
+            job_interval: Duration::from_millis(
+                number(vars, "SAFEGRID_JOB_INTERVAL_MS", 5_000)?.max(50),
+            ),
+            templates,
+            log_filter: get("SAFEGRID_LOG").unwrap_or_else(|| "info".into()),
+        })
+    }
+
+    /// The secret used to sign JWTs and photo URLs.
+    pub fn jwt_secret_bytes(&self) -> &[u8] {
+        self.jwt_secret.expose_secret().as_bytes()
+    }
+}
+
+fn err(variable: &str, problem: String) -> ConfigError {
+    ConfigError {
+        variable: variable.into(),
+        problem,
+    }
+}
+
+fn number(vars: &HashMap<String, String>, name: &str, default: u64) -> Result<u64, ConfigError> {
+    match vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| err(name, format!("expected a whole number, got {v:?}"))),
+    }
+}
+
+fn boolean(vars: &HashMap<String, String>, name: &str, default: bool) -> Result<bool, ConfigError> {
+    match vars
+        .get(name)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(v) => Err(err(name, format!("expected true or false, got {v:?}"))),
+    }
+}
+
+fn parse_pairs(text: &str) -> Option<HashMap<String, String>> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_serve_sqlite_on_localhost() {
+        let s = Settings::from_map(&HashMap::new()).expect("defaults are valid");
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert!(s.database_url.starts_with("sqlite:"));
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.mode, RunMode::Development);
+    }
+
+    #[test]
+    fn production_without_jwt_secret_names_the_variable() {
+        let e = Settings::from_map(&vars(&[("SAFEGRID_ENV", "production")])).unwrap_err();
+        assert_eq!(e.variable, "SAFEGRID_JWT_SECRET");
+    }
+
+    #[test]
+    fn production_without_wechat_secret_names_the_variable() {
+        let e = Settings::from_map(&vars(&[
+            ("SAFEGRID_ENV", "production"),
+            ("SAFEGRID_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "SAFEGRID_WECHAT_SECRET");
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        for (name, value) in [
+            ("SAFEGRID_BIND", "nowhere"),
+            ("SAFEGRID_DATABASE_URL", "oracle://x"),
+            ("SAFEGRID_REDIS_URL", "http://x"),
+            ("SAFEGRID_CONTENT_CHECK", "maybe"),
+            ("SAFEGRID_CONFIRM_WINDOW_HOURS", "-3"),
+            ("SAFEGRID_JWT_SECRET", "short"),
+        ] {
+            let e = Settings::from_map(&vars(&[(name, value)])).unwrap_err();
+            assert_eq!(e.variable, name, "{e}");
+        }
+    }
+}

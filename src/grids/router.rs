@@ -1,0 +1,164 @@
+//! The in-memory routing index of this instance and the area directory beside it.
+//!
+//! Every import bumps `settings.grid_version` in the database. Each instance polls that
+//! version (every two seconds) and rebuilds its index when it moved, so an import on one
+//! instance reaches all of them without a restart and without Redis.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use sea_orm::{ConnectionTrait, EntityTrait};
+
+use super::area::AreaLevel;
+use super::geo::Coordinate;
+use super::locate::{AreaShape, RoutingIndex};
+
+/// What the router knows of each area.
+#[derive(Clone, Debug)]
+pub struct AreaInfo {
+    pub code: String,
+    pub name: String,
+    pub level: AreaLevel,
+    pub parent_code: Option<String>,
+    pub path: String,
+}
+
+/// Where a point goes: the grid it fell in (if any) and the queue that takes it.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub grid: Option<AreaInfo>,
+    pub queue: AreaInfo,
+}
+
+pub struct Snapshot {
+    pub version: i64,
+    pub index: RoutingIndex,
+    pub areas: HashMap<String, AreaInfo>,
+}
+
+pub struct GridRouter {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            version: -1,
+            index: RoutingIndex::build(Vec::new()),
+            areas: HashMap::new(),
+        }
+    }
+}
+
+impl Default for GridRouter {
+    fn default() -> Self {
+        GridRouter {
+            current: RwLock::new(Arc::new(Snapshot::default())),
+        }
+    }
+}
+
+pub const VERSION_KEY: &str = "grid_version";
+
+impl GridRouter {
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Routes a point; `None` only while no area exists at all.
+    pub fn route(&self, point: &Coordinate) -> Option<Route> {
+        let snap = self.snapshot();
+        let p = point.to_gcj02();
+        let (lng, lat) = (p.lng(), p.lat());
+        if let Some(code) = snap.index.locate(lng, lat) {
+            let info = snap.areas.get(code)?.clone();
+            let grid = (info.level == AreaLevel::Grid).then(|| info.clone());
+            return Some(Route { grid, queue: info });
+        }
+        // In no polygon at all: the district of the nearest grid takes it, never a void.
+        let nearest = snap.index.nearest_grid(lng, lat)?;
+        let root = snap
+            .areas
+            .get(nearest)?
+            .path
+            .split('/')
+            .find(|s| !s.is_empty())?
+            .to_string();
+        let queue = snap.areas.get(&root)?.clone();
+        Some(Route { grid: None, queue })
+    }
+
+    /// Rebuilds from the database if its version moved (or `force`).
+    pub async fn refresh(
+        &self,
+        db: &impl ConnectionTrait,
+        force: bool,
+    ) -> Result<bool, sea_orm::DbErr> {
+        let version = current_version(db).await?;
+        if !force && version == self.snapshot().version {
+            return Ok(false);
+        }
+        let rows = entity::areas::Entity::find().all(db).await?;
+        // Parsing tens of thousands of polygons is CPU work: off the async workers.
+        let snapshot = tokio::task::spawn_blocking(move || build_snapshot(version, rows))
+            .await
+            .map_err(|e| sea_orm::DbErr::Custom(format!("index build panicked: {e}")))?;
+        tracing::info!(
+            version,
+            areas = snapshot.areas.len(),
+            shapes = snapshot.index.len(),
+            "routing index rebuilt"
+        );
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+        Ok(true)
+    }
+}
+
+pub fn build_snapshot(version: i64, rows: Vec<entity::areas::Model>) -> Snapshot {
+    let mut shapes = Vec::new();
+    let mut areas = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let Some(level) = AreaLevel::parse(&row.level) else {
+            continue;
+        };
+        if let Some(geometry) = row
+            .geometry
+            .as_deref()
+            .and_then(super::service::multipolygon_from_json)
+        {
+            shapes.push(AreaShape {
+                code: row.code.clone(),
+                level,
+                geometry,
+            });
+        }
+        areas.insert(
+            row.code.clone(),
+            AreaInfo {
+                code: row.code,
+                name: row.name,
+                level,
+                parent_code: row.parent_code,
+                path: row.path,
+            },
+        );
+    }
+    Snapshot {
+        version,
+        index: RoutingIndex::build(shapes),
+        areas,
+    }
+}
+
+pub async fn current_version(db: &impl ConnectionTrait) -> Result<i64, sea_orm::DbErr> {
+    Ok(
+        entity::settings::Entity::find_by_id(VERSION_KEY.to_string())
+            .one(db)
+            .await?
+            .and_then(|s| s.value.parse().ok())
+            .unwrap_or(0),
+    )
+}

@@ -1,0 +1,120 @@
+//! `Idempotency-Key`: the same key from the same user within 24 hours replays the first
+//! response and creates nothing new — sequential retries and concurrent ones alike.
+//!
+//! The record is inserted inside the creating transaction, before anything else, with the
+//! primary key (user, key). A concurrent duplicate therefore blocks on (or fails at) that
+//! insert and, once the first commits, finds its record and replays it. What is stored is the
+//! created resource's kind and id; a replay renders the resource afresh (so signed URLs in
+//! it are fresh too).
+
+use actix_web::{dev::Payload, FromRequest, HttpRequest};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use crate::error::{ApiError, Code};
+use crate::util::{now_ms, sha256_hex};
+
+use entity::idempotency as idem;
+
+pub const WINDOW_MS: i64 = 24 * 3_600_000;
+
+/// The optional `Idempotency-Key` header.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = match req.headers().get("Idempotency-Key") {
+            None => Ok(IdempotencyKey(None)),
+            Some(v) => match v.to_str() {
+                Ok(s)
+                    if !s.is_empty()
+                        && s.len() <= 128
+                        && s.bytes().all(|b| b.is_ascii_graphic()) =>
+                {
+                    Ok(IdempotencyKey(Some(s.to_string())))
+                }
+                _ => Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    "must be 1–128 printable ASCII characters",
+                )),
+            },
+        };
+        std::future::ready(parsed)
+    }
+}
+
+/// What a key already produced.
+pub enum Prior {
+    None,
+    /// The id of the resource the first request created.
+    Created(String),
+}
+
+/// Looks the key up; a live record with another request body is a client bug (422).
+pub async fn lookup(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    key: &str,
+    request_hash: &str,
+) -> Result<Prior, ApiError> {
+    let row = idem::Entity::find_by_id((user_id.to_string(), key.to_string()))
+        .one(db)
+        .await?;
+    match row {
+        Some(r) if r.created_at > now_ms() - WINDOW_MS => {
+            if r.request_hash != request_hash {
+                return Err(ApiError::new(
+                    Code::IdempotencyKeyReused,
+                    "This Idempotency-Key was already used for a different request.",
+                    "该请求标识已用于其他内容的提交。",
+                ));
+            }
+            Ok(r.response_body.map(Prior::Created).unwrap_or(Prior::None))
+        }
+        _ => Ok(Prior::None),
+    }
+}
+
+/// Claims the key inside the creating transaction. A unique violation here means a
+/// concurrent request with the same key won: the caller rolls back and replays.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    key: &str,
+    request_hash: &str,
+    created_id: &str,
+) -> Result<(), sea_orm::DbErr> {
+    // An expired record of the same key makes way.
+    idem::Entity::delete_many()
+        .filter(idem::Column::UserId.eq(user_id))
+        .filter(idem::Column::IdemKey.eq(key))
+        .filter(idem::Column::CreatedAt.lte(now_ms() - WINDOW_MS))
+        .exec(db)
+        .await?;
+    idem::ActiveModel {
+        user_id: Set(user_id.into()),
+        idem_key: Set(key.into()),
+        request_hash: Set(request_hash.into()),
+        status_code: Set(Some(201)),
+        response_body: Set(Some(created_id.into())),
+        created_at: Set(now_ms()),
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
+pub fn hash_request(body: &impl serde::Serialize) -> String {
+    sha256_hex(serde_json::to_string(body).unwrap_or_default().as_bytes())
+}
+
+/// Drops records older than the window (a background job).
+pub async fn purge(db: &impl ConnectionTrait) -> Result<u64, sea_orm::DbErr> {
+    Ok(idem::Entity::delete_many()
+        .filter(idem::Column::CreatedAt.lte(now_ms() - WINDOW_MS))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

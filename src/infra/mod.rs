@@ -1,0 +1,8 @@
+//! Connections to the outside: the database, Redis and WeChat, and the shared caches and
+//! counters built on them.
+
+pub mod db;
+pub mod ratelimit;
+pub mod redis;
+pub mod wechat;
+pub mod wechat_token;

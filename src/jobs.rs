@@ -1,0 +1,115 @@
+//! Background work inside the server process.
+//!
+//! Per-instance loops (the routing index refresh) run everywhere. Jobs that must run once
+//! across all instances take a lease in `job_leases` first: a conditional update that only one
+//! instance can win per period, and that expires if its holder dies.
+
+use std::time::Duration;
+
+use actix_web::web;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use crate::state::AppState;
+
+pub fn spawn_all(state: web::Data<AppState>) {
+    if state.settings.run_jobs {
+        tokio::spawn(crate::notify::relay::run(state.clone()));
+        tokio::spawn(crate::notify::subscribe::run(state.clone()));
+        let s = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(s.settings.job_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                run_leased_jobs(&s).await;
+            }
+        });
+    }
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = s.router.refresh(&s.db, false).await {
+                tracing::warn!(error = %e, "routing index refresh failed");
+            }
+        }
+    });
+}
+
+/// Tries to hold the lease `name` for `ttl`; true when this instance holds it now.
+pub async fn acquire_lease(
+    db: &impl ConnectionTrait,
+    name: &str,
+    holder: &str,
+    ttl: Duration,
+) -> Result<bool, sea_orm::DbErr> {
+    use entity::job_leases as l;
+    let now = crate::util::now_ms();
+    let until = now + ttl.as_millis() as i64;
+    // Create the row if it has never existed; a conflict means someone created it first.
+    l::Entity::insert(l::ActiveModel {
+        name: Set(name.into()),
+        holder: Set(String::new()),
+        expires_at: Set(0),
+    })
+    // A no-op update rather than DO NOTHING, which sea-query renders invalid for MySQL.
+    .on_conflict(
+        OnConflict::column(l::Column::Name)
+            .update_column(l::Column::Name)
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    let won = l::Entity::update_many()
+        .col_expr(l::Column::Holder, Expr::value(holder))
+        .col_expr(l::Column::ExpiresAt, Expr::value(until))
+        .filter(l::Column::Name.eq(name))
+        .filter(
+            l::Column::ExpiresAt
+                .lt(now)
+                .or(l::Column::Holder.eq(holder)),
+        )
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(won == 1)
+}
+
+/// The jobs that must run once across all instances, each behind its own lease.
+async fn run_leased_jobs(state: &AppState) {
+    let ttl = state.settings.job_interval * 3;
+    let holder = state.instance_id.as_str();
+    if lease(state, "reports_auto_close", holder, ttl).await {
+        match crate::reports::service::auto_close(state).await {
+            Ok(n) if n > 0 => tracing::info!(closed = n, "auto-closed resolved reports"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "auto-close failed"),
+        }
+    }
+    if lease(state, "reports_overdue", holder, ttl).await {
+        if let Err(e) = crate::reports::service::mark_overdue(state).await {
+            tracing::warn!(error = %e, "overdue marking failed");
+        }
+    }
+    if lease(state, "cleanup", holder, ttl).await {
+        if let Err(e) = crate::uploads::purge_unattached(state).await {
+            tracing::warn!(error = %e, "upload cleanup failed");
+        }
+        if let Err(e) = crate::idempotency::purge(&state.db).await {
+            tracing::warn!(error = %e, "idempotency cleanup failed");
+        }
+    }
+}
+
+async fn lease(state: &AppState, name: &str, holder: &str, ttl: Duration) -> bool {
+    match acquire_lease(&state.db, name, holder, ttl).await {
+        Ok(won) => won,
+        Err(e) => {
+            tracing::warn!(error = %e, job = name, "could not take the job lease");
+            false
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! SafeGrid: the backend of a WeChat mini-program for grid-based community safety.
+//! See ARCHITECTURE.md for the map.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod grids;
+pub mod health;
+pub mod idempotency;
+pub mod infra;
+pub mod jobs;
+pub mod notify;
+pub mod openapi;
+pub mod reports;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod timeline;
+pub mod uploads;
+pub mod util;

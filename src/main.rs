@@ -1,0 +1,136 @@
+//! The `safegrid` command: the server and its operator tools.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use safegrid::config::Settings;
+
+/// SafeGrid: safety-key reports, micro-wishes and grid worker queues for WeChat.
+///
+/// Configuration comes from SAFEGRID_* environment variables (see README.md); with none set
+/// it serves on 127.0.0.1:8080 with a SQLite file safegrid.db in the current directory.
+#[derive(Parser)]
+#[command(name = "safegrid", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default). Pending migrations run first.
+    Serve,
+    /// Run pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document (JSON) to standard output.
+    Openapi,
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Manage the area tree and grids.
+    Areas {
+        #[command(subcommand)]
+        command: AreasCommand,
+    },
+    /// Load a small demo district (streets, communities, grids, users, reports).
+    Demo {
+        /// Also write access tokens of the demo resident, worker and admin to this JSON file
+        /// (valid for servers sharing this SAFEGRID_JWT_SECRET), for trying the API.
+        #[arg(long)]
+        tokens: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator bound to one area (and everything below it).
+    ///
+    /// Example: echo 's3cret-passw0rd' | safegrid admin create --username chen --password-stdin --area 310101
+    Create {
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (it never appears in the shell history).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Code of the area the admin manages.
+        #[arg(long)]
+        area: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AreasCommand {
+    /// Import or update areas and grids from a GeoJSON FeatureCollection (all or nothing).
+    Import {
+        /// Path of the .geojson file.
+        file: std::path::PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        print!("{}", safegrid::openapi::document_json());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("safegrid: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    safegrid::telemetry::init_logging(&settings.log_filter);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("safegrid: could not start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("safegrid: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = safegrid::startup::Application::build(settings).await?;
+            tracing::info!(port = app.port(), "SafeGrid is serving");
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            safegrid::cli::migrate(&settings).await?;
+            println!("migrations are up to date");
+        }
+        Command::Openapi => print!("{}", safegrid::openapi::document_json()),
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    username,
+                    password_stdin: _,
+                    area,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            safegrid::cli::create_admin(&settings, &username, &password, &area).await?;
+            println!("admin {username} created for area {area}");
+        }
+        Command::Areas {
+            command: AreasCommand::Import { file },
+        } => safegrid::cli::import_areas(&settings, &file).await?,
+        Command::Demo { tokens } => safegrid::cli::demo(&settings, tokens.as_deref()).await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! `GET /worker/events`: Server-Sent Events for a worker's grids (and an admin's area).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
+
+use super::bus::{Delivery, StreamId};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+#[derive(Deserialize, IntoParams)]
+pub struct EventsQuery {
+    /// The same as the `Last-Event-ID` header, for clients that cannot set headers.
+    pub last_event_id: Option<String>,
+}
+
+fn frame(d: &Delivery) -> Bytes {
+    let data = serde_json::to_string(&d.event).unwrap_or_default();
+    Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {}\n\n",
+        d.position, d.event.kind, data
+    ))
+}
+
+/// Live queue events for the caller's grids (workers) or area (admins). Resumes after the
+/// `Last-Event-ID` it is given, so a phone that lost signal gets what it missed.
+#[utoipa::path(tag = "notifications", params(EventsQuery), security(("bearer" = [])),
+    responses((status = 200, content_type = "text/event-stream", body = super::outbox::Event), (status = 403, body = crate::error::ErrorBody)))]
+#[get("/worker/events")]
+async fn events(
+    state: web::Data<AppState>,
+    who: Principal,
+    req: HttpRequest,
+    q: web::Query<EventsQuery>,
+) -> ApiResult<HttpResponse> {
+    let mut topics: Vec<String> = who.worker_grids().map(str::to_owned).collect();
+    if let Some(area) = &who.admin_area {
+        topics.push(area.code.clone());
+    }
+    if topics.is_empty() {
+        return Err(ApiError::forbidden());
+    }
+    let last = req
+        .headers()
+        .get("Last-Event-ID")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| q.last_event_id.clone())
+        .and_then(|s| StreamId::parse(&s));
+    // Subscribe before reading history so nothing falls between the two.
+    let mut live = state.bus.subscribe();
+    let backlog = match last {
+        Some(after) => state
+            .bus
+            .history(&topics, after, 1_000)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "event history unavailable");
+                ApiError::unavailable("the event stream")
+            })?,
+        None => Vec::new(),
+    };
+    let metrics = state.metrics.clone();
+    let wanted: HashSet<String> = topics.into_iter().collect();
+    let stream = async_stream::stream! {
+        let mut sent: HashSet<(String, StreamId)> = HashSet::new();
+        yield Ok::<Bytes, actix_web::Error>(Bytes::from_static(b": connected\nretry: 3000\n\n"));
+        for d in backlog {
+            sent.insert((d.topic.clone(), d.position));
+            metrics.events_delivered.inc();
+            yield Ok(frame(&d));
+        }
+        loop {
+            tokio::select! {
+                msg = live.recv() => match msg {
+                    Ok(d) => {
+                        if !wanted.contains(&d.topic) || !sent.insert((d.topic.clone(), d.position)) {
+                            continue;
+                        }
+                        if sent.len() > 10_000 {
+                            sent.clear();
+                        }
+                        metrics.events_delivered.inc();
+                        yield Ok(frame(&d));
+                    }
+                    // Too slow to keep up: the client reconnects with Last-Event-ID.
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => break,
+                },
+                _ = tokio::time::sleep(HEARTBEAT) => {
+                    yield Ok(Bytes::from_static(b": heartbeat\n\n"));
+                }
+            }
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(events).service(dead_letters);
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeadLetter {
+    pub id: i32,
+    pub kind: String,
+    pub error: String,
+    pub attempts: i32,
+    pub created_at: String,
+}
+
+/// Notifications that could not be delivered, newest first (admins).
+#[utoipa::path(tag = "notifications", security(("bearer" = [])), responses((status = 200, body = Vec<DeadLetter>), (status = 403, body = crate::error::ErrorBody)))]
+#[get("/admin/dead-letters")]
+async fn dead_letters(
+    state: web::Data<AppState>,
+    who: Principal,
+) -> ApiResult<web::Json<Vec<DeadLetter>>> {
+    use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+    if who.admin_area.is_none() {
+        return Err(ApiError::forbidden());
+    }
+    let rows = entity::dead_letters::Entity::find()
+        .order_by_desc(entity::dead_letters::Column::Id)
+        .limit(100)
+        .all(&state.db)
+        .await?;
+    Ok(web::Json(
+        rows.into_iter()
+            .map(|r| DeadLetter {
+                id: r.id,
+                kind: r.kind,
+                error: r.error,
+                attempts: r.attempts,
+                created_at: crate::util::rfc3339(r.created_at),
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,10 @@
+//! Notifications: the transactional outbox, the relay that publishes it, the bus that
+//! carries events between instances (Redis, or in-process), and the live SSE feed.
+
+pub mod bus;
+mod handlers;
+pub mod outbox;
+pub mod relay;
+pub mod subscribe;
+
+pub use handlers::routes;

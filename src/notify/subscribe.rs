@@ -1,0 +1,437 @@
+//! WeChat subscribe messages, sent by a background consumer — never inside a user's request.
+//!
+//! The relay turns events into jobs (`enqueue`). With Redis, jobs go to a Redis Stream read
+//! by a consumer group, so every instance shares the work and a job whose consumer died
+//! mid-send is claimed again after a minute. Without Redis, an in-process queue does the
+//! same inside one process.
+//!
+//! The consent ledger (`subscriptions`): each "accept" allows one send of that template;
+//! a send takes one unit first and gives it back if the send failed for a passing reason.
+//! 43101 (WeChat has no quota for the user) zeroes the ledger; 47003 (a value breaks its
+//! field's type) is logged with the payload and dead-lettered; other failures are retried a
+//! bounded number of times with backoff, then dead-lettered for an admin to see.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, Mutex};
+
+use super::outbox::Event;
+use crate::infra::redis::RedisHandle;
+use crate::infra::wechat::{truncate_for_field, SubscribeMessage, WeChatError};
+use crate::state::AppState;
+
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// One message to one user.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Job {
+    pub event_id: i64,
+    /// Event kind, e.g. `report_accepted`; picks the template.
+    pub kind: String,
+    pub user_id: String,
+    pub subject_id: String,
+    pub attempts: u32,
+}
+
+/// Which users an event notifies, under which template kind.
+pub async fn jobs_for(state: &AppState, event: &Event) -> Vec<Job> {
+    let job = |user_id: String| Job {
+        event_id: event.id,
+        kind: event.kind.clone(),
+        user_id,
+        subject_id: event.subject_id.clone(),
+        attempts: 0,
+    };
+    if !state.settings.templates.contains_key(&event.kind) {
+        return Vec::new();
+    }
+    match event.kind.as_str() {
+        // Residents hear about their own report.
+        "report_accepted" | "report_resolved" | "report_closed" => {
+            event.notify_user.clone().map(job).into_iter().collect()
+        }
+        // Workers hear about new and late tasks in their grid.
+        "report_submitted" | "report_overdue" | "report_handed_down" => {
+            entity::grid_members::Entity::find()
+                .filter(entity::grid_members::Column::GridCode.eq(&event.queue_code))
+                .filter(entity::grid_members::Column::Role.is_in(["worker", "backup"]))
+                .all(&state.db)
+                .await
+                .map(|members| members.into_iter().map(|m| job(m.user_id)).collect())
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The queue the relay hands jobs to.
+pub enum JobQueue {
+    Redis {
+        redis: Arc<RedisHandle>,
+        blocking: Mutex<Option<redis::aio::ConnectionManager>>,
+    },
+    Local {
+        tx: mpsc::UnboundedSender<Job>,
+        rx: Mutex<mpsc::UnboundedReceiver<Job>>,
+    },
+}
+
+const APPEND_ONCE: &str = r#"
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', 604800) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', '100000', '*', 'job', ARGV[1])
+end
+return false
+"#;
+const GROUP: &str = "senders";
+
+impl JobQueue {
+    pub fn new(redis: Option<Arc<RedisHandle>>) -> JobQueue {
+        match redis {
+            Some(redis) => JobQueue::Redis {
+                redis,
+                blocking: Mutex::new(None),
+            },
+            None => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                JobQueue::Local {
+                    tx,
+                    rx: Mutex::new(rx),
+                }
+            }
+        }
+    }
+
+    fn stream(r: &RedisHandle) -> String {
+        r.key("notify:jobs")
+    }
+
+    /// Adds a job once per (event, user, attempt).
+    pub async fn enqueue(&self, job: &Job) -> Result<(), String> {
+        match self {
+            JobQueue::Local { tx, .. } => tx.send(job.clone()).map_err(|e| e.to_string()),
+            JobQueue::Redis { redis: r, .. } => {
+                let mut conn = r.conn().await.map_err(|e| e.to_string())?;
+                let marker = r.key(&format!(
+                    "notify:seen:{}:{}:{}",
+                    job.event_id, job.user_id, job.attempts
+                ));
+                let payload = serde_json::to_string(job).map_err(|e| e.to_string())?;
+                redis::Script::new(APPEND_ONCE)
+                    .key(Self::stream(r))
+                    .key(marker)
+                    .arg(payload)
+                    .invoke_async::<Option<String>>(&mut conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The next jobs for this consumer, each with the receipt to acknowledge it by.
+    async fn next(&self, consumer: &str) -> Result<Vec<(Option<String>, Job)>, String> {
+        match self {
+            JobQueue::Local { rx, .. } => {
+                let mut rx = rx.lock().await;
+                match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+                    Ok(Some(job)) => Ok(vec![(None, job)]),
+                    _ => Ok(Vec::new()),
+                }
+            }
+            JobQueue::Redis { redis: r, blocking } => {
+                let mut slot = blocking.lock().await;
+                if slot.is_none() {
+                    *slot = Some(r.dedicated().await.map_err(|e| e.to_string())?);
+                }
+                let mut conn = slot.as_ref().map(Clone::clone).ok_or("no connection")?;
+                drop(slot);
+                let stream = Self::stream(r);
+                let _: Result<(), _> = redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(&stream)
+                    .arg(GROUP)
+                    .arg("0")
+                    .arg("MKSTREAM")
+                    .query_async(&mut conn)
+                    .await;
+                // Jobs whose consumer died mid-send come back after a minute.
+                let claimed: redis::Value = redis::cmd("XAUTOCLAIM")
+                    .arg(&stream)
+                    .arg(GROUP)
+                    .arg(consumer)
+                    .arg(60_000)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(10)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut out = parse_entries(&claimed);
+                if out.is_empty() {
+                    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+                        .arg("GROUP")
+                        .arg(GROUP)
+                        .arg(consumer)
+                        .arg("COUNT")
+                        .arg(10)
+                        .arg("BLOCK")
+                        .arg(500)
+                        .arg("STREAMS")
+                        .arg(&stream)
+                        .arg(">")
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    for key in reply.keys {
+                        for entry in key.ids {
+                            if let Some(job) = entry
+                                .get::<String>("job")
+                                .and_then(|j| serde_json::from_str(&j).ok())
+                            {
+                                out.push((Some(entry.id.clone()), job));
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn ack(&self, receipt: Option<String>) {
+        if let (JobQueue::Redis { redis: r, .. }, Some(id)) = (self, receipt) {
+            if let Ok(mut conn) = r.conn().await {
+                let _: Result<i64, _> = redis::cmd("XACK")
+                    .arg(Self::stream(r))
+                    .arg(GROUP)
+                    .arg(id)
+                    .query_async(&mut conn)
+                    .await;
+            }
+        }
+    }
+}
+
+/// XAUTOCLAIM's reply: [next-cursor, [[id, [field, value, …]], …], …].
+fn parse_entries(value: &redis::Value) -> Vec<(Option<String>, Job)> {
+    let redis::Value::Array(parts) = value else {
+        return Vec::new();
+    };
+    let Some(redis::Value::Array(entries)) = parts.get(1) else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let redis::Value::Array(pair) = entry else {
+                return None;
+            };
+            let id: String = redis::from_redis_value(pair.first()?).ok()?;
+            let fields: Vec<String> = redis::from_redis_value(pair.get(1)?).ok()?;
+            let job = fields
+                .chunks(2)
+                .find(|kv| kv[0] == "job")
+                .and_then(|kv| serde_json::from_str(kv.get(1)?).ok())?;
+            Some((Some(id), job))
+        })
+        .collect()
+}
+
+/// The consumer loop of this instance.
+pub async fn run(state: actix_web::web::Data<AppState>) {
+    let consumer = state.instance_id.clone();
+    loop {
+        match state.notify_jobs.next(&consumer).await {
+            Ok(jobs) => {
+                for (receipt, job) in jobs {
+                    handle(&state, job).await;
+                    state.notify_jobs.ack(receipt).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "notification queue unavailable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Sent,
+    Skipped,
+    Retry(String),
+    Dead(String),
+}
+
+async fn handle(state: &AppState, job: Job) {
+    match send(state, &job).await {
+        Outcome::Sent => state.metrics.notifications_sent.inc(),
+        Outcome::Skipped => {}
+        Outcome::Retry(reason) if job.attempts + 1 < MAX_ATTEMPTS => {
+            state.metrics.notifications_retried.inc();
+            let next = Job {
+                attempts: job.attempts + 1,
+                ..job
+            };
+            tracing::info!(kind = %next.kind, attempts = next.attempts, %reason, "notification will be retried");
+            let queue = state.notify_jobs.clone();
+            // Exponential backoff without holding the consumer.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(next.attempts))).await;
+                if let Err(e) = queue.enqueue(&next).await {
+                    tracing::warn!(error = %e, "could not requeue a notification");
+                }
+            });
+        }
+        Outcome::Retry(reason) | Outcome::Dead(reason) => {
+            state.metrics.notifications_dead.inc();
+            let row = entity::dead_letters::ActiveModel {
+                kind: Set(job.kind.clone()),
+                payload: Set(serde_json::to_string(&job).unwrap_or_default()),
+                error: Set(reason),
+                attempts: Set(job.attempts as i32 + 1),
+                created_at: Set(crate::util::now_ms()),
+                ..Default::default()
+            };
+            if let Err(e) = row.insert(&state.db).await {
+                tracing::error!(error = %e, "could not record a dead letter");
+            }
+        }
+    }
+}
+
+async fn send(state: &AppState, job: &Job) -> Outcome {
+    use entity::subscriptions as sub;
+    let Some(template) = state.settings.templates.get(&job.kind).cloned() else {
+        return Outcome::Skipped;
+    };
+    let user = match entity::users::Entity::find_by_id(job.user_id.clone())
+        .one(&state.db)
+        .await
+    {
+        Ok(Some(u)) => u,
+        Ok(None) => return Outcome::Skipped,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    let Some(openid) = user.openid else {
+        return Outcome::Skipped;
+    };
+    // Take one unit of consent first; no consent, no send.
+    let taken = sub::Entity::update_many()
+        .col_expr(
+            sub::Column::Remaining,
+            Expr::col(sub::Column::Remaining).sub(1),
+        )
+        .filter(sub::Column::UserId.eq(&job.user_id))
+        .filter(sub::Column::TemplateId.eq(&template))
+        .filter(sub::Column::Remaining.gt(0))
+        .exec(&state.db)
+        .await;
+    match taken {
+        Ok(r) if r.rows_affected == 1 => {}
+        Ok(_) => return Outcome::Skipped,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    }
+    let message = match compose(state, job, &openid, &template).await {
+        Ok(m) => m,
+        Err(e) => return Outcome::Retry(e),
+    };
+    let wechat = state.wechat.clone();
+    let result = state
+        .wechat_tokens
+        .with_token(|token| {
+            let (wechat, message) = (wechat.clone(), message.clone());
+            async move { wechat.send_subscribe(&token, &message).await }
+        })
+        .await;
+    let give_back = || async {
+        let _ = sub::Entity::update_many()
+            .col_expr(
+                sub::Column::Remaining,
+                Expr::col(sub::Column::Remaining).add(1),
+            )
+            .filter(sub::Column::UserId.eq(&job.user_id))
+            .filter(sub::Column::TemplateId.eq(&template))
+            .exec(&state.db)
+            .await;
+    };
+    match result {
+        Ok(()) => Outcome::Sent,
+        Err(e) if e.is_quota_exhausted() => {
+            // WeChat holds no consent for this user: our ledger was optimistic.
+            let _ = sub::Entity::update_many()
+                .col_expr(sub::Column::Remaining, Expr::value(0))
+                .filter(sub::Column::UserId.eq(&job.user_id))
+                .filter(sub::Column::TemplateId.eq(&template))
+                .exec(&state.db)
+                .await;
+            Outcome::Skipped
+        }
+        Err(e) if e.is_value_invalid() => {
+            give_back().await;
+            tracing::error!(kind = %job.kind, data = ?message.data, "subscribe message refused: a value breaks its field type (47003)");
+            Outcome::Dead(e.to_string())
+        }
+        Err(e @ (WeChatError::Unavailable(_) | WeChatError::Api { .. })) => {
+            give_back().await;
+            Outcome::Retry(e.to_string())
+        }
+        Err(e) => {
+            give_back().await;
+            Outcome::Dead(e.to_string())
+        }
+    }
+}
+
+/// The message for a job: `thing1` what, `phrase2` the state, `time3` when.
+async fn compose(
+    state: &AppState,
+    job: &Job,
+    openid: &str,
+    template: &str,
+) -> Result<SubscribeMessage, String> {
+    let report = entity::reports::Entity::find_by_id(job.subject_id.clone())
+        .one(&state.db)
+        .await
+        .map_err(|e| e.to_string())?;
+    let summary = report
+        .as_ref()
+        .map(|r| r.description.clone())
+        .unwrap_or_else(|| "平安上报".into());
+    let phrase = match job.kind.as_str() {
+        "report_accepted" => "已受理",
+        "report_resolved" => "待确认",
+        "report_closed" => "已办结",
+        "report_submitted" | "report_handed_down" => "新任务",
+        "report_overdue" => "已超期",
+        _ => "有更新",
+    };
+    let when = {
+        use chrono::TimeZone;
+        chrono_tz::Asia::Shanghai
+            .timestamp_millis_opt(crate::util::now_ms())
+            .single()
+            .map(|t| t.format("%Y年%-m月%-d日 %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    let data: BTreeMap<String, String> = [
+        ("thing1", summary),
+        ("phrase2", phrase.to_string()),
+        ("time3", when),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), truncate_for_field(k, &v)))
+    .collect();
+    Ok(SubscribeMessage {
+        touser: openid.to_string(),
+        template_id: template.to_string(),
+        page: Some(format!("pages/report/detail?id={}", job.subject_id)),
+        data,
+        miniprogram_state: None,
+    })
+}

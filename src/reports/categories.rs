@@ -1,0 +1,218 @@
+//! Report categories (DOMAIN.md §2) with their time limits, and the urgency presets.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Set};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::calendar::{TimeLimit, WorkCalendar};
+
+/// Built-in first-level categories: (code, 中文名, English name, unit, amount).
+const DEFAULTS: &[(&str, &str, &str, &str, u32)] = &[
+    (
+        "fire_hazard",
+        "消防安全隐患",
+        "Fire hazard (blocked exits, extinguishers)",
+        "working_hours",
+        4,
+    ),
+    (
+        "gas_hazard",
+        "燃气安全隐患",
+        "Gas hazard",
+        "working_hours",
+        4,
+    ),
+    (
+        "building_hazard",
+        "房屋建筑安全",
+        "Building safety",
+        "working_days",
+        2,
+    ),
+    (
+        "ebike_charging",
+        "电动车违规充电",
+        "E-bike charging indoors",
+        "working_days",
+        1,
+    ),
+    (
+        "public_order",
+        "治安问题",
+        "Public order",
+        "working_days",
+        1,
+    ),
+    (
+        "dispute",
+        "矛盾纠纷",
+        "Dispute between residents",
+        "working_days",
+        3,
+    ),
+    (
+        "sanitation",
+        "环境卫生",
+        "Environment and sanitation (exposed rubbish)",
+        "working_days",
+        1,
+    ),
+    (
+        "public_facility",
+        "公共设施损坏",
+        "Damaged public facilities",
+        "working_days",
+        3,
+    ),
+    (
+        "illegal_building",
+        "违法建设",
+        "Illegal building",
+        "working_days",
+        15,
+    ),
+    (
+        "vulnerable_care",
+        "关爱帮扶",
+        "Care for vulnerable people",
+        "working_days",
+        2,
+    ),
+    (
+        "livelihood",
+        "民生服务",
+        "Livelihood services",
+        "working_days",
+        3,
+    ),
+    ("other", "其他", "Other", "working_days", 5),
+];
+
+/// Inserts the built-in categories that are missing (every start; safe on every instance).
+pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+    let rows: Vec<entity::categories::ActiveModel> = DEFAULTS
+        .iter()
+        .enumerate()
+        .map(
+            |(i, (code, name, name_en, unit, amount))| entity::categories::ActiveModel {
+                code: Set((*code).into()),
+                parent_code: Set(None),
+                name: Set((*name).into()),
+                name_en: Set((*name_en).into()),
+                limit_unit: Set((*unit).into()),
+                limit_amount: Set(*amount as i32),
+                sort_order: Set(i as i32),
+            },
+        )
+        .collect();
+    entity::categories::Entity::insert_many(rows)
+        // A no-op update rather than DO NOTHING, which sea-query renders invalid for MySQL.
+        .on_conflict(
+            OnConflict::column(entity::categories::Column::Code)
+                .update_column(entity::categories::Column::Code)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+#[derive(Serialize, ToSchema, Clone)]
+pub struct CategoryView {
+    pub code: String,
+    pub name: String,
+    pub name_en: String,
+    pub parent_code: Option<String>,
+    pub time_limit: TimeLimit,
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<CategoryView>, sea_orm::DbErr> {
+    Ok(entity::categories::Entity::find()
+        .order_by_asc(entity::categories::Column::SortOrder)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|c| {
+            Some(CategoryView {
+                time_limit: TimeLimit::parse(&c.limit_unit, c.limit_amount as u32)?,
+                code: c.code,
+                name: c.name,
+                name_en: c.name_en,
+                parent_code: c.parent_code,
+            })
+        })
+        .collect())
+}
+
+/// How pressing a report is; it scales the category's limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    #[default]
+    Normal,
+    /// Half the category's limit.
+    Urgent,
+    /// Two hours of wall time, day or night.
+    Emergency,
+}
+
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Normal => "normal",
+            Urgency::Urgent => "urgent",
+            Urgency::Emergency => "emergency",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "normal" => Some(Urgency::Normal),
+            "urgent" => Some(Urgency::Urgent),
+            "emergency" => Some(Urgency::Emergency),
+            _ => None,
+        }
+    }
+}
+
+/// The deadline of a report accepted at `start_ms`.
+pub fn deadline(calendar: &WorkCalendar, limit: TimeLimit, urgency: Urgency, start_ms: i64) -> i64 {
+    match urgency {
+        Urgency::Normal => calendar.deadline(start_ms, limit),
+        Urgency::Urgent => {
+            let full = calendar.working_ms_between(start_ms, calendar.deadline(start_ms, limit));
+            match limit {
+                TimeLimit::NaturalDays(d) => start_ms + i64::from(d) * 43_200_000,
+                _ => calendar.add_working_ms(start_ms, (full / 2).max(3_600_000)),
+            }
+        }
+        Urgency::Emergency => start_ms + 2 * 3_600_000,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urgent_halves_and_emergency_is_two_wall_hours() {
+        let cal = WorkCalendar::china_default();
+        // Monday 2026-11-23 09:00 Asia/Shanghai = 01:00 UTC.
+        let start = chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00+08:00")
+            .unwrap()
+            .timestamp_millis();
+        let normal = deadline(&cal, TimeLimit::WorkingHours(4), Urgency::Normal, start);
+        let urgent = deadline(&cal, TimeLimit::WorkingHours(4), Urgency::Urgent, start);
+        assert_eq!(
+            normal - start,
+            4 * 3_600_000 + 3_600_000,
+            "4 working hours cross the lunch hour"
+        );
+        assert_eq!(urgent - start, 2 * 3_600_000);
+        assert_eq!(
+            deadline(&cal, TimeLimit::WorkingDays(15), Urgency::Emergency, start) - start,
+            7_200_000
+        );
+    }
+}

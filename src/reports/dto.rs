@@ -1,0 +1,146 @@
+//! Request and response bodies of the report endpoints.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::categories::Urgency;
+use super::status::{Light, ReportStatus};
+use crate::grids::geo::CoordSystem;
+use crate::timeline::EntryView;
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+pub struct LocationIn {
+    pub lat: f64,
+    pub lng: f64,
+    /// Default `gcj02`.
+    #[serde(default)]
+    pub coord: CoordSystem,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct NewReport {
+    pub category: String,
+    /// 1–2,000 characters.
+    pub description: String,
+    pub location: LocationIn,
+    pub address: Option<String>,
+    /// Up to 9 ids from `POST /uploads`.
+    #[serde(default)]
+    pub photo_ids: Vec<String>,
+    /// Hidden from workers (not from the system).
+    #[serde(default)]
+    pub anonymous: bool,
+    #[serde(default)]
+    pub urgency: Urgency,
+}
+
+/// One entry to the state machine. Which fields are needed depends on `action`.
+#[derive(Deserialize, Serialize, ToSchema, Default)]
+pub struct ActionRequest {
+    /// accept, reject, note, escalate, hand_down, suspend, resume, request_extension,
+    /// approve_extension, resolve, confirm, rework, rate, cancel.
+    pub action: String,
+    pub reason: Option<String>,
+    pub text: Option<String>,
+    pub note: Option<String>,
+    #[serde(default)]
+    pub photo_ids: Vec<String>,
+    #[serde(default)]
+    pub skip_level: bool,
+    pub grid_code: Option<String>,
+    /// RFC 3339, for `request_extension`.
+    pub until: Option<String>,
+    pub rating: Option<i64>,
+    pub comment: Option<String>,
+    pub duplicate_of: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LocationOut {
+    pub lat: f64,
+    pub lng: f64,
+    /// Always `gcj02`: points are stored in the grids' system.
+    pub coord: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PlaceRef {
+    pub code: String,
+    pub name: String,
+    pub level: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PhotoView {
+    pub id: String,
+    /// Signed, valid for an hour.
+    pub url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExtensionView {
+    pub until: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReporterView {
+    pub nickname: String,
+    pub phone_masked: Option<String>,
+}
+
+/// An open report of the same category nearby: a hint, with nobody's identity or words.
+#[derive(Serialize, ToSchema)]
+pub struct DuplicateHint {
+    pub id: String,
+    pub status: ReportStatus,
+    pub distance_m: f64,
+    pub submitted_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportView {
+    pub id: String,
+    pub category: String,
+    pub description: String,
+    pub location: LocationOut,
+    pub address: Option<String>,
+    pub anonymous: bool,
+    pub urgency: Urgency,
+    pub status: ReportStatus,
+    /// The grid the location fell in; null when it fell in none.
+    pub grid: Option<PlaceRef>,
+    /// The queue that holds it now (a grid, or an upper level after escalation).
+    pub queue: PlaceRef,
+    pub submitted_at: String,
+    pub accepted_at: Option<String>,
+    pub deadline: Option<String>,
+    pub resolved_at: Option<String>,
+    pub closed_at: Option<String>,
+    pub light: Light,
+    pub rework_count: i32,
+    pub rating: Option<i16>,
+    pub rating_comment: Option<String>,
+    pub extension_request: Option<ExtensionView>,
+    pub duplicate_of: Option<String>,
+    /// Flagged by content review; shown to admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged: Option<bool>,
+    /// Hidden from workers when the report is anonymous.
+    pub reporter: Option<ReporterView>,
+    pub photos: Vec<PhotoView>,
+    /// Actions the caller may take now.
+    pub available_actions: Vec<String>,
+    /// Only on `GET /reports/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<EntryView>>,
+    /// Only in the answer to a submission.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub possible_duplicates: Option<Vec<DuplicateHint>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportPage {
+    pub items: Vec<ReportView>,
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,146 @@
+//! HTTP handlers of reports, categories and the worker queue.
+
+use actix_web::{get, post, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::categories::{self, CategoryView};
+use super::dto::*;
+use super::service::{self, TaskFilter};
+use super::status::{Light, ReportStatus};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::IdempotencyKey;
+use crate::state::AppState;
+use crate::util::page_limit;
+
+/// Report categories with their time limits.
+#[utoipa::path(tag = "reports", security(("bearer" = [])), responses((status = 200, body = Vec<CategoryView>)))]
+#[get("/categories")]
+async fn list_categories(
+    state: web::Data<AppState>,
+    _who: Principal,
+) -> ApiResult<web::Json<Vec<CategoryView>>> {
+    Ok(web::Json(categories::list(&state.db).await?))
+}
+
+/// Submit a report (the safety key). Routed at once to the grid covering the location.
+#[utoipa::path(tag = "reports", request_body = NewReport, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key return the first report")),
+    responses((status = 201, body = ReportView),
+        (status = 422, description = "validation_failed, content_rejected or idempotency_key_reused", body = crate::error::ErrorBody)))]
+#[post("/reports")]
+async fn submit(
+    state: web::Data<AppState>,
+    who: Principal,
+    key: IdempotencyKey,
+    body: web::Json<NewReport>,
+) -> ApiResult<HttpResponse> {
+    let view = service::submit(&state, &who, body.into_inner(), key.0.as_deref()).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// 1–100, default 20.
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+/// The caller's own reports, newest first.
+#[utoipa::path(tag = "reports", params(PageQuery), security(("bearer" = [])), responses((status = 200, body = ReportPage)))]
+#[get("/me/reports")]
+async fn my_reports(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<PageQuery>,
+) -> ApiResult<web::Json<ReportPage>> {
+    Ok(web::Json(
+        service::mine(&state, &who, page_limit(q.limit)?, q.cursor.as_deref()).await?,
+    ))
+}
+
+/// One report with its timeline.
+#[utoipa::path(tag = "reports", security(("bearer" = [])), responses((status = 200, body = ReportView), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/reports/{id}")]
+async fn get_report(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<ReportView>> {
+    Ok(web::Json(
+        service::view_by_id(&state, &who, &id, true).await?,
+    ))
+}
+
+/// One step of the state machine; 409 `invalid_transition` names the current state.
+#[utoipa::path(tag = "reports", request_body = ActionRequest, security(("bearer" = [])), responses(
+    (status = 200, body = ReportView),
+    (status = 403, body = crate::error::ErrorBody),
+    (status = 404, body = crate::error::ErrorBody),
+    (status = 409, description = "invalid_transition", body = crate::error::ErrorBody)))]
+#[post("/reports/{id}/actions")]
+async fn act(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+    body: web::Json<ActionRequest>,
+) -> ApiResult<web::Json<ReportView>> {
+    Ok(web::Json(service::act(&state, &who, &id, &body).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct TaskQuery {
+    /// Comma-separated states (default: submitted, accepted, in_progress, escalated, suspended).
+    pub state: Option<String>,
+    pub light: Option<Light>,
+    pub grid: Option<String>,
+    pub category: Option<String>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+/// The worker's queue: their grids' open reports, soonest deadline first, with traffic lights.
+#[utoipa::path(tag = "reports", params(TaskQuery), security(("bearer" = [])), responses((status = 200, body = ReportPage), (status = 403, body = crate::error::ErrorBody)))]
+#[get("/worker/tasks")]
+async fn tasks(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<TaskQuery>,
+) -> ApiResult<web::Json<ReportPage>> {
+    let states = match &q.state {
+        None => Vec::new(),
+        Some(s) => s
+            .split(',')
+            .map(|p| {
+                ReportStatus::parse(p.trim())
+                    .ok_or_else(|| ApiError::invalid("state", format!("unknown state {p:?}")))
+            })
+            .collect::<ApiResult<Vec<_>>>()?,
+    };
+    let filter = TaskFilter {
+        states,
+        light: q.light,
+        grid: q.grid.clone(),
+        category: q.category.clone(),
+    };
+    Ok(web::Json(
+        service::tasks(
+            &state,
+            &who,
+            filter,
+            page_limit(q.limit)?,
+            q.cursor.as_deref(),
+        )
+        .await?,
+    ))
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_categories)
+        .service(submit)
+        .service(my_reports)
+        .service(get_report)
+        .service(act)
+        .service(tasks);
+}

@@ -1,0 +1,16 @@
+//! Every route of the server in one place. The server and the OpenAPI builder both call
+//! [`configure`], so the document describes exactly what is mounted.
+
+use utoipa_actix_web::{scope, service_config::ServiceConfig};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.configure(crate::health::routes);
+    cfg.service(
+        scope::scope("/api/v1")
+            .configure(crate::auth::routes)
+            .configure(crate::grids::routes)
+            .configure(crate::reports::routes)
+            .configure(crate::uploads::routes)
+            .configure(crate::notify::routes),
+    );
+}

@@ -1,0 +1,204 @@
+//! Builds and runs the server: connects, migrates, assembles the state, binds, and starts
+//! the background jobs.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpRequest, HttpServer};
+use anyhow::Context;
+use migration::MigratorTrait;
+use utoipa_actix_web::AppExt;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::Settings;
+use crate::error::{self, ApiError, Code};
+use crate::grids::router::GridRouter;
+use crate::infra::ratelimit::RateLimiter;
+use crate::infra::redis::RedisHandle;
+use crate::infra::wechat::WeChatClient;
+use crate::infra::wechat_token::AccessTokenCache;
+use crate::state::AppState;
+use crate::telemetry::Metrics;
+
+/// Largest JSON body accepted (API.md: 1 MB).
+pub const JSON_LIMIT: usize = 1024 * 1024;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Connects to every dependency, runs pending migrations and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let db = crate::infra::db::connect(&settings.database_url)
+            .await
+            .context("could not connect to SAFEGRID_DATABASE_URL")?;
+        migration::Migrator::up(&db, None)
+            .await
+            .context("could not run database migrations")?;
+        let redis = match &settings.redis_url {
+            Some(url) => Some(Arc::new(
+                RedisHandle::new(url, &settings.redis_prefix)
+                    .context("SAFEGRID_REDIS_URL is not a valid Redis URL")?,
+            )),
+            None => None,
+        };
+        let wechat = WeChatClient::new(
+            settings.wechat_api_base.clone(),
+            settings.wechat_appid.clone(),
+            settings.wechat_secret.clone(),
+            settings.wechat_timeout,
+        );
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("could not bind SAFEGRID_BIND={}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let mut settings = settings;
+        if settings.public_base_url.is_empty() {
+            settings.public_base_url = format!("http://{}", listener.local_addr()?);
+        }
+        let state = web::Data::new(AppState {
+            db,
+            jwt: JwtKeys::new(
+                settings.jwt_secret_bytes(),
+                settings.access_token_ttl.as_secs() as i64,
+            ),
+            wechat_tokens: AccessTokenCache::new(wechat.clone(), redis.clone()),
+            limiter: RateLimiter::new(redis.clone()),
+            router: GridRouter::default(),
+            calendar: load_calendar(&settings)?,
+            bus: match &redis {
+                Some(r) => crate::notify::bus::RedisBus::start(r.clone()),
+                None => Arc::new(crate::notify::bus::InProcessBus::default()),
+            },
+            relay_nudge: tokio::sync::Notify::new(),
+            notify_jobs: Arc::new(crate::notify::subscribe::JobQueue::new(redis.clone())),
+            settings: Arc::new(settings),
+            redis,
+            metrics: Metrics::new(),
+            wechat,
+            instance_id: crate::util::new_id(),
+        });
+        crate::reports::categories::ensure_defaults(&state.db)
+            .await
+            .context("could not seed categories")?;
+        state
+            .router
+            .refresh(&state.db, true)
+            .await
+            .context("could not load the grids")?;
+        crate::jobs::spawn_all(state.clone());
+        let server = serve(listener, state.clone())?;
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The bound port (tests bind port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The built-in Chinese working calendar, amended by SAFEGRID_HOLIDAYS_FILE.
+fn load_calendar(settings: &Settings) -> anyhow::Result<crate::reports::calendar::WorkCalendar> {
+    let mut calendar = crate::reports::calendar::WorkCalendar::china_default();
+    if let Some(path) = &settings.holidays_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("SAFEGRID_HOLIDAYS_FILE: cannot read {path}"))?;
+        let extra = crate::reports::calendar::WorkCalendar::from_text(&text)
+            .with_context(|| format!("SAFEGRID_HOLIDAYS_FILE: {path}"))?;
+        calendar.merge(extra);
+    }
+    Ok(calendar)
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let doc = crate::openapi::document();
+    let metrics = web::Data::new(state.metrics.clone());
+    let server = HttpServer::new(move || {
+        let (app, _) = App::new()
+            .into_utoipa_app()
+            .configure(crate::routes::configure)
+            .split_for_parts();
+        let doc_json = doc.clone();
+        app.app_data(state.clone())
+            .app_data(metrics.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(JSON_LIMIT)
+                    .error_handler(error::json_error_handler),
+            )
+            .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
+            .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
+            .app_data(web::PayloadConfig::new(JSON_LIMIT))
+            .service(Scalar::with_url("/docs", doc.clone()))
+            .route(
+                "/openapi.json",
+                web::get().to(move || {
+                    let doc = doc_json.clone();
+                    async move { web::Json(doc) }
+                }),
+            )
+            .default_service(web::to(unknown_route))
+            .wrap(middleware::from_fn(security_headers))
+            .wrap(middleware::from_fn(crate::telemetry::observe))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}
+
+/// Headers every response carries; API responses also forbid any active content.
+async fn security_headers(
+    req: actix_web::dev::ServiceRequest,
+    next: middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    let api = req.path().starts_with("/api/");
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    let mut set = |name: &'static str, value: &'static str| {
+        let name = HeaderName::from_static(name);
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    };
+    set("x-content-type-options", "nosniff");
+    set("x-frame-options", "DENY");
+    set("referrer-policy", "no-referrer");
+    if api {
+        set(
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        );
+    }
+    Ok(res)
+}
+
+/// 404 for unknown paths, 405 for a known path with the wrong method; both with the body.
+async fn unknown_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(if req.resource_map().has_resource(req.path()) {
+        ApiError::new(
+            Code::MethodNotAllowed,
+            format!("{} is not allowed on this path.", req.method()),
+            "该路径不支持此请求方法。",
+        )
+    } else {
+        ApiError::new(Code::NotFound, "No such route.", "请求的地址不存在。")
+    })
+}

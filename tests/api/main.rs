@@ -1,0 +1,18 @@
+//! The HTTP-level test suite: every test starts the real server on port 0 with its own
+//! database (a temp SQLite file, or a fresh database on the PostgreSQL/MySQL server named by
+//! SAFEGRID_TEST_DATABASE_URL), its own Redis key prefix (SAFEGRID_TEST_REDIS_URL) and its
+//! own fake WeChat server.
+
+mod auth;
+mod cli;
+mod foundation;
+mod grids;
+mod hardening;
+mod helpers;
+mod matrix;
+mod notify;
+mod openapi;
+mod reports;
+mod subscribe;
+mod uploads;
+mod wechat_fake;

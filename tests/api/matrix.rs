@@ -1,0 +1,420 @@
+//! The authorization matrix: every route × every kind of caller, with the expected status
+//! from one table. A route in the OpenAPI document without a row fails the test.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::grids::import_demo_tree;
+use crate::helpers::{spawn_app, Session, TestApp};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    ResidentA,
+    ResidentB,
+    WorkerOfGrid,
+    WorkerOfOtherGrid,
+    Volunteer,
+    CommunityAdmin,
+    OtherStreetAdmin,
+}
+
+const EVERYONE: [Who; 8] = [
+    Who::Anonymous,
+    Who::ResidentA,
+    Who::ResidentB,
+    Who::WorkerOfGrid,
+    Who::WorkerOfOtherGrid,
+    Who::Volunteer,
+    Who::CommunityAdmin,
+    Who::OtherStreetAdmin,
+];
+
+fn is_admin(w: Who) -> bool {
+    matches!(w, Who::CommunityAdmin | Who::OtherStreetAdmin)
+}
+
+/// Logged in at all (401 otherwise), then `status`.
+fn logged_in(w: Who, status: u16) -> u16 {
+    if w == Who::Anonymous {
+        401
+    } else {
+        status
+    }
+}
+
+/// Who may see report R (submitted by resident A in grid G01 of community C01).
+fn sees_report(w: Who) -> bool {
+    matches!(w, Who::ResidentA | Who::WorkerOfGrid | Who::CommunityAdmin)
+}
+
+enum Body {
+    None,
+    Json(Value),
+    Png,
+}
+
+struct Row {
+    method: &'static str,
+    /// The OpenAPI path template.
+    template: &'static str,
+    /// The concrete path (placeholders {report}, {upload} filled in).
+    path: &'static str,
+    body: fn(&Ids) -> Body,
+    expect: fn(Who) -> u16,
+}
+
+struct Ids {
+    report: String,
+    upload: String,
+}
+
+fn rows() -> Vec<Row> {
+    vec![
+        Row {
+            method: "GET",
+            template: "/healthz",
+            path: "/healthz",
+            body: |_| Body::None,
+            expect: |_| 200,
+        },
+        Row {
+            method: "GET",
+            template: "/readyz",
+            path: "/readyz",
+            body: |_| Body::None,
+            expect: |_| 200,
+        },
+        Row {
+            method: "GET",
+            template: "/metrics",
+            path: "/metrics",
+            body: |_| Body::None,
+            expect: |_| 200,
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/auth/wechat-login",
+            path: "/api/v1/auth/wechat-login",
+            body: |_| Body::Json(json!({ "code": "bogus" })),
+            expect: |_| 401,
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/auth/password-login",
+            path: "/api/v1/auth/password-login",
+            body: |_| Body::Json(json!({ "username": "nobody", "password": "wrong-password" })),
+            expect: |_| 401,
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/auth/refresh",
+            path: "/api/v1/auth/refresh",
+            body: |_| Body::Json(json!({ "refresh_token": "bogus" })),
+            expect: |_| 401,
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/me",
+            path: "/api/v1/me",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/me/phone",
+            path: "/api/v1/me/phone",
+            body: |_| Body::Json(json!({ "code": "bogus" })),
+            // Admins have no WeChat identity to bind a phone to.
+            expect: |w| logged_in(w, if is_admin(w) { 403 } else { 400 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/me/enrolments",
+            path: "/api/v1/me/enrolments",
+            body: |_| Body::Json(json!({ "invite_code": "NOPE" })),
+            expect: |w| logged_in(w, 404),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/me/subscriptions",
+            path: "/api/v1/me/subscriptions",
+            body: |_| Body::Json(json!({ "results": {} })),
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/admin/invites",
+            path: "/api/v1/admin/invites",
+            body: |_| Body::Json(json!({ "grid_code": "G01", "role": "worker" })),
+            expect: |w| logged_in(w, if w == Who::CommunityAdmin { 201 } else { 403 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/admin/areas/import",
+            path: "/api/v1/admin/areas/import",
+            body: |_| {
+                Body::Json(json!({ "type": "FeatureCollection", "features": [{
+                    "type": "Feature",
+                    "properties": { "code": "G01", "name": "第一网格", "level": "grid", "parent_code": "C01" },
+                    "geometry": { "type": "Polygon", "coordinates": [[[121.40, 31.20], [121.41, 31.20], [121.41, 31.21], [121.40, 31.21], [121.40, 31.20]]] },
+                }]}))
+            },
+            expect: |w| logged_in(w, if w == Who::CommunityAdmin { 200 } else { 403 }),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/areas/{code}",
+            path: "/api/v1/areas/C01",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/areas/{code}/children",
+            path: "/api/v1/areas/C01/children",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/grids/locate",
+            path: "/api/v1/grids/locate?lat=31.205&lng=121.405",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/categories",
+            path: "/api/v1/categories",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/uploads",
+            path: "/api/v1/uploads",
+            body: |_| Body::Png,
+            expect: |w| logged_in(w, 201),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/uploads/{id}/content",
+            path: "/api/v1/uploads/{upload}/content",
+            body: |_| Body::None,
+            // No signature, no photo: a token is not a permission here.
+            expect: |_| 403,
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/reports",
+            path: "/api/v1/reports",
+            body: |_| {
+                Body::Json(
+                    json!({ "category": "other", "description": "矩阵测试", "location": { "lat": 31.205, "lng": 121.405 } }),
+                )
+            },
+            expect: |w| logged_in(w, if is_admin(w) { 403 } else { 201 }),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/me/reports",
+            path: "/api/v1/me/reports",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/reports/{id}",
+            path: "/api/v1/reports/{report}",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if sees_report(w) { 200 } else { 404 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/reports/{id}/actions",
+            path: "/api/v1/reports/{report}/actions",
+            body: |_| Body::Json(json!({ "action": "note", "text": "矩阵" })),
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        Who::WorkerOfGrid | Who::CommunityAdmin => 200,
+                        // The reporter sees it but may not add worker notes.
+                        Who::ResidentA => 403,
+                        _ => 404,
+                    },
+                )
+            },
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/worker/tasks",
+            path: "/api/v1/worker/tasks",
+            body: |_| Body::None,
+            expect: |w| {
+                logged_in(
+                    w,
+                    if matches!(w, Who::WorkerOfGrid | Who::WorkerOfOtherGrid) || is_admin(w) {
+                        200
+                    } else {
+                        403
+                    },
+                )
+            },
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/worker/events",
+            path: "/api/v1/worker/events",
+            body: |_| Body::None,
+            expect: |w| {
+                logged_in(
+                    w,
+                    if matches!(w, Who::WorkerOfGrid | Who::WorkerOfOtherGrid) || is_admin(w) {
+                        200
+                    } else {
+                        403
+                    },
+                )
+            },
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/admin/dead-letters",
+            path: "/api/v1/admin/dead-letters",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if is_admin(w) { 200 } else { 403 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/auth/logout",
+            path: "/api/v1/auth/logout",
+            body: |_| Body::Json(json!({ "refresh_token": "not-mine" })),
+            expect: |w| logged_in(w, 204),
+        },
+    ]
+}
+
+async fn send(app: &TestApp, who: Option<&Session>, row: &Row, ids: &Ids) -> u16 {
+    let path = row
+        .path
+        .replace("{report}", &ids.report)
+        .replace("{upload}", &ids.upload);
+    let mut req = match row.method {
+        "GET" => app.http.get(app.url(&path)),
+        "POST" => app.http.post(app.url(&path)),
+        other => panic!("method {other} needs a case"),
+    };
+    if let Some(s) = who {
+        req = req.bearer_auth(&s.access);
+    }
+    req = match (row.body)(ids) {
+        Body::None => req,
+        Body::Json(v) => req.json(&v),
+        Body::Png => {
+            let part =
+                reqwest::multipart::Part::bytes(crate::uploads::PNG.to_vec()).file_name("a.png");
+            req.multipart(reqwest::multipart::Form::new().part("file", part))
+        }
+    };
+    req.send().await.expect("request").status().as_u16()
+}
+
+#[tokio::test]
+async fn every_route_answers_every_caller_as_the_table_says() {
+    let app = spawn_app().await;
+    import_demo_tree(&app).await;
+    let district = app.admin("district", "D01").await;
+    let resident_a = app.login_wechat("openid-a").await;
+    let resident_b = app.login_wechat("openid-b").await;
+    let worker = app.enrolled("openid-w1", "G01", "worker", &district).await;
+    let other_worker = app.enrolled("openid-w5", "G05", "worker", &district).await;
+    let volunteer = app
+        .enrolled("openid-v", "G01", "volunteer", &district)
+        .await;
+    let community = app.admin("community", "C01").await;
+    let other_street = app.admin("west", "S02").await;
+    let report = app.report_at(&resident_a, 31.205, 121.405).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.act(&worker, &report, json!({ "action": "accept" }))
+            .await
+            .status(),
+        200
+    );
+    let upload: Value = crate::uploads::upload(
+        &app,
+        &resident_a,
+        crate::uploads::PNG.to_vec(),
+        "a.png",
+        "image/png",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let ids = Ids {
+        report,
+        upload: upload["id"].as_str().unwrap().to_string(),
+    };
+
+    let session = |w: Who| -> Option<&Session> {
+        match w {
+            Who::Anonymous => None,
+            Who::ResidentA => Some(&resident_a),
+            Who::ResidentB => Some(&resident_b),
+            Who::WorkerOfGrid => Some(&worker),
+            Who::WorkerOfOtherGrid => Some(&other_worker),
+            Who::Volunteer => Some(&volunteer),
+            Who::CommunityAdmin => Some(&community),
+            Who::OtherStreetAdmin => Some(&other_street),
+        }
+    };
+    let mut wrong = Vec::new();
+    for row in rows() {
+        for who in EVERYONE {
+            let got = send(&app, session(who), &row, &ids).await;
+            let want = (row.expect)(who);
+            if got != want {
+                wrong.push(format!(
+                    "{} {} as {who:?}: got {got}, want {want}",
+                    row.method, row.path
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "authorization matrix mismatches:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn every_documented_operation_has_a_row() {
+    let doc: Value = serde_json::from_str(&safegrid::openapi::document_json()).unwrap();
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let tabled: BTreeSet<(String, String)> = rows()
+        .iter()
+        .map(|r| (r.method.to_string(), r.template.to_string()))
+        .collect();
+    let missing: Vec<_> = documented.difference(&tabled).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the authorization matrix: {missing:?}"
+    );
+}
