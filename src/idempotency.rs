@@ -86,13 +86,18 @@ pub async fn claim(
     request_hash: &str,
     created_id: &str,
 ) -> Result<(), sea_orm::DbErr> {
-    // An expired record of the same key makes way.
-    idem::Entity::delete_many()
-        .filter(idem::Column::UserId.eq(user_id))
-        .filter(idem::Column::IdemKey.eq(key))
-        .filter(idem::Column::CreatedAt.lte(now_ms() - WINDOW_MS))
-        .exec(db)
+    // An expired record of the same key makes way. It is looked up first and deleted by its
+    // primary key: a range DELETE that matches nothing takes gap locks on MySQL, and two
+    // concurrent retries holding the same gap lock then deadlock on their INSERTs instead
+    // of one of them seeing the duplicate key.
+    let existing = idem::Entity::find_by_id((user_id.to_string(), key.to_string()))
+        .one(db)
         .await?;
+    if let Some(expired) = existing.filter(|r| r.created_at <= now_ms() - WINDOW_MS) {
+        idem::Entity::delete_by_id((expired.user_id, expired.idem_key))
+            .exec(db)
+            .await?;
+    }
     idem::ActiveModel {
         user_id: Set(user_id.into()),
         idem_key: Set(key.into()),
