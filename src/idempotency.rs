@@ -111,6 +111,28 @@ pub async fn claim(
     .map(|_| ())
 }
 
+/// After `claim` failed, finds the request that won the key: the failure is a unique
+/// violation when a concurrent retry committed first, or (on MySQL) a deadlock between the
+/// two inserts whose survivor may commit a moment later, so the lookup is retried briefly.
+/// Returns the winner's resource id, or the original error when no request holds the key.
+pub async fn winner_after_failed_claim(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    key: &str,
+    request_hash: &str,
+    claim_error: sea_orm::DbErr,
+) -> Result<String, ApiError> {
+    let mut pause = std::time::Duration::from_millis(20);
+    for _ in 0..6 {
+        if let Prior::Created(id) = lookup(db, user_id, key, request_hash).await? {
+            return Ok(id);
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+    }
+    Err(claim_error.into())
+}
+
 pub fn hash_request(body: &impl serde::Serialize) -> String {
     sha256_hex(serde_json::to_string(body).unwrap_or_default().as_bytes())
 }

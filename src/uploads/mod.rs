@@ -157,16 +157,12 @@ async fn upload(
     if let Some(key) = &key.0 {
         if let Err(e) = idempotency::claim(&txn, who.id(), key, &request_hash, &id).await {
             drop(txn);
-            if crate::infra::db::is_unique_violation(&e) {
-                if let Prior::Created(first) =
-                    idempotency::lookup(&state.db, who.id(), key, &request_hash).await?
-                {
-                    return render(&state, &first)
-                        .await
-                        .map(|v| HttpResponse::Created().json(v));
-                }
-            }
-            return Err(e.into());
+            let first =
+                idempotency::winner_after_failed_claim(&state.db, who.id(), key, &request_hash, e)
+                    .await?;
+            return render(&state, &first)
+                .await
+                .map(|v| HttpResponse::Created().json(v));
         }
     }
     model.insert(&txn).await?;

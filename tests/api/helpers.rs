@@ -66,6 +66,14 @@ pub async fn spawn_app_with(overrides: Overrides) -> TestApp {
     spawn_app_on(db_url, tempdir, wechat, prefix, overrides).await
 }
 
+/// An instance on a database the test provides itself (e.g. its own PostgreSQL cluster).
+pub async fn spawn_app_on_database(db_url: String, overrides: Overrides) -> TestApp {
+    let tempdir = tempfile::tempdir().expect("temp dir");
+    let wechat = FakeWeChat::start().await;
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    spawn_app_on(db_url, tempdir, wechat, prefix, overrides).await
+}
+
 /// A second instance of the same system: same database, Redis prefix and WeChat.
 pub async fn spawn_second_instance(first: &TestApp) -> TestApp {
     spawn_second_instance_with(first, Vec::new()).await

@@ -5,6 +5,7 @@
 
 mod auth;
 mod cli;
+mod faults;
 mod foundation;
 mod grids;
 mod hardening;
