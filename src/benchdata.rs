@@ -12,7 +12,9 @@ use anyhow::Context;
 use geo::Centroid;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryTrait, Set, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, EntityTrait, QueryTrait, Set, TransactionTrait,
+};
 
 use crate::config::Settings;
 
@@ -106,9 +108,10 @@ pub fn city_geojson(grids: usize, seed: u64) -> serde_json::Value {
         ));
     }
     for (g, shape) in shapes.iter().enumerate() {
-        let coords: serde_json::Value =
-            serde_json::from_str(&crate::grids::service::multipolygon_to_json(&shape.geometry))
-                .unwrap_or_default();
+        let coords: serde_json::Value = serde_json::from_str(
+            &crate::grids::service::multipolygon_to_json(&shape.geometry),
+        )
+        .unwrap_or_default();
         features.push(feature(
             shape.code.clone(),
             format!("基准网格{g}"),
@@ -129,7 +132,11 @@ struct Grid {
 }
 
 /// Connects, migrates and generates; the body of `safegrid bench-data`.
-pub async fn run(settings: &Settings, opts: &Options, progress: Progress<'_>) -> anyhow::Result<Summary> {
+pub async fn run(
+    settings: &Settings,
+    opts: &Options,
+    progress: Progress<'_>,
+) -> anyhow::Result<Summary> {
     let db = crate::infra::db::connect(&settings.database_url)
         .await
         .context("could not connect to SAFEGRID_DATABASE_URL")?;
@@ -151,7 +158,9 @@ pub async fn generate(
 ) -> anyhow::Result<Summary> {
     anyhow::ensure!(opts.grids >= 2, "at least 2 grids");
     anyhow::ensure!(opts.batch >= 1, "batch must be positive");
-    let already = entity::areas::Entity::find_by_id("BD".to_string()).one(db).await?;
+    let already = entity::areas::Entity::find_by_id("BD".to_string())
+        .one(db)
+        .await?;
     anyhow::ensure!(
         already.is_none(),
         "this database already holds bench data (area BD); use a fresh database"
@@ -165,7 +174,9 @@ pub async fn generate(
     let report_import = |done: usize, total: usize| progress("areas", done, total);
     crate::grids::service::import(db, &doc, None, &report_import)
         .await
-        .map_err(|e| anyhow::anyhow!("import failed: {}", crate::error::ApiError::from(e).message))?;
+        .map_err(|e| {
+            anyhow::anyhow!("import failed: {}", crate::error::ApiError::from(e).message)
+        })?;
     drop(doc);
     let grids: Vec<Grid> = entity::areas::Entity::find()
         .all(db)
@@ -195,18 +206,30 @@ pub async fn generate(
     let residents = (opts.reports / 20).max(100);
     let mut users = Vec::with_capacity(residents + grids.len());
     for i in 0..residents {
-        users.push(user(format!("bench-r{i}"), format!("居民{i}"), now - 400 * DAY));
+        users.push(user(
+            format!("bench-r{i}"),
+            format!("居民{i}"),
+            now - 400 * DAY,
+        ));
     }
     for (i, _) in grids.iter().enumerate() {
-        users.push(user(format!("bench-w{i}"), format!("网格员{i}"), now - 400 * DAY));
+        users.push(user(
+            format!("bench-w{i}"),
+            format!("网格员{i}"),
+            now - 400 * DAY,
+        ));
     }
     let resident_ids: Vec<String> = users[..residents].iter().map(|u| id_of(u)).collect();
     let worker_ids: Vec<String> = users[residents..].iter().map(|u| id_of(u)).collect();
     summary.users = users.len();
     let total = users.len();
-    bulk(db, users, opts.batch, |n| progress("users", n, total), |rows| {
-        entity::users::Entity::insert_many(rows)
-    })
+    bulk(
+        db,
+        users,
+        opts.batch,
+        |n| progress("users", n, total),
+        |rows| entity::users::Entity::insert_many(rows),
+    )
     .await?;
     let members: Vec<entity::grid_members::ActiveModel> = grids
         .iter()
@@ -220,9 +243,13 @@ pub async fn generate(
         })
         .collect();
     let total = members.len();
-    bulk(db, members, opts.batch, |n| progress("members", n, total), |rows| {
-        entity::grid_members::Entity::insert_many(rows)
-    })
+    bulk(
+        db,
+        members,
+        opts.batch,
+        |n| progress("members", n, total),
+        |rows| entity::grid_members::Entity::insert_many(rows),
+    )
     .await?;
 
     // Reports over the past year. Grid 0 (the benchmark worker's) gets exactly `queue_tasks`
@@ -256,14 +283,22 @@ pub async fn generate(
     }
     summary.reports = reports.len();
     let total = reports.len();
-    bulk(db, reports, opts.batch, |n| progress("reports", n, total), |rows| {
-        entity::reports::Entity::insert_many(rows)
-    })
+    bulk(
+        db,
+        reports,
+        opts.batch,
+        |n| progress("reports", n, total),
+        |rows| entity::reports::Entity::insert_many(rows),
+    )
     .await?;
     let total = timeline.len();
-    bulk(db, timeline, opts.batch, |n| progress("timeline", n, total), |rows| {
-        entity::timeline_events::Entity::insert_many(rows)
-    })
+    bulk(
+        db,
+        timeline,
+        opts.batch,
+        |n| progress("timeline", n, total),
+        |rows| entity::timeline_events::Entity::insert_many(rows),
+    )
     .await?;
 
     // Micro-wishes: mostly fulfilled and closed, some on the wall, a few expired.
@@ -275,9 +310,13 @@ pub async fn generate(
     }
     summary.wishes = wishes.len();
     let total = wishes.len();
-    bulk(db, wishes, opts.batch, |n| progress("wishes", n, total), |rows| {
-        entity::wishes::Entity::insert_many(rows)
-    })
+    bulk(
+        db,
+        wishes,
+        opts.batch,
+        |n| progress("wishes", n, total),
+        |rows| entity::wishes::Entity::insert_many(rows),
+    )
     .await?;
     Ok(summary)
 }
@@ -377,7 +416,11 @@ fn synth_report(
     let roll: f64 = rng.gen();
     let open_states = ["submitted", "accepted", "in_progress", "in_progress"];
     let (status, on_time, rework) = if queue_task {
-        (open_states[rng.gen_range(0..open_states.len())], true, false)
+        (
+            open_states[rng.gen_range(0..open_states.len())],
+            true,
+            false,
+        )
     } else if age < 14 * DAY && roll < 0.5 {
         (
             ["submitted", "accepted", "in_progress", "resolved"][rng.gen_range(0..4)],
@@ -427,8 +470,13 @@ fn synth_report(
         resolved_at,
         closed_at,
         rework_count: i32::from(rework),
-        rating: (status == "closed" && rng.gen_bool(0.6))
-            .then(|| if rng.gen_bool(0.92) { rng.gen_range(4..=5) } else { rng.gen_range(1..=3) }),
+        rating: (status == "closed" && rng.gen_bool(0.6)).then(|| {
+            if rng.gen_bool(0.92) {
+                rng.gen_range(4..=5)
+            } else {
+                rng.gen_range(1..=3)
+            }
+        }),
     }
 }
 
@@ -468,7 +516,9 @@ impl SynthReport {
             extension_reason: Set(None),
             duplicate_of: Set(None),
             flagged: Set(false),
-            overdue_notified: Set(self.status != "closed" && self.deadline.is_some_and(|d| d < updated)),
+            overdue_notified: Set(
+                self.status != "closed" && self.deadline.is_some_and(|d| d < updated)
+            ),
             version: Set(0),
             updated_at: Set(updated),
         }
@@ -492,23 +542,63 @@ fn timeline_of(r: &SynthReport) -> Vec<entity::timeline_events::ActiveModel> {
             ..Default::default()
         }
     };
-    let mut rows = vec![row(&r.reporter_id, "reporter", "submit", "", "submitted", r.submitted_at)];
+    let mut rows = vec![row(
+        &r.reporter_id,
+        "reporter",
+        "submit",
+        "",
+        "submitted",
+        r.submitted_at,
+    )];
     if r.status == "rejected" {
-        rows.push(row(&r.worker_id, "worker", "reject", "submitted", "rejected", r.submitted_at + HOUR));
+        rows.push(row(
+            &r.worker_id,
+            "worker",
+            "reject",
+            "submitted",
+            "rejected",
+            r.submitted_at + HOUR,
+        ));
     }
     if let Some(at) = r.accepted_at {
-        rows.push(row(&r.worker_id, "worker", "accept", "submitted", "accepted", at));
+        rows.push(row(
+            &r.worker_id,
+            "worker",
+            "accept",
+            "submitted",
+            "accepted",
+            at,
+        ));
     }
     if let Some(at) = r.resolved_at {
-        rows.push(row(&r.worker_id, "worker", "resolve", "in_progress", "resolved", at));
+        rows.push(row(
+            &r.worker_id,
+            "worker",
+            "resolve",
+            "in_progress",
+            "resolved",
+            at,
+        ));
     }
     if let Some(at) = r.closed_at {
-        rows.push(row(&r.reporter_id, "reporter", "confirm", "resolved", "closed", at));
+        rows.push(row(
+            &r.reporter_id,
+            "reporter",
+            "confirm",
+            "resolved",
+            "closed",
+            at,
+        ));
     }
     rows
 }
 
-fn synth_wish(rng: &mut StdRng, now: i64, grid: &Grid, wisher: &str) -> entity::wishes::ActiveModel {
+fn synth_wish(
+    rng: &mut StdRng,
+    now: i64,
+    grid: &Grid,
+    wisher: &str,
+) -> entity::wishes::ActiveModel {
     let submitted = now - rng.gen_range(HOUR..365 * DAY);
     let roll: f64 = rng.gen();
     let status = if now - submitted < 30 * DAY && roll < 0.4 {
@@ -529,7 +619,12 @@ fn synth_wish(rng: &mut StdRng, now: i64, grid: &Grid, wisher: &str) -> entity::
     entity::wishes::ActiveModel {
         id: Set(crate::util::new_id()),
         wisher_id: Set(wisher.into()),
-        title: Set(if goods { "一台助听器" } else { "每周帮忙买菜" }.into()),
+        title: Set(if goods {
+            "一台助听器"
+        } else {
+            "每周帮忙买菜"
+        }
+        .into()),
         description: Set("基准数据：独居老人的小心愿。".into()),
         kind: Set(if goods { "goods" } else { "service" }.into()),
         estimated_value_fen: Set(goods.then(|| rng.gen_range(2_000..30_000))),

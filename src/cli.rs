@@ -366,11 +366,16 @@ async fn write_demo_tokens(
 }
 
 /// `safegrid bench-data`: the synthetic city of `benchdata`, with a progress bar per stage.
-pub async fn bench_data(settings: &Settings, opts: &crate::benchdata::Options) -> anyhow::Result<()> {
+pub async fn bench_data(
+    settings: &Settings,
+    opts: &crate::benchdata::Options,
+) -> anyhow::Result<()> {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{msg:>9} [{bar:40}] {pos}/{len} ({per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let progress = |stage: &str, done: usize, total: usize| {
         bar.set_message(stage.to_string());
