@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-COMMAND="bash benches/load.sh $*"
+COMMAND=$(echo "bash benches/load.sh $*" | sed "s/ *$//")
 
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1

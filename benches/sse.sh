@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-if [ "$PROFILE" = release ]; then cargo build --release --bin safegrid; else cargo build --bin safegrid; fi
+[ -n "${SKIP_BUILD:-}" ] || if [ "$PROFILE" = release ]; then cargo build --release --bin safegrid; else cargo build --bin safegrid; fi
 BIN=target/$PROFILE/safegrid
 psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 psql "$PG_URL/postgres" -qc "CREATE DATABASE $DB" >/dev/null

@@ -219,8 +219,8 @@ pub async fn generate(
             now - 400 * DAY,
         ));
     }
-    let resident_ids: Vec<String> = users[..residents].iter().map(|u| id_of(u)).collect();
-    let worker_ids: Vec<String> = users[residents..].iter().map(|u| id_of(u)).collect();
+    let resident_ids: Vec<String> = users[..residents].iter().map(id_of).collect();
+    let worker_ids: Vec<String> = users[residents..].iter().map(id_of).collect();
     summary.users = users.len();
     let total = users.len();
     bulk(
@@ -228,7 +228,7 @@ pub async fn generate(
         users,
         opts.batch,
         |n| progress("users", n, total),
-        |rows| entity::users::Entity::insert_many(rows),
+        entity::users::Entity::insert_many,
     )
     .await?;
     let members: Vec<entity::grid_members::ActiveModel> = grids
@@ -248,7 +248,7 @@ pub async fn generate(
         members,
         opts.batch,
         |n| progress("members", n, total),
-        |rows| entity::grid_members::Entity::insert_many(rows),
+        entity::grid_members::Entity::insert_many,
     )
     .await?;
 
@@ -288,7 +288,7 @@ pub async fn generate(
         reports,
         opts.batch,
         |n| progress("reports", n, total),
-        |rows| entity::reports::Entity::insert_many(rows),
+        entity::reports::Entity::insert_many,
     )
     .await?;
     let total = timeline.len();
@@ -297,7 +297,7 @@ pub async fn generate(
         timeline,
         opts.batch,
         |n| progress("timeline", n, total),
-        |rows| entity::timeline_events::Entity::insert_many(rows),
+        entity::timeline_events::Entity::insert_many,
     )
     .await?;
 
@@ -315,7 +315,7 @@ pub async fn generate(
         wishes,
         opts.batch,
         |n| progress("wishes", n, total),
-        |rows| entity::wishes::Entity::insert_many(rows),
+        entity::wishes::Entity::insert_many,
     )
     .await?;
     Ok(summary)
