@@ -1,4 +1,4 @@
-//! The operator commands behind `safegrid migrate | admin | areas | demo`.
+//! The operator commands behind `safegrid migrate | admin | areas | demo | bench-data`.
 
 use std::path::Path;
 
@@ -362,5 +362,42 @@ async fn write_demo_tokens(
         "admin": token(&admin.id)?,
     });
     std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    Ok(())
+}
+
+/// `safegrid bench-data`: the synthetic city of `benchdata`, with a progress bar per stage.
+pub async fn bench_data(
+    settings: &Settings,
+    opts: &crate::benchdata::Options,
+) -> anyhow::Result<()> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>9} [{bar:40}] {pos}/{len} ({per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |stage: &str, done: usize, total: usize| {
+        bar.set_message(stage.to_string());
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let started = std::time::Instant::now();
+    let s = crate::benchdata::run(settings, opts, &progress).await?;
+    bar.finish_and_clear();
+    println!(
+        "bench data in {:.1} s: {} grids, {} users, {} reports ({} open, {} closed on time, {} reworked), {} wishes",
+        started.elapsed().as_secs_f64(),
+        s.grids,
+        s.users,
+        s.reports,
+        s.open_reports,
+        s.closed_on_time,
+        s.reworked,
+        s.wishes
+    );
+    if let Some(path) = &opts.tokens {
+        println!("tokens and a sample report written to {}", path.display());
+    }
     Ok(())
 }

@@ -20,6 +20,8 @@ pub struct Settings {
     pub mode: RunMode,
     pub bind: String,
     pub database_url: String,
+    /// Connections in the database pool (SQLite always uses one).
+    pub database_pool_size: u32,
     pub redis_url: Option<String>,
     /// Prefix of every Redis key, so several deployments (or tests) share one Redis.
     pub redis_prefix: String,
@@ -195,6 +197,15 @@ impl Settings {
                 86_400 * number(vars, "SAFEGRID_WISH_CLAIM_DAYS", 30)?,
             ),
             holidays_file: get("SAFEGRID_HOLIDAYS_FILE"),
+            database_pool_size: match number(vars, "SAFEGRID_DATABASE_POOL_SIZE", 16)? {
+                n @ 1..=1000 => n as u32,
+                n => {
+                    return Err(err(
+                        "SAFEGRID_DATABASE_POOL_SIZE",
+                        format!("expected 1 to 1000, got {n}"),
+                    ))
+                }
+            },
             run_jobs: boolean(vars, "SAFEGRID_JOBS", true)?,
             job_interval: Duration::from_millis(
                 number(vars, "SAFEGRID_JOB_INTERVAL_MS", 5_000)?.max(50),

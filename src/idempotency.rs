@@ -90,11 +90,25 @@ pub async fn claim(
     // primary key: a range DELETE that matches nothing takes gap locks on MySQL, and two
     // concurrent retries holding the same gap lock then deadlock on their INSERTs instead
     // of one of them seeing the duplicate key.
-    let existing = idem::Entity::find_by_id((user_id.to_string(), key.to_string()))
-        .one(db)
-        .await?;
-    if let Some(expired) = existing.filter(|r| r.created_at <= now_ms() - WINDOW_MS) {
-        idem::Entity::delete_by_id((expired.user_id, expired.idem_key))
+    //
+    // SQLite and PostgreSQL take the opposite road: the first statement of the transaction
+    // must be a write. On SQLite a read first pins a WAL snapshot, and the INSERT's upgrade
+    // to writer then fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT, no busy
+    // wait) whenever another instance committed in between; a DELETE first waits its turn.
+    if db.get_database_backend() == sea_orm::DbBackend::MySql {
+        let existing = idem::Entity::find_by_id((user_id.to_string(), key.to_string()))
+            .one(db)
+            .await?;
+        if let Some(expired) = existing.filter(|r| r.created_at <= now_ms() - WINDOW_MS) {
+            idem::Entity::delete_by_id((expired.user_id, expired.idem_key))
+                .exec(db)
+                .await?;
+        }
+    } else {
+        idem::Entity::delete_many()
+            .filter(idem::Column::UserId.eq(user_id))
+            .filter(idem::Column::IdemKey.eq(key))
+            .filter(idem::Column::CreatedAt.lte(now_ms() - WINDOW_MS))
             .exec(db)
             .await?;
     }

@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod auth;
+pub mod benchdata;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -42,6 +42,27 @@ enum Command {
         #[arg(long)]
         tokens: Option<std::path::PathBuf>,
     },
+    /// Fill the database with a synthetic city for load benchmarks (see BENCHMARKS.md):
+    /// grids with realistic polygons, residents, workers and a year of reports and wishes.
+    BenchData {
+        #[arg(long, default_value_t = 10_000)]
+        grids: usize,
+        #[arg(long, default_value_t = 200_000)]
+        reports: usize,
+        #[arg(long, default_value_t = 20_000)]
+        wishes: usize,
+        /// Open reports in the queue of the benchmark worker (grid G000000).
+        #[arg(long, default_value_t = 40)]
+        queue_tasks: usize,
+        /// Rows per multi-row INSERT (one transaction each).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Write tokens (resident, worker of G000000, admin) and a sample report body here.
+        #[arg(long)]
+        tokens: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +152,26 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             command: AreasCommand::Import { file },
         } => safegrid::cli::import_areas(&settings, &file).await?,
         Command::Demo { tokens } => safegrid::cli::demo(&settings, tokens.as_deref()).await?,
+        Command::BenchData {
+            grids,
+            reports,
+            wishes,
+            queue_tasks,
+            batch,
+            seed,
+            tokens,
+        } => {
+            let opts = safegrid::benchdata::Options {
+                grids,
+                reports,
+                wishes,
+                queue_tasks,
+                batch,
+                seed,
+                tokens,
+            };
+            safegrid::cli::bench_data(&settings, &opts).await?
+        }
     }
     Ok(())
 }

@@ -34,9 +34,10 @@ pub struct Application {
 impl Application {
     /// Connects to every dependency, runs pending migrations and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let db = crate::infra::db::connect(&settings.database_url)
-            .await
-            .context("could not connect to SAFEGRID_DATABASE_URL")?;
+        let db =
+            crate::infra::db::connect_pool(&settings.database_url, settings.database_pool_size)
+                .await
+                .context("could not connect to SAFEGRID_DATABASE_URL")?;
         migration::Migrator::up(&db, None)
             .await
             .context("could not run database migrations")?;

@@ -2,9 +2,7 @@
 //! who, when, from, to, note — written in the same transaction as the change. Nothing in it
 //! is ever updated or deleted.
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -26,7 +24,7 @@ pub struct Entry<'a> {
 }
 
 pub async fn record(db: &impl ConnectionTrait, e: Entry<'_>) -> Result<(), sea_orm::DbErr> {
-    te::ActiveModel {
+    let row = te::ActiveModel {
         subject_kind: Set(e.subject_kind.into()),
         subject_id: Set(e.subject_id.into()),
         actor_id: Set(e.actor_id.map(Into::into)),
@@ -38,10 +36,12 @@ pub async fn record(db: &impl ConnectionTrait, e: Entry<'_>) -> Result<(), sea_o
         data: Set(e.data.map(|d| d.to_string())),
         at: Set(e.at),
         ..Default::default()
-    }
-    .insert(db)
-    .await
-    .map(|_| ())
+    };
+    // Without RETURNING / a follow-up SELECT: nobody needs the row back.
+    te::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
 }
 
 /// A timeline row as shown to clients. `actor_id` is left out: the role says enough and an

@@ -3,7 +3,6 @@
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -123,33 +122,66 @@ impl FromRequest for Principal {
     }
 }
 
-/// Loads a user with memberships and admin area.
+/// Loads a user with memberships and admin area in one round trip: the user row LEFT JOINed
+/// with its memberships and its admin area (one row per membership, at least one).
 pub async fn load(state: &AppState, user_id: &str) -> Result<Option<Principal>, ApiError> {
-    let Some(user) = entity::users::Entity::find_by_id(user_id.to_string())
-        .one(&state.db)
-        .await?
-    else {
+    use entity::{areas, grid_members as gm, users};
+    use sea_orm::sea_query::{Alias, Expr, JoinType, Query};
+    use sea_orm::{ConnectionTrait, FromQueryResult, Iterable};
+    let (m, a) = (Alias::new("m"), Alias::new("a"));
+    let mut q = Query::select();
+    q.from(users::Entity);
+    for c in users::Column::iter() {
+        q.column((users::Entity, c));
+    }
+    q.expr_as(
+        Expr::col((m.clone(), gm::Column::GridCode)),
+        Alias::new("m_grid_code"),
+    )
+    .expr_as(
+        Expr::col((m.clone(), gm::Column::Role)),
+        Alias::new("m_role"),
+    )
+    .expr_as(
+        Expr::col((a.clone(), areas::Column::Path)),
+        Alias::new("a_path"),
+    )
+    .join_as(
+        JoinType::LeftJoin,
+        gm::Entity,
+        m.clone(),
+        Expr::col((m.clone(), gm::Column::UserId)).equals((users::Entity, users::Column::Id)),
+    )
+    .join_as(
+        JoinType::LeftJoin,
+        areas::Entity,
+        a.clone(),
+        Expr::col((a.clone(), areas::Column::Code))
+            .equals((users::Entity, users::Column::AdminAreaCode)),
+    )
+    .and_where(Expr::col((users::Entity, users::Column::Id)).eq(user_id))
+    .order_by((m.clone(), gm::Column::Id), sea_orm::sea_query::Order::Asc);
+    let backend = state.db.get_database_backend();
+    let rows = state.db.query_all(backend.build(&q)).await?;
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let memberships = entity::grid_members::Entity::find()
-        .filter(entity::grid_members::Column::UserId.eq(user_id))
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|m| Membership {
-            grid_code: m.grid_code,
-            role: m.role,
-        })
-        .collect();
-    let admin_area = match &user.admin_area_code {
-        None => None,
-        Some(code) => entity::areas::Entity::find_by_id(code.clone())
-            .one(&state.db)
-            .await?
-            .map(|a| AdminArea {
-                code: a.code,
-                path: a.path,
-            }),
+    let user = users::Model::from_query_result(first, "")?;
+    let mut memberships = Vec::new();
+    for row in &rows {
+        let grid: Option<String> = row.try_get("", "m_grid_code")?;
+        let role: Option<String> = row.try_get("", "m_role")?;
+        if let (Some(grid_code), Some(role)) = (grid, role) {
+            memberships.push(Membership { grid_code, role });
+        }
+    }
+    let admin_path: Option<String> = first.try_get("", "a_path")?;
+    let admin_area = match (&user.admin_area_code, admin_path) {
+        (Some(code), Some(path)) => Some(AdminArea {
+            code: code.clone(),
+            path,
+        }),
+        _ => None,
     };
     Ok(Some(Principal {
         user,

@@ -12,11 +12,25 @@ use sea_orm::{
 /// SQLite gets one connection: its writers serialise anyway, and a single connection avoids
 /// `database is locked` failures when two transactions race to upgrade to writers.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_pool(url, DEFAULT_POOL_SIZE).await
+}
+
+/// The default of `SAFEGRID_DATABASE_POOL_SIZE`.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// Opens the pool for `url` with at most `size` connections (SQLite: always one).
+///
+/// Connections are not pinged before each use (`test_before_acquire(false)`): that ping is a
+/// full round trip per query; a dead connection surfaces as an error on first use and sqlx
+/// drops it from the pool.
+pub async fn connect_pool(url: &str, size: u32) -> Result<DatabaseConnection, DbErr> {
     let url = url.replacen("mariadb://", "mysql://", 1);
     let sqlite = url.starts_with("sqlite:");
+    let size = size.max(1);
     let mut opts = ConnectOptions::new(url);
-    opts.max_connections(if sqlite { 1 } else { 16 })
-        .min_connections(if sqlite { 1 } else { 2 })
+    opts.max_connections(if sqlite { 1 } else { size })
+        .min_connections(if sqlite { 1 } else { size.min(2) })
+        .test_before_acquire(false)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .idle_timeout(Duration::from_secs(300))

@@ -2,7 +2,7 @@
 //! that caused them; the relay (`notify::relay`) publishes them afterwards. A crash or a
 //! Redis outage therefore never loses an event, and the row id is the event id everywhere.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
 /// What travels on the bus and over SSE.
@@ -59,15 +59,17 @@ pub async fn enqueue(
         at,
         notify_user: notify_user.map(Into::into),
     };
-    entity::outbox::ActiveModel {
+    let row = entity::outbox::ActiveModel {
         topic: Set(queue_code.into()),
         kind: Set(kind.into()),
         payload: Set(serde_json::to_string(&payload).unwrap_or_default()),
         created_at: Set(at),
         published_at: Set(None),
         ..Default::default()
-    }
-    .insert(db)
-    .await
-    .map(|_| ())
+    };
+    // Without RETURNING / a follow-up SELECT: the relay reads the row, not the writer.
+    entity::outbox::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
 }

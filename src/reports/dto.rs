@@ -83,7 +83,7 @@ pub struct ExtensionView {
     pub reason: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Clone)]
 pub struct ReporterView {
     pub nickname: String,
     pub phone_masked: Option<String>,

@@ -274,6 +274,31 @@ pub async fn attached(
         .collect())
 }
 
+/// Photo ids of many subjects at once, each list in upload order (one query).
+pub async fn attached_many(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    subject_ids: &[String],
+) -> ApiResult<std::collections::HashMap<String, Vec<String>>> {
+    use sea_orm::QueryOrder;
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    if subject_ids.is_empty() {
+        return Ok(out);
+    }
+    for u in entity::uploads::Entity::find()
+        .filter(entity::uploads::Column::AttachedKind.eq(kind))
+        .filter(entity::uploads::Column::AttachedId.is_in(subject_ids.iter().cloned()))
+        .order_by_asc(entity::uploads::Column::CreatedAt)
+        .all(db)
+        .await?
+    {
+        if let Some(subject) = u.attached_id {
+            out.entry(subject).or_default().push(u.id);
+        }
+    }
+    Ok(out)
+}
+
 /// Deletes uploads never attached within a day (a background job).
 pub async fn purge_unattached(state: &AppState) -> Result<usize, sea_orm::DbErr> {
     let stale = entity::uploads::Entity::find()

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# The load benchmark (issue 9, BENCHMARKS.md): SafeGrid (release) on PostgreSQL + Redis driven
+# over loopback by oha, side by side with pgbench ceilings measured in the same run.
+#
+#   bash benches/load.sh            # full run (~3 min + build): appends a table to BENCHMARKS.md
+#   bash benches/load.sh --smoke    # a few seconds on tiny data, debug build: checks the pipeline
+#
+# Needs PostgreSQL (with pgbench) and Redis on 127.0.0.1, as .ci/run sets up. Creates and drops
+# its own database (safegrid_bench / safegrid_bench_smoke), never a t_* test database. Installs
+# oha with `cargo install oha` when missing (full mode); the smoke mode falls back to a small
+# stdlib-Python driver when oha is absent, so CI does not compile oha.
+#
+# Environment: PG_URL (postgres://postgres@127.0.0.1:5432), REDIS_URL (redis://127.0.0.1:6379/),
+# BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_PORT (18080), BENCH_GRIDS, BENCH_REPORTS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+COMMAND=$(echo "bash benches/load.sh $*" | sed "s/ *$//")
+
+SMOKE=0
+[ "${1:-}" = "--smoke" ] && SMOKE=1
+
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/}
+PORT=${BENCH_PORT:-18080}
+CONNS=${BENCH_CONNECTIONS:-64}
+if [ $SMOKE = 1 ]; then
+  DB=safegrid_bench_smoke
+  SECS=${BENCH_SECONDS:-2}
+  GRIDS=${BENCH_GRIDS:-100}
+  REPORTS=${BENCH_REPORTS:-2000}
+  WISHES=200
+  CONNS=${BENCH_CONNECTIONS:-8}
+  PROFILE=debug
+else
+  DB=safegrid_bench
+  SECS=${BENCH_SECONDS:-10}
+  GRIDS=${BENCH_GRIDS:-10000}
+  REPORTS=${BENCH_REPORTS:-200000}
+  WISHES=20000
+  PROFILE=release
+fi
+OUT=$(mktemp -d /tmp/safegrid-load.XXXXXX)
+BASE="http://127.0.0.1:$PORT"
+SERVER_PID=
+
+say() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)" >&2; }
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  redis-cli -u "$REDIS_URL" --scan --pattern "bench:$$:*" 2>/dev/null | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+say "build ($PROFILE)"
+if [ $PROFILE = release ]; then
+  cargo build --release --bin safegrid
+else
+  cargo build --bin safegrid
+fi
+BIN=$ROOT/target/$PROFILE/safegrid
+
+# The load generator: oha (installed in full mode), or the stdlib driver in smoke mode.
+if command -v oha >/dev/null || [ -x "$HOME/.cargo/bin/oha" ]; then
+  OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
+elif [ $SMOKE = 0 ]; then
+  say "installing oha (cargo install oha)"
+  cargo install oha --locked
+  OHA=$HOME/.cargo/bin/oha
+else
+  OHA=
+fi
+
+say "database $DB"
+psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+psql "$PG_URL/postgres" -qc "CREATE DATABASE $DB" >/dev/null
+export SAFEGRID_DATABASE_URL="$PG_URL/$DB"
+export SAFEGRID_REDIS_URL="$REDIS_URL"
+export SAFEGRID_REDIS_PREFIX="bench:$$:"
+export SAFEGRID_JWT_SECRET=bench-secret-0123456789abcdef0123456789
+export SAFEGRID_BIND=127.0.0.1:$PORT
+export SAFEGRID_LOG=warn
+export SAFEGRID_UPLOAD_DIR=$OUT/uploads
+
+say "bench data: $GRIDS grids, $REPORTS reports"
+T0=$(date +%s.%N)
+"$BIN" bench-data --grids "$GRIDS" --reports "$REPORTS" --wishes "$WISHES" --tokens "$OUT/tokens.json"
+echo "$(date +%s.%N) - $T0" | bc >"$OUT/benchdata.secs" 2>/dev/null ||
+  python3 -c "print(round($(date +%s.%N) - $T0, 1))" >"$OUT/benchdata.secs"
+python3 - "$OUT" <<'EOF'
+import json, sys
+out = sys.argv[1]
+t = json.load(open(f"{out}/tokens.json"))
+for k in ("resident", "worker"):
+    open(f"{out}/{k}.token", "w").write(t[k])
+json.dump(t["report"], open(f"{out}/report.json", "w"), ensure_ascii=False)
+EOF
+
+say "server"
+"$BIN" serve >"$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+  curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/server.log" >&2; exit 1; }
+  sleep 0.2
+done
+curl -fsS "$BASE/readyz" >/dev/null
+
+RESIDENT=$(cat "$OUT/resident.token")
+WORKER=$(cat "$OUT/worker.token")
+# Sanity: one submission goes through, and the worker's queue has the 40 generated tasks.
+curl -fsS -X POST "$BASE/api/v1/reports" -H "Authorization: Bearer $RESIDENT" \
+  -H 'Content-Type: application/json' --data-binary @"$OUT/report.json" >"$OUT/submit.json"
+curl -fsS "$BASE/api/v1/worker/tasks?limit=100" -H "Authorization: Bearer $WORKER" >"$OUT/tasks.json"
+python3 -c "
+import json,sys
+r=json.load(open('$OUT/submit.json')); assert r['status']=='submitted', r
+t=json.load(open('$OUT/tasks.json')); n=len(t['items'])
+assert n==40, f'worker queue has {n} tasks, expected 40'
+print('sanity: submit ok, worker queue holds', n, 'tasks', file=sys.stderr)"
+
+# drive NAME METHOD PATH TOKEN [BODYFILE]: throughput at $CONNS connections, then an open-loop
+# run at half that rate (oha -q with --latency-correction: coordinated-omission-safe).
+drive() {
+  local name=$1 method=$2 path=$3 token=$4 body=${5:-}
+  local args=(-m "$method" -H "Authorization: Bearer $token" --no-tui --output-format json)
+  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' -D "$body")
+  say "$name: closed loop, $CONNS connections, ${SECS}s"
+  if [ -n "$OHA" ]; then
+    "$OHA" "${args[@]}" -c "$CONNS" -z "${SECS}s" "$BASE$path" >"$OUT/$name.max.json"
+  else
+    python3 benches/loadgen.py -m "$method" -t "$token" ${body:+-b "$body"} -c "$CONNS" -s "$SECS" "$BASE$path" >"$OUT/$name.max.json"
+  fi
+  local rate
+  rate=$(python3 -c "import json;print(max(1,int(json.load(open('$OUT/$name.max.json'))['summary']['requestsPerSec']/2)))")
+  say "$name: open loop at $rate req/s, ${SECS}s"
+  if [ -n "$OHA" ]; then
+    "$OHA" "${args[@]}" -c "$CONNS" -q "$rate" --latency-correction -z "${SECS}s" "$BASE$path" >"$OUT/$name.half.json"
+  else
+    python3 benches/loadgen.py -m "$method" -t "$token" ${body:+-b "$body"} -c "$CONNS" -s "$SECS" -q "$rate" "$BASE$path" >"$OUT/$name.half.json"
+  fi
+}
+drive submit POST /api/v1/reports "$RESIDENT" "$OUT/report.json"
+drive queue GET "/api/v1/worker/tasks?limit=100" "$WORKER"
+ps -o rss= -p "$SERVER_PID" | tr -d ' ' >"$OUT/rss.kb"
+
+# The ceilings: pgbench at the same concurrency on the same database, same moment.
+say "pgbench ceilings"
+psql "$SAFEGRID_DATABASE_URL" -qc "CREATE TABLE pgb_reports (LIKE reports INCLUDING ALL)" >/dev/null
+cat >"$OUT/insert.sql" <<'EOF'
+INSERT INTO pgb_reports (id, reporter_id, category, description, lat, lng, coord_input, address, anonymous, urgency, status, grid_code, queue_code, queue_path, submitted_at, rework_count, flagged, overdue_notified, version, updated_at)
+VALUES (gen_random_uuid()::text, '01a23f84-2a2d-727b-81e7-c5e7269d6de0', 'sanitation', '楼道堆放杂物，影响消防通道，请尽快清理。', 31.2 + random() / 100, 121.4 + random() / 100, 'gcj02', '基准路1号', false, 'normal', 'submitted', 'G000001', 'G000001', '/BD/BS000/BC0000/G000001/', (extract(epoch from now()) * 1000)::bigint, 0, false, false, 0, (extract(epoch from now()) * 1000)::bigint);
+EOF
+MAXTL=$(psql "$SAFEGRID_DATABASE_URL" -Atc "SELECT max(id) FROM timeline_events")
+cat >"$OUT/select.sql" <<EOF
+\set n random(1, $MAXTL)
+SELECT * FROM timeline_events WHERE id = :n;
+EOF
+PGJ=$(( CONNS < 2 ? CONNS : 2 ))
+pgbench -n -M prepared -c "$CONNS" -j "$PGJ" -T "$SECS" -f "$OUT/insert.sql" "$SAFEGRID_DATABASE_URL" >"$OUT/pgbench.insert.txt" 2>&1
+pgbench -n -M prepared -c "$CONNS" -j "$PGJ" -T "$SECS" -f "$OUT/select.sql" "$SAFEGRID_DATABASE_URL" >"$OUT/pgbench.select.txt" 2>&1
+
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+
+say "results"
+REPORT_ARGS=("$OUT" --command "$COMMAND" --grids "$GRIDS" --reports "$REPORTS" --connections "$CONNS" --seconds "$SECS")
+if [ $SMOKE = 1 ]; then
+  python3 benches/load_report.py "${REPORT_ARGS[@]}" --check
+else
+  python3 benches/load_report.py "${REPORT_ARGS[@]}" --append BENCHMARKS.md
+fi
+rm -rf "$OUT"

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Turns the outputs of benches/load.sh into a table (stdlib only): prints it and, with
+--append FILE, appends it with the machine, date and exact command to BENCHMARKS.md.
+With --check (smoke mode) it fails unless every request succeeded and every figure is there.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+
+p = argparse.ArgumentParser()
+p.add_argument("out")
+p.add_argument("--command", required=True)
+p.add_argument("--grids", type=int)
+p.add_argument("--reports", type=int)
+p.add_argument("--connections", type=int)
+p.add_argument("--seconds", type=float)
+p.add_argument("--append")
+p.add_argument("--check", action="store_true")
+a = p.parse_args()
+problems = []
+
+
+def oha(name):
+    d = json.load(open(os.path.join(a.out, name)))
+    codes = d.get("statusCodeDistribution") or {}
+    bad = {c: n for c, n in codes.items() if not str(c).startswith("2")}
+    if bad or not codes:
+        problems.append(f"{name}: non-2xx answers {bad or 'none at all'}")
+    # Requests still in flight when a timed phase ends are cut off by oha; they are not errors.
+    errors = {k: v for k, v in (d.get("errorDistribution") or {}).items() if "deadline" not in k}
+    if errors:
+        problems.append(f"{name}: errors {errors}")
+    lat = d.get("latencyPercentiles") or {}
+    ms = lambda v: None if v is None else v * 1000.0
+    return {
+        "rps": d["summary"]["requestsPerSec"],
+        "p50": ms(lat.get("p50")),
+        "p99": ms(lat.get("p99")),
+        "n": sum(codes.values()),
+    }
+
+
+def pgbench(name):
+    text = open(os.path.join(a.out, name)).read()
+    m = re.search(r"tps = ([0-9.]+)", text)
+    if not m:
+        problems.append(f"{name}: no tps in pgbench output: {text[-300:]}")
+        return float("nan")
+    return float(m.group(1))
+
+
+submit_max, submit_half = oha("submit.max.json"), oha("submit.half.json")
+queue_max, queue_half = oha("queue.max.json"), oha("queue.half.json")
+pg_insert, pg_select = pgbench("pgbench.insert.txt"), pgbench("pgbench.select.txt")
+rss_mb = int(open(os.path.join(a.out, "rss.kb")).read().strip()) / 1024.0
+data_secs = open(os.path.join(a.out, "benchdata.secs")).read().strip().splitlines()[-1]
+
+
+def ratio(x, y):
+    return x / y if y and y == y else float("nan")
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+rows = [
+    ("report submission (POST /api/v1/reports)", submit_max, submit_half, pg_insert, "INSERT", 25.0),
+    ("worker queue (GET /api/v1/worker/tasks, 40 tasks)", queue_max, queue_half, pg_select, "SELECT", 15.0),
+]
+lines = [
+    f"| operation | req/s at {a.connections} conns | pgbench ceiling (tps) | ratio (target ≥ 0.50) | open-loop rate | p50 ms | p99 ms (target) |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+]
+for label, mx, half, ceiling, kind, p99_target in rows:
+    r = ratio(mx["rps"], ceiling)
+    lines.append(
+        f"| {label} | {mx['rps']:.0f} | {ceiling:.0f} ({kind}) | {r:.2f} {verdict(r >= 0.5)} "
+        f"| {half['rps']:.0f}/s | {half['p50']:.1f} | {half['p99']:.1f} (≤ {p99_target:.0f}) {verdict(half['p99'] <= p99_target)} |"
+    )
+lines.append("")
+lines.append(
+    f"Server RSS after the run: **{rss_mb:.0f} MB** with {a.grids:,} grids loaded "
+    f"(target < 100 MB: {verdict(rss_mb < 100)}). Bench data ({a.grids:,} grids, "
+    f"{a.reports:,} reports) written in {float(data_secs):.1f} s."
+)
+table = "\n".join(lines)
+print(table)
+
+if a.check:
+    if problems:
+        print("\nload benchmark smoke FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
+        sys.exit(1)
+    if min(submit_max["n"], submit_half["n"], queue_max["n"], queue_half["n"]) < 1:
+        print("load benchmark smoke FAILED: a phase sent no request", file=sys.stderr)
+        sys.exit(1)
+    print("\nload benchmark smoke: every phase ran and every answer was 2xx")
+    sys.exit(0)
+
+if problems:
+    print("\nWARNING:\n  " + "\n  ".join(problems), file=sys.stderr)
+
+if a.append:
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else ["?"] * 3
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = (
+        f"\n### Load run of {now}\n\n"
+        f"Machine: {platform.node()}, {os.cpu_count()} cores ({cpu}), Linux {platform.release()}; "
+        f"load average before the run {' '.join(load)} (shared with other jobs).  \n"
+        f"Command: `{a.command}` ({a.seconds:g} s per phase).\n\n"
+    )
+    notes = "\n".join(f"- warning: {p}" for p in problems)
+    with open(a.append, "a") as f:
+        f.write(head + table + "\n" + (notes + "\n" if notes else ""))
+    print(f"\nappended to {a.append}")

@@ -1,0 +1,725 @@
+//! Synthetic load-test data (`safegrid bench-data`): a city of N grids with realistic polygons,
+//! its residents and workers, and a year of reports and micro-wishes in realistic states,
+//! written in bulk (multi-row INSERTs, one transaction per batch) on any backend.
+//!
+//! It also writes what the load benchmark needs to drive the server: tokens of a resident, of
+//! a worker whose queue holds exactly `queue_tasks` open reports, and of the district admin,
+//! plus a report body that routes to a grid other than that worker's.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use geo::Centroid;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, EntityTrait, QueryTrait, Set, TransactionTrait,
+};
+
+use crate::config::Settings;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// Grids per community and communities per street (DOMAIN.md §1: a district of ~1,000 grids
+/// has 150–300 communities in 10–20 streets).
+const GRIDS_PER_COMMUNITY: usize = 5;
+const COMMUNITIES_PER_STREET: usize = 15;
+/// Report categories the generator draws from (all in `categories::ensure_defaults`).
+const CATEGORIES: &[&str] = &[
+    "sanitation",
+    "sanitation",
+    "public_facility",
+    "public_facility",
+    "ebike_charging",
+    "fire_hazard",
+    "dispute",
+    "public_order",
+    "livelihood",
+    "other",
+];
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub grids: usize,
+    pub reports: usize,
+    pub wishes: usize,
+    /// Open reports in the benchmark worker's queue (grid `G000000`).
+    pub queue_tasks: usize,
+    /// Rows per INSERT (and per transaction).
+    pub batch: usize,
+    pub seed: u64,
+    /// Where to write tokens and a sample report body (JSON).
+    pub tokens: Option<PathBuf>,
+}
+
+/// What was written.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub grids: usize,
+    pub users: usize,
+    pub reports: usize,
+    pub open_reports: usize,
+    pub closed_on_time: usize,
+    pub reworked: usize,
+    pub wishes: usize,
+}
+
+/// Progress of one stage: (stage, done, total).
+pub type Progress<'a> = &'a (dyn Fn(&str, usize, usize) + Sync);
+
+/// The area tree as a GeoJSON FeatureCollection: district `BD`, streets `BS###`, communities
+/// `BC####`, grids `G######` with polygons from [`crate::grids::synth::synthetic_city`].
+pub fn city_geojson(grids: usize, seed: u64) -> serde_json::Value {
+    let shapes = crate::grids::synth::synthetic_city(grids, seed);
+    let communities = grids.div_ceil(GRIDS_PER_COMMUNITY).max(1);
+    let streets = communities.div_ceil(COMMUNITIES_PER_STREET).max(1);
+    let feature = |code: String, name: String, level: &str, parent: Option<String>, geometry| {
+        serde_json::json!({
+            "type": "Feature",
+            "properties": { "code": code, "name": name, "level": level, "parent_code": parent },
+            "geometry": geometry,
+        })
+    };
+    let mut features = Vec::with_capacity(1 + streets + communities + grids);
+    features.push(feature(
+        "BD".into(),
+        "基准区".into(),
+        "district",
+        None,
+        serde_json::Value::Null,
+    ));
+    for s in 0..streets {
+        features.push(feature(
+            format!("BS{s:03}"),
+            format!("基准街道{s}"),
+            "street",
+            Some("BD".into()),
+            serde_json::Value::Null,
+        ));
+    }
+    for c in 0..communities {
+        features.push(feature(
+            format!("BC{c:04}"),
+            format!("基准社区{c}"),
+            "community",
+            Some(format!("BS{:03}", c / COMMUNITIES_PER_STREET)),
+            serde_json::Value::Null,
+        ));
+    }
+    for (g, shape) in shapes.iter().enumerate() {
+        let coords: serde_json::Value = serde_json::from_str(
+            &crate::grids::service::multipolygon_to_json(&shape.geometry),
+        )
+        .unwrap_or_default();
+        features.push(feature(
+            shape.code.clone(),
+            format!("基准网格{g}"),
+            "grid",
+            Some(format!("BC{:04}", g / GRIDS_PER_COMMUNITY)),
+            serde_json::json!({ "type": "MultiPolygon", "coordinates": coords }),
+        ));
+    }
+    serde_json::json!({ "type": "FeatureCollection", "features": features })
+}
+
+/// One grid as the generator needs it: code, path and a point well inside.
+struct Grid {
+    code: String,
+    path: String,
+    lat: f64,
+    lng: f64,
+}
+
+/// Connects, migrates and generates; the body of `safegrid bench-data`.
+pub async fn run(
+    settings: &Settings,
+    opts: &Options,
+    progress: Progress<'_>,
+) -> anyhow::Result<Summary> {
+    let db = crate::infra::db::connect(&settings.database_url)
+        .await
+        .context("could not connect to SAFEGRID_DATABASE_URL")?;
+    <migration::Migrator as migration::MigratorTrait>::up(&db, None)
+        .await
+        .context("could not run migrations")?;
+    let summary = generate(&db, opts, progress).await?;
+    if let Some(path) = &opts.tokens {
+        write_tokens(settings, &db, path).await?;
+    }
+    Ok(summary)
+}
+
+/// Writes the synthetic city into `db` (which must be migrated and hold no bench data yet).
+pub async fn generate(
+    db: &DatabaseConnection,
+    opts: &Options,
+    progress: Progress<'_>,
+) -> anyhow::Result<Summary> {
+    anyhow::ensure!(opts.grids >= 2, "at least 2 grids");
+    anyhow::ensure!(opts.batch >= 1, "batch must be positive");
+    let already = entity::areas::Entity::find_by_id("BD".to_string())
+        .one(db)
+        .await?;
+    anyhow::ensure!(
+        already.is_none(),
+        "this database already holds bench data (area BD); use a fresh database"
+    );
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let now = crate::util::now_ms();
+    let mut summary = Summary::default();
+
+    crate::reports::categories::ensure_defaults(db).await?;
+    let doc = city_geojson(opts.grids, opts.seed);
+    let report_import = |done: usize, total: usize| progress("areas", done, total);
+    crate::grids::service::import(db, &doc, None, &report_import)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("import failed: {}", crate::error::ApiError::from(e).message)
+        })?;
+    drop(doc);
+    let grids: Vec<Grid> = entity::areas::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|a| a.level == "grid" && a.code.starts_with('G'))
+        .filter_map(|a| {
+            let c = a
+                .geometry
+                .as_deref()
+                .and_then(crate::grids::service::multipolygon_from_json)
+                .and_then(|mp| mp.centroid())?;
+            Some(Grid {
+                code: a.code,
+                path: a.path,
+                lat: c.y(),
+                lng: c.x(),
+            })
+        })
+        .collect();
+    anyhow::ensure!(grids.len() == opts.grids, "grids missing after import");
+    let mut grids = grids;
+    grids.sort_by(|a, b| a.code.cmp(&b.code));
+    summary.grids = grids.len();
+
+    // Users: one worker per grid, and residents (one per 20 reports, at least 100).
+    let residents = (opts.reports / 20).max(100);
+    let mut users = Vec::with_capacity(residents + grids.len());
+    for i in 0..residents {
+        users.push(user(
+            format!("bench-r{i}"),
+            format!("居民{i}"),
+            now - 400 * DAY,
+        ));
+    }
+    for (i, _) in grids.iter().enumerate() {
+        users.push(user(
+            format!("bench-w{i}"),
+            format!("网格员{i}"),
+            now - 400 * DAY,
+        ));
+    }
+    let resident_ids: Vec<String> = users[..residents].iter().map(id_of).collect();
+    let worker_ids: Vec<String> = users[residents..].iter().map(id_of).collect();
+    summary.users = users.len();
+    let total = users.len();
+    bulk(
+        db,
+        users,
+        opts.batch,
+        |n| progress("users", n, total),
+        entity::users::Entity::insert_many,
+    )
+    .await?;
+    let members: Vec<entity::grid_members::ActiveModel> = grids
+        .iter()
+        .zip(&worker_ids)
+        .map(|(g, w)| entity::grid_members::ActiveModel {
+            user_id: Set(w.clone()),
+            grid_code: Set(g.code.clone()),
+            role: Set("worker".into()),
+            created_at: Set(now - 400 * DAY),
+            ..Default::default()
+        })
+        .collect();
+    let total = members.len();
+    bulk(
+        db,
+        members,
+        opts.batch,
+        |n| progress("members", n, total),
+        entity::grid_members::Entity::insert_many,
+    )
+    .await?;
+
+    // Reports over the past year. Grid 0 (the benchmark worker's) gets exactly `queue_tasks`
+    // open reports and nothing else, so its queue has a known length.
+    let mut reports = Vec::with_capacity(opts.reports + opts.queue_tasks);
+    let mut timeline = Vec::new();
+    for i in 0..opts.reports + opts.queue_tasks {
+        let queue_task = i >= opts.reports;
+        let gi = if queue_task {
+            0
+        } else {
+            rng.gen_range(1..grids.len())
+        };
+        let (grid, worker) = (&grids[gi], &worker_ids[gi]);
+        let reporter = &resident_ids[rng.gen_range(0..resident_ids.len())];
+        let r = synth_report(&mut rng, now, grid, reporter, worker, queue_task);
+        match r.status.as_str() {
+            "closed" => {
+                if r.closed_at.zip(r.deadline).is_some_and(|(c, d)| c <= d) {
+                    summary.closed_on_time += 1;
+                }
+            }
+            "rejected" => {}
+            _ => summary.open_reports += 1,
+        }
+        if r.rework_count > 0 {
+            summary.reworked += 1;
+        }
+        timeline.extend(timeline_of(&r));
+        reports.push(r.into_active());
+    }
+    summary.reports = reports.len();
+    let total = reports.len();
+    bulk(
+        db,
+        reports,
+        opts.batch,
+        |n| progress("reports", n, total),
+        entity::reports::Entity::insert_many,
+    )
+    .await?;
+    let total = timeline.len();
+    bulk(
+        db,
+        timeline,
+        opts.batch,
+        |n| progress("timeline", n, total),
+        entity::timeline_events::Entity::insert_many,
+    )
+    .await?;
+
+    // Micro-wishes: mostly fulfilled and closed, some on the wall, a few expired.
+    let mut wishes = Vec::with_capacity(opts.wishes);
+    for _ in 0..opts.wishes {
+        let grid = &grids[rng.gen_range(1..grids.len())];
+        let wisher = &resident_ids[rng.gen_range(0..resident_ids.len())];
+        wishes.push(synth_wish(&mut rng, now, grid, wisher));
+    }
+    summary.wishes = wishes.len();
+    let total = wishes.len();
+    bulk(
+        db,
+        wishes,
+        opts.batch,
+        |n| progress("wishes", n, total),
+        entity::wishes::Entity::insert_many,
+    )
+    .await?;
+    Ok(summary)
+}
+
+fn id_of(u: &entity::users::ActiveModel) -> String {
+    match &u.id {
+        sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => id.clone(),
+        sea_orm::ActiveValue::NotSet => String::new(),
+    }
+}
+
+fn user(openid: String, nickname: String, at: i64) -> entity::users::ActiveModel {
+    entity::users::ActiveModel {
+        id: Set(crate::util::new_id()),
+        appid: Set(Some("wx-bench".into())),
+        openid: Set(Some(openid)),
+        unionid: Set(None),
+        session_key: Set(None),
+        username: Set(None),
+        password_hash: Set(None),
+        nickname: Set(nickname),
+        phone: Set(None),
+        admin_area_code: Set(None),
+        is_volunteer: Set(false),
+        volunteer_unit: Set(None),
+        created_at: Set(at),
+    }
+}
+
+/// Inserts `rows` in chunks of `batch`, one multi-row INSERT and one transaction per chunk.
+async fn bulk<A, F>(
+    db: &DatabaseConnection,
+    rows: Vec<A>,
+    batch: usize,
+    done: impl Fn(usize),
+    insert: F,
+) -> anyhow::Result<()>
+where
+    A: sea_orm::ActiveModelTrait,
+    F: Fn(Vec<A>) -> sea_orm::Insert<A>,
+{
+    let mut written = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(batch).collect();
+        let n = chunk.len();
+        let txn = db.begin().await?;
+        let stmt = insert(chunk).build(txn.get_database_backend());
+        txn.execute(stmt).await?;
+        txn.commit().await?;
+        written += n;
+        done(written);
+    }
+    Ok(())
+}
+
+/// A report as generated, before it becomes an ActiveModel.
+struct SynthReport {
+    id: String,
+    reporter_id: String,
+    worker_id: String,
+    category: String,
+    lat: f64,
+    lng: f64,
+    status: String,
+    grid_code: String,
+    queue_path: String,
+    submitted_at: i64,
+    accepted_at: Option<i64>,
+    deadline: Option<i64>,
+    resolved_at: Option<i64>,
+    closed_at: Option<i64>,
+    rework_count: i32,
+    rating: Option<i16>,
+}
+
+/// Draws one report: submitted uniformly over the past year; old ones are almost all closed
+/// (most on time, a few reworked or late, a few rejected), some overdue ones stay open, and
+/// the last two weeks hold the open work.
+fn synth_report(
+    rng: &mut StdRng,
+    now: i64,
+    grid: &Grid,
+    reporter: &str,
+    worker: &str,
+    queue_task: bool,
+) -> SynthReport {
+    let age = if queue_task {
+        rng.gen_range(HOUR..5 * DAY)
+    } else {
+        rng.gen_range(HOUR..365 * DAY)
+    };
+    let submitted = now - age;
+    let limit = [4 * HOUR, DAY, 3 * DAY, 5 * DAY][rng.gen_range(0..4)];
+    let accepted = submitted + rng.gen_range(5 * 60_000..4 * HOUR);
+    let deadline = accepted + limit;
+    let roll: f64 = rng.gen();
+    let open_states = ["submitted", "accepted", "in_progress", "in_progress"];
+    let (status, on_time, rework) = if queue_task {
+        (
+            open_states[rng.gen_range(0..open_states.len())],
+            true,
+            false,
+        )
+    } else if age < 14 * DAY && roll < 0.5 {
+        (
+            ["submitted", "accepted", "in_progress", "resolved"][rng.gen_range(0..4)],
+            true,
+            false,
+        )
+    } else if roll < 0.02 {
+        ("rejected", true, false)
+    } else if roll < 0.035 {
+        ("in_progress", false, false) // overdue and still open
+    } else if roll < 0.065 {
+        ("closed", roll < 0.05, true) // reworked once
+    } else if roll < 0.10 {
+        ("closed", false, false) // closed late
+    } else {
+        ("closed", true, false)
+    };
+    let accepted_at = (status != "submitted" && status != "rejected").then_some(accepted);
+    let handled = if on_time {
+        accepted + rng.gen_range(limit / 10..limit * 7 / 10)
+    } else {
+        deadline + rng.gen_range(HOUR..3 * DAY)
+    };
+    let resolved_at = matches!(status, "resolved" | "closed").then_some(handled.min(now));
+    // Closing (the reporter's confirmation) follows the resolution; on time means by the
+    // deadline, late means some hours after it.
+    let close_gap = if on_time {
+        rng.gen_range(0..=(deadline - handled).max(0))
+    } else {
+        rng.gen_range(HOUR..DAY)
+    };
+    let closed_at = (status == "closed").then(|| (handled + close_gap).min(now));
+    let jitter = 0.0008;
+    SynthReport {
+        id: crate::util::new_id(),
+        reporter_id: reporter.into(),
+        worker_id: worker.into(),
+        category: CATEGORIES[rng.gen_range(0..CATEGORIES.len())].into(),
+        lat: grid.lat + rng.gen_range(-jitter..jitter),
+        lng: grid.lng + rng.gen_range(-jitter..jitter),
+        status: status.into(),
+        grid_code: grid.code.clone(),
+        queue_path: grid.path.clone(),
+        submitted_at: submitted,
+        accepted_at,
+        deadline: accepted_at.map(|_| deadline),
+        resolved_at,
+        closed_at,
+        rework_count: i32::from(rework),
+        rating: (status == "closed" && rng.gen_bool(0.6)).then(|| {
+            if rng.gen_bool(0.92) {
+                rng.gen_range(4..=5)
+            } else {
+                rng.gen_range(1..=3)
+            }
+        }),
+    }
+}
+
+impl SynthReport {
+    fn into_active(self) -> entity::reports::ActiveModel {
+        let updated = self
+            .closed_at
+            .or(self.resolved_at)
+            .or(self.accepted_at)
+            .unwrap_or(self.submitted_at);
+        entity::reports::ActiveModel {
+            id: Set(self.id),
+            reporter_id: Set(self.reporter_id),
+            category: Set(self.category),
+            description: Set("基准数据：楼道堆放杂物，影响通行，请尽快处理。".into()),
+            lat: Set(self.lat),
+            lng: Set(self.lng),
+            coord_input: Set("gcj02".into()),
+            address: Set(None),
+            anonymous: Set(false),
+            urgency: Set("normal".into()),
+            status: Set(self.status.clone()),
+            grid_code: Set(self.grid_code.clone()),
+            queue_code: Set(self.grid_code),
+            queue_path: Set(self.queue_path),
+            accepted_by: Set(self.accepted_at.map(|_| self.worker_id)),
+            submitted_at: Set(self.submitted_at),
+            accepted_at: Set(self.accepted_at),
+            deadline: Set(self.deadline),
+            suspended_at: Set(None),
+            resolved_at: Set(self.resolved_at),
+            closed_at: Set(self.closed_at),
+            rework_count: Set(self.rework_count),
+            rating: Set(self.rating),
+            rating_comment: Set(None),
+            extension_until: Set(None),
+            extension_reason: Set(None),
+            duplicate_of: Set(None),
+            flagged: Set(false),
+            overdue_notified: Set(
+                self.status != "closed" && self.deadline.is_some_and(|d| d < updated)
+            ),
+            version: Set(0),
+            updated_at: Set(updated),
+        }
+    }
+}
+
+/// The timeline rows a report in its state would have (submit, accept, resolve, close).
+fn timeline_of(r: &SynthReport) -> Vec<entity::timeline_events::ActiveModel> {
+    let row = |actor: &str, role: &str, action: &str, from: &str, to: &str, at: i64| {
+        entity::timeline_events::ActiveModel {
+            subject_kind: Set("report".into()),
+            subject_id: Set(r.id.clone()),
+            actor_id: Set(Some(actor.into())),
+            actor_role: Set(role.into()),
+            action: Set(action.into()),
+            from_status: Set(from.into()),
+            to_status: Set(to.into()),
+            note: Set(None),
+            data: Set(None),
+            at: Set(at),
+            ..Default::default()
+        }
+    };
+    let mut rows = vec![row(
+        &r.reporter_id,
+        "reporter",
+        "submit",
+        "",
+        "submitted",
+        r.submitted_at,
+    )];
+    if r.status == "rejected" {
+        rows.push(row(
+            &r.worker_id,
+            "worker",
+            "reject",
+            "submitted",
+            "rejected",
+            r.submitted_at + HOUR,
+        ));
+    }
+    if let Some(at) = r.accepted_at {
+        rows.push(row(
+            &r.worker_id,
+            "worker",
+            "accept",
+            "submitted",
+            "accepted",
+            at,
+        ));
+    }
+    if let Some(at) = r.resolved_at {
+        rows.push(row(
+            &r.worker_id,
+            "worker",
+            "resolve",
+            "in_progress",
+            "resolved",
+            at,
+        ));
+    }
+    if let Some(at) = r.closed_at {
+        rows.push(row(
+            &r.reporter_id,
+            "reporter",
+            "confirm",
+            "resolved",
+            "closed",
+            at,
+        ));
+    }
+    rows
+}
+
+fn synth_wish(
+    rng: &mut StdRng,
+    now: i64,
+    grid: &Grid,
+    wisher: &str,
+) -> entity::wishes::ActiveModel {
+    let submitted = now - rng.gen_range(HOUR..365 * DAY);
+    let roll: f64 = rng.gen();
+    let status = if now - submitted < 30 * DAY && roll < 0.4 {
+        ["submitted", "published", "claimed"][rng.gen_range(0..3)]
+    } else if roll < 0.03 {
+        "rejected"
+    } else if roll < 0.06 {
+        "expired"
+    } else if roll < 0.08 {
+        "cancelled"
+    } else {
+        "closed"
+    };
+    let approved = (status != "submitted" && status != "rejected").then_some(submitted + DAY);
+    let claimed = matches!(status, "claimed" | "closed").then_some(submitted + 3 * DAY);
+    let fulfilled = (status == "closed").then_some(submitted + 7 * DAY);
+    let goods = rng.gen_bool(0.6);
+    entity::wishes::ActiveModel {
+        id: Set(crate::util::new_id()),
+        wisher_id: Set(wisher.into()),
+        title: Set(if goods {
+            "一台助听器"
+        } else {
+            "每周帮忙买菜"
+        }
+        .into()),
+        description: Set("基准数据：独居老人的小心愿。".into()),
+        kind: Set(if goods { "goods" } else { "service" }.into()),
+        estimated_value_fen: Set(goods.then(|| rng.gen_range(2_000..30_000))),
+        lat: Set(grid.lat),
+        lng: Set(grid.lng),
+        grid_code: Set(grid.code.clone()),
+        queue_path: Set(grid.path.clone()),
+        status: Set(status.into()),
+        deadline: Set(submitted + 30 * DAY),
+        claimant_id: Set(None),
+        claimant_unit: Set(claimed.map(|_| "志愿服务队".to_string())),
+        reason: Set(None),
+        flagged: Set(false),
+        expired_to_queue: Set(status == "expired"),
+        submitted_at: Set(submitted),
+        approved_at: Set(approved),
+        claimed_at: Set(claimed),
+        fulfilled_at: Set(fulfilled),
+        closed_at: Set(fulfilled.map(|f| f + DAY)),
+        version: Set(0),
+        updated_at: Set(fulfilled.or(claimed).or(approved).unwrap_or(submitted)),
+    }
+}
+
+/// Tokens of a resident, the worker of `G000000` and the district admin (created here), and
+/// a report body that routes to the last grid.
+async fn write_tokens(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let find = |openid: &'static str| {
+        entity::users::Entity::find()
+            .filter(entity::users::Column::Openid.eq(openid))
+            .one(db)
+    };
+    let resident = find("bench-r0").await?.context("bench resident missing")?;
+    let worker = find("bench-w0").await?.context("bench worker missing")?;
+    let admin_name = "bench-admin";
+    let admin = match entity::users::Entity::find()
+        .filter(entity::users::Column::Username.eq(admin_name))
+        .one(db)
+        .await?
+    {
+        Some(a) => a,
+        None => {
+            let password = crate::util::new_id();
+            crate::auth::service::create_admin(db, admin_name, &password, "BD").await?;
+            entity::users::Entity::find()
+                .filter(entity::users::Column::Username.eq(admin_name))
+                .one(db)
+                .await?
+                .context("bench admin missing")?
+        }
+    };
+    let grids = entity::areas::Entity::find()
+        .filter(entity::areas::Column::Level.eq("grid"))
+        .filter(entity::areas::Column::Code.starts_with("G"))
+        .all(db)
+        .await?;
+    let centre_of = |pick: fn(&str, &str) -> bool| -> anyhow::Result<geo::Point<f64>> {
+        let grid = grids
+            .iter()
+            .reduce(|a, b| if pick(&a.code, &b.code) { a } else { b })
+            .context("no grids")?;
+        grid.geometry
+            .as_deref()
+            .and_then(crate::grids::service::multipolygon_from_json)
+            .and_then(|mp| mp.centroid())
+            .context("grid has no shape")
+    };
+    // The load benchmark submits to the last grid (so the worker's queue keeps its length);
+    // the SSE benchmark submits into the worker's own grid, the first.
+    let centre = centre_of(|a, b| a > b)?;
+    let first = centre_of(|a, b| a < b)?;
+    let keys = crate::auth::jwt::JwtKeys::new(settings.jwt_secret_bytes(), 24 * 3_600);
+    let token = |id: &str| keys.issue(id).map_err(|e| anyhow::anyhow!("token: {e}"));
+    let doc = serde_json::json!({
+        "resident": token(&resident.id)?,
+        "worker": token(&worker.id)?,
+        "admin": token(&admin.id)?,
+        "worker_grid": "G000000",
+        "report": {
+            "category": "sanitation",
+            "description": "楼道堆放杂物，影响消防通道，请尽快清理。",
+            "location": { "lat": centre.y(), "lng": centre.x(), "coord": "gcj02" },
+            "address": "基准路1号",
+        },
+        "worker_grid_report": {
+            "category": "fire_hazard",
+            "description": "楼道内电动车充电，存在火灾隐患。",
+            "location": { "lat": first.y(), "lng": first.x(), "coord": "gcj02" },
+        },
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
+    Ok(())
+}
