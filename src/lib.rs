@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod error;
 pub mod grids;
 pub mod health;
@@ -20,3 +21,4 @@ pub mod telemetry;
 pub mod timeline;
 pub mod uploads;
 pub mod util;
+pub mod wishes;
