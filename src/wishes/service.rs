@@ -275,6 +275,11 @@ pub async fn act(
     for _ in 0..3 {
         let w = find(state, id).await?;
         if !can_view(who, &w) {
+            // A volunteer who saw the wish on the wall and lost the race to claim it hears
+            // that it is taken (409), not that it never existed.
+            if action == WishAction::Claim && who.is_volunteer() && w.approved_at.is_some() {
+                return Err(ApiError::invalid_transition(&w.status, action.as_str()));
+            }
             return Err(ApiError::not_found());
         }
         let (t, actor) = decide_for(&w, action, &relations(who, &w)).map_err(|e| match e {

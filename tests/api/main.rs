@@ -16,3 +16,4 @@ mod reports;
 mod subscribe;
 mod uploads;
 mod wechat_fake;
+mod wishes;
