@@ -348,7 +348,7 @@ async fn a_claimant_may_release_and_the_wish_returns_to_the_wall_and_rejection_n
         .get_auth("/api/v1/wishes?area=C01", &w.resident.access)
         .await)
     .await;
-    assert_eq!(ids(&wall), [id.clone()]);
+    assert_eq!(ids(&wall), [id.as_str()]);
     // The wisher may cancel while nobody holds it.
     let cancelled = ok(act(app, &w.wisher, &id, json!({ "action": "cancel" })).await).await;
     assert_eq!(cancelled["status"], "cancelled");
@@ -544,12 +544,12 @@ async fn an_unclaimed_wish_past_its_deadline_becomes_a_grid_task() {
         .get_auth("/api/v1/worker/wishes", &w.worker.access)
         .await)
     .await;
-    assert_eq!(ids(&queue), [id.clone()]);
+    assert_eq!(ids(&queue), [id.as_str()]);
     let expired_only = ok(app
         .get_auth("/api/v1/worker/wishes?state=expired", &w.admin.access)
         .await)
     .await;
-    assert_eq!(ids(&expired_only), [id.clone()]);
+    assert_eq!(ids(&expired_only), [id.as_str()]);
     ok(act(
         app,
         &w.worker,
