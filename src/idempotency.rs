@@ -90,10 +90,24 @@ pub async fn claim(
     // primary key: a range DELETE that matches nothing takes gap locks on MySQL, and two
     // concurrent retries holding the same gap lock then deadlock on their INSERTs instead
     // of one of them seeing the duplicate key.
-    let existing = idem::Entity::find_by_id((user_id.to_string(), key.to_string()))
+    //
+    // SQLite is the opposite: a transaction that reads first and writes later fails with
+    // SQLITE_BUSY when another instance (another connection to the same file) committed in
+    // between, whereas one that writes first simply waits for the writer lock. So there the
+    // first statement is the (primary-key, conditional) DELETE itself; SQLite has no gap
+    // locks to fear.
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        idem::Entity::delete_many()
+            .filter(idem::Column::UserId.eq(user_id))
+            .filter(idem::Column::IdemKey.eq(key))
+            .filter(idem::Column::CreatedAt.lte(now_ms() - WINDOW_MS))
+            .exec(db)
+            .await?;
+    } else if let Some(expired) = idem::Entity::find_by_id((user_id.to_string(), key.to_string()))
         .one(db)
-        .await?;
-    if let Some(expired) = existing.filter(|r| r.created_at <= now_ms() - WINDOW_MS) {
+        .await?
+        .filter(|r| r.created_at <= now_ms() - WINDOW_MS)
+    {
         idem::Entity::delete_by_id((expired.user_id, expired.idem_key))
             .exec(db)
             .await?;
