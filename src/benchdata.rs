@@ -602,7 +602,7 @@ fn synth_wish(
     let submitted = now - rng.gen_range(HOUR..365 * DAY);
     let roll: f64 = rng.gen();
     let status = if now - submitted < 30 * DAY && roll < 0.4 {
-        ["submitted", "published", "claimed"][rng.gen_range(0..3)]
+        ["submitted", "approved", "claimed"][rng.gen_range(0..3)]
     } else if roll < 0.03 {
         "rejected"
     } else if roll < 0.06 {
@@ -643,6 +643,7 @@ fn synth_wish(
         approved_at: Set(approved),
         claimed_at: Set(claimed),
         fulfilled_at: Set(fulfilled),
+        fulfil_note: Set(fulfilled.map(|_| "已送达".to_string())),
         closed_at: Set(fulfilled.map(|f| f + DAY)),
         version: Set(0),
         updated_at: Set(fulfilled.or(claimed).or(approved).unwrap_or(submitted)),

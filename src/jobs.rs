@@ -94,6 +94,17 @@ async fn run_leased_jobs(state: &AppState) {
             tracing::warn!(error = %e, "overdue marking failed");
         }
     }
+    if lease(state, "wishes", holder, ttl).await {
+        let now = crate::util::now_ms();
+        match crate::wishes::service::expire_unclaimed(state, now).await {
+            Ok(n) if n > 0 => tracing::info!(expired = n, "unclaimed wishes moved to grid queues"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "wish expiry failed"),
+        }
+        if let Err(e) = crate::wishes::service::auto_confirm(state, now).await {
+            tracing::warn!(error = %e, "wish auto-confirm failed");
+        }
+    }
     if lease(state, "cleanup", holder, ttl).await {
         if let Err(e) = crate::uploads::purge_unattached(state).await {
             tracing::warn!(error = %e, "upload cleanup failed");

@@ -10,6 +10,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(crate::auth::routes)
             .configure(crate::grids::routes)
             .configure(crate::reports::routes)
+            .configure(crate::wishes::routes)
             .configure(crate::uploads::routes)
             .configure(crate::notify::routes),
     );

@@ -16,4 +16,5 @@ pub mod subscriptions;
 pub mod timeline_events;
 pub mod uploads;
 pub mod users;
+pub mod volunteer_requests;
 pub mod wishes;

@@ -30,6 +30,8 @@ pub struct Model {
     pub approved_at: Option<i64>,
     pub claimed_at: Option<i64>,
     pub fulfilled_at: Option<i64>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub fulfil_note: Option<String>,
     pub closed_at: Option<i64>,
     pub version: i32,
     pub updated_at: i64,

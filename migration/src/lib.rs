@@ -7,6 +7,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_init;
+mod m20261125_000001_wishes;
 mod m20261204_000001_perf_indexes;
 
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261123_000001_init::Migration),
+            Box::new(m20261125_000001_wishes::Migration),
             Box::new(m20261204_000001_perf_indexes::Migration),
         ]
     }

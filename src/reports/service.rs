@@ -14,67 +14,21 @@ use super::status::{
     self, ActionKind, Actor, DecisionContext, Effect, Light, Rating, ReportStatus, TransitionError,
 };
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, Code};
+use crate::content::{check_content, text_field};
+use crate::error::{ApiError, ApiResult};
 use crate::grids::geo::{distance_m, CoordSystem, Coordinate};
 use crate::grids::router::Snapshot;
 use crate::idempotency::{self, Prior};
 use crate::notify::outbox;
 use crate::state::AppState;
 use crate::timeline::{self, Entry};
-use crate::util::{new_id, now_ms, parse_rfc3339, rfc3339};
+use crate::util::{new_id, now_ms, parse_cursor, parse_rfc3339, rfc3339};
 
 use entity::reports;
 
 pub const MAX_DESCRIPTION: usize = 2_000;
 const DUPLICATE_RADIUS_M: f64 = 50.0;
 const DUPLICATE_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
-
-fn text_field(field: &str, value: Option<&str>, max: usize) -> ApiResult<String> {
-    let v = value.map(str::trim).unwrap_or("");
-    if v.is_empty() {
-        return Err(ApiError::invalid(field, "is required"));
-    }
-    if v.chars().count() > max {
-        return Err(ApiError::invalid(
-            field,
-            format!("at most {max} characters"),
-        ));
-    }
-    Ok(v.to_string())
-}
-
-/// Checks a resident's text with WeChat when enabled: `Ok(true)` means flag for review.
-pub async fn check_content(state: &AppState, who: &Principal, text: &str) -> ApiResult<bool> {
-    if !state.settings.content_check {
-        return Ok(false);
-    }
-    let Some(openid) = who.user.openid.clone() else {
-        return Ok(false);
-    };
-    let wechat = state.wechat.clone();
-    let content: String = text.chars().take(2_500).collect();
-    let verdict = state
-        .wechat_tokens
-        .with_token(|token| {
-            let (wechat, openid, content) = (wechat.clone(), openid.clone(), content.clone());
-            async move { wechat.msg_sec_check(&token, &openid, 1, &content).await }
-        })
-        .await;
-    match verdict {
-        Ok(crate::infra::wechat::ContentVerdict::Pass) => Ok(false),
-        Ok(crate::infra::wechat::ContentVerdict::Review) => Ok(true),
-        Ok(crate::infra::wechat::ContentVerdict::Risky) => Err(ApiError::new(
-            Code::ContentRejected,
-            "The text contains content that cannot be published; please rephrase it.",
-            "内容含有违规信息，请修改后再提交。",
-        )),
-        // WeChat down must not lose the report: accept it and let an admin look.
-        Err(e) => {
-            tracing::warn!(error = %e, "content check unavailable; accepting flagged");
-            Ok(true)
-        }
-    }
-}
 
 /// Submits a report; with an idempotency key a retry returns the first report.
 pub async fn submit(
@@ -966,18 +920,6 @@ pub fn render_loaded(
         timeline: None,
         possible_duplicates: None,
     }
-}
-
-/// A cursor `<sort key>_<id>` for keyset pagination.
-fn parse_cursor(cursor: &str) -> ApiResult<(i64, String)> {
-    let (k, id) = cursor
-        .split_once('_')
-        .ok_or_else(|| ApiError::invalid("cursor", "malformed cursor"))?;
-    Ok((
-        k.parse()
-            .map_err(|_| ApiError::invalid("cursor", "malformed cursor"))?,
-        id.to_string(),
-    ))
 }
 
 /// The caller's own reports, newest first.

@@ -219,7 +219,7 @@ async fn two_instances_split_a_claim_race_and_idempotent_retries() {
         x.unwrap().json().await.unwrap(),
         y.unwrap().json().await.unwrap(),
     );
-    assert_eq!(x["id"], y["id"]);
+    assert_eq!(x["id"], y["id"], "{x} {y}");
 }
 
 #[tokio::test]

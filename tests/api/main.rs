@@ -17,3 +17,4 @@ mod reports;
 mod subscribe;
 mod uploads;
 mod wechat_fake;
+mod wishes;

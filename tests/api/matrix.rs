@@ -68,6 +68,8 @@ struct Row {
 struct Ids {
     report: String,
     upload: String,
+    wish: String,
+    volunteer_request: String,
 }
 
 fn rows() -> Vec<Row> {
@@ -281,6 +283,113 @@ fn rows() -> Vec<Row> {
             },
         },
         Row {
+            method: "POST",
+            template: "/api/v1/wishes",
+            path: "/api/v1/wishes",
+            body: |_| {
+                Body::Json(
+                    json!({ "title": "矩阵", "description": "矩阵测试", "kind": "goods", "location": { "lat": 31.205, "lng": 121.405 } }),
+                )
+            },
+            expect: |w| logged_in(w, if is_admin(w) { 403 } else { 201 }),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/wishes",
+            path: "/api/v1/wishes?area=C01",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/me/wishes",
+            path: "/api/v1/me/wishes",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/wishes/{id}",
+            path: "/api/v1/wishes/{wish}",
+            body: |_| Body::None,
+            // Not yet published: the wisher and the community only.
+            expect: |w| logged_in(w, if sees_report(w) { 200 } else { 404 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/wishes/{id}/actions",
+            path: "/api/v1/wishes/{wish}/actions",
+            body: |_| Body::Json(json!({ "action": "claim" })),
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        // The community may claim, but not before the wish is published.
+                        Who::WorkerOfGrid | Who::CommunityAdmin => 409,
+                        // Nobody claims their own wish.
+                        Who::ResidentA => 403,
+                        _ => 404,
+                    },
+                )
+            },
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/worker/wishes",
+            path: "/api/v1/worker/wishes",
+            body: |_| Body::None,
+            expect: |w| {
+                logged_in(
+                    w,
+                    if matches!(w, Who::WorkerOfGrid | Who::WorkerOfOtherGrid) || is_admin(w) {
+                        200
+                    } else {
+                        403
+                    },
+                )
+            },
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/me/volunteer",
+            path: "/api/v1/me/volunteer",
+            body: |_| Body::Json(json!({ "unit": "幸福社区党支部", "area_code": "C01" })),
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        Who::Volunteer => 409,
+                        w if is_admin(w) => 403,
+                        _ => 201,
+                    },
+                )
+            },
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/admin/volunteers",
+            path: "/api/v1/admin/volunteers",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if is_admin(w) { 200 } else { 403 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/admin/volunteers/{id}/approve",
+            path: "/api/v1/admin/volunteers/{volunteer_request}/approve",
+            body: |_| Body::None,
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        Who::CommunityAdmin => 200,
+                        // Another street's admin does not see the application at all.
+                        Who::OtherStreetAdmin => 404,
+                        _ => 403,
+                    },
+                )
+            },
+        },
+        Row {
             method: "GET",
             template: "/api/v1/admin/dead-letters",
             path: "/api/v1/admin/dead-letters",
@@ -301,7 +410,9 @@ async fn send(app: &TestApp, who: Option<&Session>, row: &Row, ids: &Ids) -> u16
     let path = row
         .path
         .replace("{report}", &ids.report)
-        .replace("{upload}", &ids.upload);
+        .replace("{upload}", &ids.upload)
+        .replace("{wish}", &ids.wish)
+        .replace("{volunteer_request}", &ids.volunteer_request);
     let mut req = match row.method {
         "GET" => app.http.get(app.url(&path)),
         "POST" => app.http.post(app.url(&path)),
@@ -357,9 +468,26 @@ async fn every_route_answers_every_caller_as_the_table_says() {
     .json()
     .await
     .unwrap();
+    let wish = crate::wishes::wish_at(&app, &resident_a, 31.205, 121.405).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let applicant = app.login_wechat("openid-applicant").await;
+    let application: Value = app
+        .post_json(
+            "/api/v1/me/volunteer",
+            Some(&applicant.access),
+            &json!({ "unit": "幸福社区党支部", "area_code": "C01" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let ids = Ids {
         report,
         upload: upload["id"].as_str().unwrap().to_string(),
+        wish,
+        volunteer_request: application["id"].as_str().unwrap().to_string(),
     };
 
     let session = |w: Who| -> Option<&Session> {
