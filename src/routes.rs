@@ -11,6 +11,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(crate::grids::routes)
             .configure(crate::reports::routes)
             .configure(crate::uploads::routes)
-            .configure(crate::notify::routes),
+            .configure(crate::notify::routes)
+            .configure(crate::dashboard::routes),
     );
 }
