@@ -192,8 +192,8 @@ fn period_condition(sql: &mut Sql, s: &Scope) -> String {
     let (grain, day) = (sql.c("grain"), sql.c("day"));
     let mut parts = Vec::new();
     if !months.is_empty() {
-        let list: Vec<String> = months.iter().map(|m| sql.p(day_key(*m))).collect();
         let m = sql.p("m");
+        let list: Vec<String> = months.iter().map(|m| sql.p(day_key(*m))).collect();
         parts.push(format!(
             "({grain} = {m} AND {day} IN ({}))",
             list.join(", ")
@@ -217,8 +217,9 @@ fn sums(sql: &Sql) -> String {
 /// The totals of the area over the period.
 fn totals_statement(backend: DatabaseBackend, s: &Scope) -> Statement {
     let mut sql = Sql::new(backend);
-    let cond = period_condition(&mut sql, s);
+    // Values bind in text order (`?` placeholders are positional).
     let area = sql.p(s.area.code.clone());
+    let cond = period_condition(&mut sql, s);
     sql.text = format!(
         "SELECT {} FROM {} WHERE {} = {area} AND {cond}",
         sums(&sql),
@@ -233,17 +234,17 @@ pub fn groups_statement(backend: DatabaseBackend, s: &Scope) -> Statement {
     let mut sql = Sql::new(backend);
     let (key, filter) = match s.group_by {
         GroupBy::Child => {
-            let cond = period_condition(&mut sql, s);
             let parent = sql.p(s.area.code.clone());
+            let cond = period_condition(&mut sql, s);
             (
                 sql.c("area_code"),
                 format!("{} = {parent} AND {cond}", sql.c("parent_code")),
             )
         }
         GroupBy::Grid => {
-            let cond = period_condition(&mut sql, s);
             let level = sql.p("grid");
             let path = sql.p(format!("{}%", s.area.path));
+            let cond = period_condition(&mut sql, s);
             (
                 sql.c("area_code"),
                 format!(

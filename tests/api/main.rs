@@ -5,6 +5,7 @@
 
 mod auth;
 mod cli;
+mod dashboard;
 mod foundation;
 mod grids;
 mod hardening;
