@@ -11,17 +11,17 @@ use crate::helpers::{assert_error, spawn_app, spawn_second_instance, Session, Te
 use safegrid::dashboard::metrics::{Counts, Fact, Metrics, WishCounts};
 use safegrid::dashboard::rollup;
 
-struct World {
-    app: TestApp,
-    district: Session,
-    community: Session,
-    west: Session,
-    resident: Session,
-    worker: Session,
-    worker5: Session,
+pub struct World {
+    pub app: TestApp,
+    pub district: Session,
+    pub community: Session,
+    pub west: Session,
+    pub resident: Session,
+    pub worker: Session,
+    pub worker5: Session,
 }
 
-async fn world() -> World {
+pub async fn world() -> World {
     let app = spawn_app().await;
     import_demo_tree(&app).await;
     let district = app.admin("district", "D01").await;
@@ -66,7 +66,7 @@ async fn act(app: &TestApp, who: &Session, id: &str, body: Value) {
 }
 
 /// Reports in every interesting state, and a few wishes.
-async fn populate(w: &World) {
+pub async fn populate(w: &World) {
     let app = &w.app;
     // Closed on time, rated 5.
     let r1 = submit(app, &w.resident, "sanitation", 31.205, 121.405).await;
@@ -194,11 +194,11 @@ async fn populate(w: &World) {
     }
 }
 
-fn today() -> String {
+pub fn today() -> String {
     rollup::day_key(rollup::day_of(safegrid::util::now_ms()))
 }
 
-async fn dashboard(app: &TestApp, who: &Session, query: &str) -> Value {
+pub async fn dashboard(app: &TestApp, who: &Session, query: &str) -> Value {
     let res = app
         .get_auth(&format!("/api/v1/admin/dashboard?{query}"), &who.access)
         .await;

@@ -6,6 +6,7 @@
 mod auth;
 mod cli;
 mod dashboard;
+mod dashboard_page;
 mod foundation;
 mod grids;
 mod hardening;
