@@ -609,3 +609,51 @@ pub async fn snapshot(
     out.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{IdenStatic, Iterable};
+
+    #[test]
+    fn the_entity_maps_every_rollup_column() {
+        let names: Vec<String> = entity::dashboard_rollups::Column::iter()
+            .map(|c| c.as_str().to_string())
+            .collect();
+        for c in value_columns() {
+            assert!(names.contains(&c), "{c}");
+        }
+        assert_eq!(names.len(), value_columns().len() + 9);
+    }
+
+    #[test]
+    fn days_are_shanghai_days() {
+        // 2025-12-31T16:00:00Z is midnight of New Year's Day in Shanghai.
+        let midnight = 1_767_196_800_000;
+        assert_eq!(day_key(day_of(midnight)), "2026-01-01");
+        assert_eq!(day_key(day_of(midnight - 1)), "2025-12-31");
+        assert_eq!(day_start_ms(day_of(midnight)), midnight);
+        assert_eq!(month_key(day_of(midnight - 1)), "2025-12-01");
+    }
+
+    #[test]
+    fn values_round_trip_through_columns() {
+        let mut c = Counts::default();
+        c.add(
+            &Fact {
+                status: "closed",
+                submitted_at: 0,
+                accepted_at: Some(90_000),
+                deadline: Some(1_000_000),
+                suspended_at: None,
+                closed_at: Some(500_000),
+                rework_count: 1,
+                rating: Some(4),
+            },
+            0,
+        );
+        let v = counts_to_values(&c);
+        assert_eq!(v.len(), value_columns().len());
+        assert_eq!(counts_from_values(&v), c);
+    }
+}

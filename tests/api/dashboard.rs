@@ -482,3 +482,47 @@ async fn the_csv_reads_back_as_the_same_numbers_as_the_json() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_report_passing_its_deadline_turns_due_and_overdue_without_any_action() {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let w = world().await;
+    let app = &w.app;
+    let id = submit(app, &w.resident, "sanitation", 31.205, 121.405).await;
+    act(app, &w.worker, &id, json!({ "action": "accept" })).await;
+    // Its deadline is about to pass (as if set so by an approved extension), and its rollup
+    // row was refreshed with it, the way every change refreshes it.
+    let soon = safegrid::util::now_ms() + 1_500;
+    entity::reports::Entity::update_many()
+        .col_expr(
+            entity::reports::Column::Deadline,
+            sea_orm::sea_query::Expr::value(soon),
+        )
+        .filter(entity::reports::Column::Id.eq(id.as_str()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let report = entity::reports::Entity::find_by_id(id.clone())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    safegrid::dashboard::report_changed(&app.state.db, &report).await;
+    let before = dashboard(app, &w.community, "area=C01").await;
+    assert_eq!(before["totals"]["due"], 0);
+    assert_eq!(before["totals"]["overdue"], 0);
+
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+    let after = dashboard(app, &w.community, "area=C01").await;
+    assert_eq!(after["totals"]["due"], 1);
+    assert_eq!(after["totals"]["overdue"], 1);
+    assert_eq!(after["totals"]["on_time_rate"].as_f64(), Some(0.0));
+    assert_eq!(
+        after["totals"],
+        naive(app, "/D01/S01/C01/", wishes(0, 0, 0)).await
+    );
+    // The rollups still equal a rebuild.
+    let kept = rollup::snapshot(&app.state.db).await.unwrap();
+    safegrid::dashboard::rebuild(&app.state.db).await.unwrap();
+    assert_eq!(kept, rollup::snapshot(&app.state.db).await.unwrap());
+}
