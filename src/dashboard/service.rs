@@ -280,6 +280,9 @@ pub fn groups_statement(backend: DatabaseBackend, s: &Scope) -> Statement {
     sql.build()
 }
 
+/// queue_path, grid_code, submitted_at, claimed_at, fulfilled_at.
+type WishRow = (String, String, i64, Option<i64>, Option<i64>);
+
 /// Wish volumes of the period: totals and per group key.
 pub async fn wishes(
     db: &impl ConnectionTrait,
@@ -289,7 +292,7 @@ pub async fn wishes(
     use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
     let start = rollup::day_start_ms(s.from);
     let end = rollup::day_start_ms(s.to.succ_opt().unwrap_or(s.to));
-    let rows: Vec<(String, String, i64, Option<i64>, Option<i64>)> = w::Entity::find()
+    let rows: Vec<WishRow> = w::Entity::find()
         .select_only()
         .columns([
             w::Column::QueuePath,
