@@ -61,7 +61,7 @@ async fn fresh_database(admin_url: &str) -> String {
         .await
         .expect("bench database server");
     admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {DB_NAME}"))
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
         .await
         .expect("drop the old bench database");
     admin

@@ -464,32 +464,48 @@ where
         own_rows += rows.len();
         insert_rows(&txn, &rows, now).await?;
     }
-    // Subtree rows: per area, the sum of the own rows below it, by day and category, then
-    // by month.
+    // Subtree rows, deepest areas first: an area's own rows plus its children's subtree
+    // rows (each row is read once, by its parent), by day and category, then by month.
     let mut subtree_rows = 0;
     let value_cols = value_columns();
     let sums: Vec<String> = value_cols
         .iter()
         .map(|c| format!("{} AS {}", int_sum(backend, c), q(backend, c)))
         .collect();
-    for area in areas.values() {
-        let (ph1, ph2) = match backend {
-            DatabaseBackend::Postgres => ("$1", "$2"),
-            _ => ("?", "?"),
-        };
+    let mut order: Vec<&entity::areas::Model> = areas.values().collect();
+    order.sort_by_key(|x| std::cmp::Reverse(x.path.matches('/').count()));
+    for area in order {
+        let ph: Vec<String> = (1..=4)
+            .map(|i| match backend {
+                DatabaseBackend::Postgres => format!("${i}"),
+                _ => "?".into(),
+            })
+            .collect();
         let sql = format!(
-            "SELECT {day}, {cat}, {sums} FROM {TABLE} WHERE {grain} = {ph1} AND {path} LIKE {ph2} GROUP BY {day}, {cat}",
+            "SELECT {day}, {cat}, {sums} FROM {TABLE} \
+             WHERE ({grain} = {} AND {parent} = {}) OR ({grain} = {} AND {code} = {}) \
+             GROUP BY {day}, {cat}",
+            ph[0],
+            ph[1],
+            ph[2],
+            ph[3],
             day = q(backend, "day"),
             cat = q(backend, "category"),
             grain = q(backend, "grain"),
-            path = q(backend, "area_path"),
+            parent = q(backend, "parent_code"),
+            code = q(backend, "area_code"),
             sums = sums.join(", "),
         );
         let found = txn
             .query_all(Statement::from_sql_and_values(
                 backend,
                 sql,
-                [Value::from("g"), Value::from(format!("{}%", area.path))],
+                [
+                    Value::from("d"),
+                    Value::from(area.code.clone()),
+                    Value::from("g"),
+                    Value::from(area.code.clone()),
+                ],
             ))
             .await?;
         let me = info(&area.code);
