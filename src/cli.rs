@@ -22,6 +22,20 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     connect_and_migrate(settings).await.map(|_| ())
 }
 
+/// `safegrid dashboard rebuild`: recomputes every dashboard rollup from the raw reports.
+pub async fn dashboard_rebuild(settings: &Settings) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    let started = std::time::Instant::now();
+    let summary = crate::dashboard::rebuild(&db).await?;
+    println!(
+        "dashboard rollups rebuilt: {} own rows, {} subtree rows in {:.1}s",
+        summary.own_rows,
+        summary.subtree_rows,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 pub async fn create_admin(
     settings: &Settings,
     username: &str,
@@ -175,6 +189,8 @@ pub async fn demo(settings: &Settings, tokens: Option<&Path>) -> anyhow::Result<
         crate::auth::service::create_admin(&db, "admin", password, "D01").await?;
     }
     let reports = seed_demo_reports(&db).await?;
+    // The demo writes reports directly, so its rollups are rebuilt from them.
+    crate::dashboard::rebuild(&db).await?;
     println!("demo district D01 loaded: 3 streets, 6 communities, 30 grids, {reports} reports");
     if let Some(path) = tokens {
         write_demo_tokens(settings, &db, path).await?;

@@ -105,6 +105,16 @@ async fn run_leased_jobs(state: &AppState) {
             tracing::warn!(error = %e, "wish auto-confirm failed");
         }
     }
+    if lease(state, "dashboard_upkeep", holder, ttl).await {
+        // Open reports passing their deadline change the overdue figures of their day.
+        match crate::dashboard::refresh_stale(&state.db, None, 2_000).await {
+            Ok(n) if n > 0 => {
+                tracing::info!(rows = n, "dashboard rollups caught up with the clock")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "dashboard upkeep failed"),
+        }
+    }
     if lease(state, "cleanup", holder, ttl).await {
         if let Err(e) = crate::uploads::purge_unattached(state).await {
             tracing::warn!(error = %e, "upload cleanup failed");

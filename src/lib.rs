@@ -6,6 +6,7 @@ pub mod benchdata;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod dashboard;
 pub mod error;
 pub mod grids;
 pub mod health;

@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: AreasCommand,
     },
+    /// Dashboard maintenance.
+    Dashboard {
+        #[command(subcommand)]
+        command: DashboardCommand,
+    },
     /// Load a small demo district (streets, communities, grids, users, reports).
     Demo {
         /// Also write access tokens of the demo resident, worker and admin to this JSON file
@@ -80,6 +85,13 @@ enum AdminCommand {
         #[arg(long)]
         area: String,
     },
+}
+
+#[derive(Subcommand)]
+enum DashboardCommand {
+    /// Recompute every dashboard rollup from the raw reports (after a restore, a bulk load,
+    /// or moving areas in the tree).
+    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -151,6 +163,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Areas {
             command: AreasCommand::Import { file },
         } => safegrid::cli::import_areas(&settings, &file).await?,
+        Command::Dashboard {
+            command: DashboardCommand::Rebuild,
+        } => safegrid::cli::dashboard_rebuild(&settings).await?,
         Command::Demo { tokens } => safegrid::cli::demo(&settings, tokens.as_deref()).await?,
         Command::BenchData {
             grids,

@@ -12,6 +12,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(crate::reports::routes)
             .configure(crate::wishes::routes)
             .configure(crate::uploads::routes)
-            .configure(crate::notify::routes),
+            .configure(crate::notify::routes)
+            .configure(crate::dashboard::routes),
     );
 }

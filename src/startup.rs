@@ -154,6 +154,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
                     async move { web::Json(doc) }
                 }),
             )
+            .configure(crate::dashboard::page::routes)
             .default_service(web::to(unknown_route))
             .wrap(middleware::from_fn(security_headers))
             .wrap(middleware::from_fn(crate::telemetry::observe))

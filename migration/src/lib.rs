@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_init;
 mod m20261125_000001_wishes;
+mod m20261204_000001_dashboard_rollups;
 mod m20261204_000001_perf_indexes;
 
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_init::Migration),
             Box::new(m20261125_000001_wishes::Migration),
             Box::new(m20261204_000001_perf_indexes::Migration),
+            Box::new(m20261204_000001_dashboard_rollups::Migration),
         ]
     }
 }

@@ -167,6 +167,12 @@ pub async fn submit(
     .await?;
     txn.commit().await?;
     state.relay_nudge.notify_one();
+    if let Some(saved) = reports::Entity::find_by_id(id.clone())
+        .one(&state.db)
+        .await?
+    {
+        crate::dashboard::report_changed(&state.db, &saved).await;
+    }
 
     // The reporter sees their own report: render what was just written instead of reading
     // it back (and the reporter from the principal), which saves three round trips.
@@ -608,6 +614,8 @@ async fn apply(
     }
     txn.commit().await?;
     state.relay_nudge.notify_one();
+    // The rollup key (grid, day, category) never changes, so the old row names it.
+    crate::dashboard::report_changed(&state.db, r).await;
     Ok(true)
 }
 
@@ -690,6 +698,9 @@ pub async fn auto_close(state: &AppState) -> ApiResult<usize> {
             closed += 1;
         }
         txn.commit().await?;
+        if changed == 1 {
+            crate::dashboard::report_changed(&state.db, &r).await;
+        }
     }
     Ok(closed)
 }

@@ -5,6 +5,8 @@
 
 mod auth;
 mod cli;
+mod dashboard;
+mod dashboard_page;
 mod faults;
 mod foundation;
 mod grids;

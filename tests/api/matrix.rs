@@ -397,6 +397,21 @@ fn rows() -> Vec<Row> {
             expect: |w| logged_in(w, if is_admin(w) { 200 } else { 403 }),
         },
         Row {
+            method: "GET",
+            template: "/api/v1/admin/dashboard",
+            path: "/api/v1/admin/dashboard?area=C01",
+            body: |_| Body::None,
+            // The community admin's own area; C01 is outside the other street's.
+            expect: |w| logged_in(w, if w == Who::CommunityAdmin { 200 } else { 403 }),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/admin/dashboard.csv",
+            path: "/api/v1/admin/dashboard.csv?area=C01&group_by=grid",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if w == Who::CommunityAdmin { 200 } else { 403 }),
+        },
+        Row {
             method: "POST",
             template: "/api/v1/auth/logout",
             path: "/api/v1/auth/logout",

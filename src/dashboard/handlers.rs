@@ -1,0 +1,173 @@
+//! HTTP handlers of the dashboard: JSON and streamed CSV.
+
+use actix_web::{get, web, HttpResponse};
+use futures_util::StreamExt;
+use sea_orm::{ConnectionTrait, StreamTrait};
+
+use super::metrics::Metrics;
+use super::service::{self, Dashboard, DashboardQuery};
+use crate::auth::Principal;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// Closure metrics of an area and period: totals and groups (child areas or grids worst
+/// first, categories, or days). Rates are null when their denominator is 0.
+#[utoipa::path(tag = "dashboard", params(DashboardQuery), security(("bearer" = [])),
+    responses((status = 200, body = Dashboard),
+        (status = 403, description = "not an admin, or the area is outside the admin's", body = crate::error::ErrorBody),
+        (status = 404, description = "no such area", body = crate::error::ErrorBody),
+        (status = 422, description = "bad period", body = crate::error::ErrorBody)))]
+#[get("/admin/dashboard")]
+async fn dashboard(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<DashboardQuery>,
+) -> ApiResult<web::Json<Dashboard>> {
+    let scope = service::resolve(&state, &who, &q).await?;
+    Ok(web::Json(service::dashboard(&state, &scope).await?))
+}
+
+/// The CSV columns, as an admin reads them.
+pub const CSV_HEADER: [&str; 24] = [
+    "编码",
+    "名称",
+    "上报数",
+    "受理数",
+    "办结数",
+    "应结案数",
+    "结案数",
+    "按期结案数",
+    "未办结数",
+    "超期数",
+    "返工数",
+    "结案率(%)",
+    "按期结案率(%)",
+    "返工率(%)",
+    "满意率(%)",
+    "闭环率(%)",
+    "受理时长中位数(小时)",
+    "受理时长P90(小时)",
+    "结案时长中位数(小时)",
+    "结案时长P90(小时)",
+    "评价数",
+    "微心愿提交数",
+    "微心愿认领数",
+    "微心愿完成数",
+];
+
+fn cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map(|v| format!("{:.2}", v * 100.0)).unwrap_or_default()
+}
+
+fn hours(s: Option<i64>) -> String {
+    s.map(|v| format!("{:.2}", v as f64 / 3600.0))
+        .unwrap_or_default()
+}
+
+/// One CSV line (CRLF-terminated).
+pub fn csv_line(key: &str, name: &str, m: &Metrics) -> String {
+    let fields = [
+        cell(key),
+        cell(name),
+        m.submitted.to_string(),
+        m.accepted.to_string(),
+        m.handled.to_string(),
+        m.due.to_string(),
+        m.closed.to_string(),
+        m.closed_on_time.to_string(),
+        m.open.to_string(),
+        m.overdue.to_string(),
+        m.rework.to_string(),
+        pct(m.closure_rate),
+        pct(m.on_time_rate),
+        pct(m.rework_rate),
+        pct(m.satisfaction_rate),
+        pct(m.loop_rate),
+        hours(m.accept_median_s),
+        hours(m.accept_p90_s),
+        hours(m.close_median_s),
+        hours(m.close_p90_s),
+        m.ratings.to_string(),
+        m.wishes.submitted.to_string(),
+        m.wishes.claimed.to_string(),
+        m.wishes.fulfilled.to_string(),
+    ];
+    let mut line = fields.join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// The same data as CSV (UTF-8 with BOM, Chinese headers): a total line, then one line per
+/// group in key order, streamed from the database row by row.
+#[utoipa::path(tag = "dashboard", params(DashboardQuery), security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String),
+        (status = 403, description = "not an admin, or the area is outside the admin's", body = crate::error::ErrorBody),
+        (status = 404, description = "no such area", body = crate::error::ErrorBody),
+        (status = 422, description = "bad period", body = crate::error::ErrorBody)))]
+#[get("/admin/dashboard.csv")]
+async fn dashboard_csv(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<DashboardQuery>,
+) -> ApiResult<HttpResponse> {
+    let scope = service::resolve(&state, &who, &q).await?;
+    let (wish_total, wish_groups) = service::wishes(&state.db, &scope).await?;
+    let totals = service::totals(&state, &scope, wish_total).await?;
+    let names = service::names(&state, &scope).await?;
+    let mut head = String::from("\u{feff}");
+    head.push_str(&CSV_HEADER.join(","));
+    head.push_str("\r\n");
+    head.push_str(&csv_line("", "合计", &totals));
+    let db = state.db.clone();
+    let stmt = service::groups_statement(db.get_database_backend(), &scope);
+    let body = async_stream::stream! {
+        yield Ok::<_, actix_web::Error>(web::Bytes::from(head));
+        let mut rows = match db.stream(stmt).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "dashboard CSV query failed");
+                yield Err(actix_web::error::ErrorInternalServerError("query failed"));
+                return;
+            }
+        };
+        while let Some(row) = rows.next().await {
+            let line = row
+                .map_err(crate::error::ApiError::from)
+                .and_then(|r| service::group_of(&r, &wish_groups, &names))
+                .map(|g| csv_line(&g.key, &g.name, &g.metrics));
+            match line {
+                Ok(l) => yield Ok(web::Bytes::from(l)),
+                Err(e) => {
+                    tracing::error!(error = %e, "dashboard CSV row failed");
+                    yield Err(actix_web::error::ErrorInternalServerError("row failed"));
+                    return;
+                }
+            }
+        }
+    };
+    let file = format!(
+        "dashboard-{}-{}-{}.csv",
+        scope.area.code,
+        super::rollup::day_key(scope.from),
+        super::rollup::day_key(scope.to)
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{}\"", file.replace('"', "")),
+        ))
+        .streaming(body))
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(dashboard).service(dashboard_csv);
+}

@@ -1,0 +1,675 @@
+//! The rollup table `dashboard_rollups`, kept exact while reports change.
+//!
+//! Rows: grain `g` holds one area's own reports per (day, category), recomputed from the raw
+//! reports; grain `d` (per day and category) and `m` (per month, category '') hold an area's
+//! whole subtree and move by the same delta as the `g` row below them, in the same
+//! transaction. The `g` row is locked (`SELECT … FOR UPDATE`) before the raw reports are
+//! read, so concurrent refreshes of one key, from any instance, run one after the other and
+//! the last one sees every committed change; deltas to shared ancestor rows are increments,
+//! which commute.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate, TimeZone};
+use sea_orm::sea_query::{Alias, Expr, LockType, OnConflict, Query, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, IsolationLevel, QueryFilter,
+    QueryOrder, QueryResult, QuerySelect, Statement, TransactionTrait, Value,
+};
+
+use super::histogram::{Histogram, BUCKETS};
+use super::metrics::{Counts, Fact, COUNTERS};
+use entity::reports;
+
+pub const TABLE: &str = "dashboard_rollups";
+
+fn a(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+/// Histogram column names: `ta_00…` (time to accept) then `tc_00…` (time to close).
+pub fn hist_columns() -> Vec<String> {
+    ["ta", "tc"]
+        .iter()
+        .flat_map(|h| (0..BUCKETS).map(move |i| format!("{h}_{i:02}")))
+        .collect()
+}
+
+/// Every additive column, counters first.
+pub fn value_columns() -> Vec<String> {
+    COUNTERS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(hist_columns())
+        .collect()
+}
+
+pub fn counts_to_values(c: &Counts) -> Vec<i64> {
+    c.counters()
+        .into_iter()
+        .chain(c.to_accept.0)
+        .chain(c.to_close.0)
+        .collect()
+}
+
+pub fn counts_from_values(v: &[i64]) -> Counts {
+    let mut c = [0; 11];
+    c.copy_from_slice(&v[..11]);
+    let mut ta = Histogram::default();
+    let mut tc = Histogram::default();
+    ta.0.copy_from_slice(&v[11..11 + BUCKETS]);
+    tc.0.copy_from_slice(&v[11 + BUCKETS..11 + 2 * BUCKETS]);
+    Counts::from_counters(c, ta, tc)
+}
+
+/// Quotes an identifier for the backend (`open` is reserved on MySQL).
+pub fn q(backend: DatabaseBackend, ident: &str) -> String {
+    match backend {
+        DatabaseBackend::MySql => format!("`{ident}`"),
+        _ => format!("\"{ident}\""),
+    }
+}
+
+/// `SUM(col)` as a 64-bit integer on every backend (PostgreSQL and MySQL sum to decimals).
+pub fn int_sum(backend: DatabaseBackend, col: &str) -> String {
+    match backend {
+        DatabaseBackend::Postgres => {
+            format!("CAST(COALESCE(SUM({}), 0) AS BIGINT)", q(backend, col))
+        }
+        DatabaseBackend::MySql => format!("CAST(COALESCE(SUM({}), 0) AS SIGNED)", q(backend, col)),
+        DatabaseBackend::Sqlite => format!("COALESCE(SUM({}), 0)", q(backend, col)),
+    }
+}
+
+/// Reads the additive columns (selected under their own names) from a row.
+pub fn read_values(row: &QueryResult) -> Result<Vec<i64>, DbErr> {
+    value_columns()
+        .iter()
+        .map(|c| row.try_get::<i64>("", c))
+        .collect()
+}
+
+const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+/// The Asia/Shanghai day of an instant.
+pub fn day_of(ms: i64) -> NaiveDate {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .with_timezone(&SHANGHAI)
+        .date_naive()
+}
+
+/// The instant a Shanghai day starts, in epoch milliseconds.
+pub fn day_start_ms(day: NaiveDate) -> i64 {
+    SHANGHAI
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_default()
+}
+
+pub fn day_key(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+pub fn month_key(day: NaiveDate) -> String {
+    day.with_day(1).map(day_key).unwrap_or_default()
+}
+
+/// Where a report is counted: the area it fell in, its submission day and its category.
+/// None of the three ever changes after submission.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    pub area_code: String,
+    pub day: NaiveDate,
+    pub category: String,
+}
+
+impl Key {
+    pub fn of(r: &reports::Model) -> Key {
+        Key {
+            area_code: r.grid_code.clone(),
+            day: day_of(r.submitted_at),
+            category: r.category.clone(),
+        }
+    }
+}
+
+/// An area as the rollup rows describe it.
+#[derive(Clone, Debug, Default)]
+pub struct AreaInfo {
+    pub code: String,
+    pub parent_code: String,
+    pub level: String,
+    pub path: String,
+}
+
+/// The area and its ancestors, from the root down (just the area if it is unknown).
+async fn lineage(db: &impl ConnectionTrait, code: &str) -> Result<Vec<AreaInfo>, DbErr> {
+    let Some(me) = entity::areas::Entity::find_by_id(code.to_string())
+        .one(db)
+        .await?
+    else {
+        return Ok(vec![AreaInfo {
+            code: code.into(),
+            ..Default::default()
+        }]);
+    };
+    let codes: Vec<String> = me
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut found = entity::areas::Entity::find()
+        .filter(entity::areas::Column::Code.is_in(codes.clone()))
+        .all(db)
+        .await?;
+    found.sort_by_key(|a| a.path.len());
+    Ok(found
+        .into_iter()
+        .map(|a| AreaInfo {
+            code: a.code,
+            parent_code: a.parent_code.unwrap_or_default(),
+            level: a.level,
+            path: a.path,
+        })
+        .collect())
+}
+
+/// The raw reports of one key, counted as of `now`.
+async fn count_raw(
+    db: &impl ConnectionTrait,
+    key: &Key,
+    now: i64,
+) -> Result<(Counts, Option<i64>), DbErr> {
+    let start = day_start_ms(key.day);
+    let end = day_start_ms(key.day.succ_opt().unwrap_or(key.day));
+    let rows = reports::Entity::find()
+        .filter(reports::Column::GridCode.eq(&key.area_code))
+        .filter(reports::Column::SubmittedAt.gte(start))
+        .filter(reports::Column::SubmittedAt.lt(end))
+        .filter(reports::Column::Category.eq(&key.category))
+        .all(db)
+        .await?;
+    let mut counts = Counts::default();
+    let mut next = None::<i64>;
+    for r in &rows {
+        if let Some(d) = counts.add(&Fact::from(r), now) {
+            next = Some(next.map_or(d, |n| n.min(d)));
+        }
+    }
+    Ok((counts, next))
+}
+
+fn key_cols() -> [Alias; 7] {
+    [
+        a("area_code"),
+        a("grain"),
+        a("day"),
+        a("category"),
+        a("parent_code"),
+        a("area_level"),
+        a("area_path"),
+    ]
+}
+
+/// Creates the rows if missing (all zero); existing rows are left as they are.
+async fn ensure_rows(
+    db: &impl ConnectionTrait,
+    rows: &[(AreaInfo, &str, String, String)],
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut ins = Query::insert();
+    ins.into_table(a(TABLE)).columns(key_cols());
+    for (area, grain, day, category) in rows {
+        ins.values_panic([
+            area.code.clone().into(),
+            (*grain).into(),
+            day.clone().into(),
+            category.clone().into(),
+            area.parent_code.clone().into(),
+            area.level.clone().into(),
+            area.path.clone().into(),
+        ]);
+    }
+    // A no-op update rather than DO NOTHING, which sea-query renders invalid for MySQL.
+    ins.on_conflict(
+        OnConflict::columns([a("area_code"), a("grain"), a("day"), a("category")])
+            .update_column(a("area_code"))
+            .to_owned(),
+    );
+    db.execute(db.get_database_backend().build(&ins)).await?;
+    Ok(())
+}
+
+fn key_filter(area: &str, grain: &str, day: &str, category: &str) -> SimpleExpr {
+    Expr::col(a("area_code"))
+        .eq(area)
+        .and(Expr::col(a("grain")).eq(grain))
+        .and(Expr::col(a("day")).eq(day))
+        .and(Expr::col(a("category")).eq(category))
+}
+
+/// Recomputes one key from the raw reports and moves its ancestors by the difference.
+pub async fn refresh_key<C>(db: &C, key: &Key) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let mut last = None;
+    // A deadlock between two refreshes sharing ancestor rows is retried.
+    for _ in 0..4 {
+        match refresh_key_once(db, key).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| DbErr::Custom("refresh failed".into())))
+}
+
+async fn refresh_key_once<C>(db: &C, key: &Key) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let backend = db.get_database_backend();
+    let txn = match backend {
+        DatabaseBackend::Sqlite => db.begin().await?,
+        _ => {
+            db.begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+                .await?
+        }
+    };
+    let areas = lineage(&txn, &key.area_code).await?;
+    let own = areas.last().cloned().unwrap_or_default();
+    let day = day_key(key.day);
+    let month = month_key(key.day);
+    ensure_rows(
+        &txn,
+        &[(own.clone(), "g", day.clone(), key.category.clone())],
+    )
+    .await?;
+    let cols = value_columns();
+    let mut sel = Query::select();
+    sel.from(a(TABLE))
+        .columns(cols.iter().map(|c| a(c)))
+        .and_where(key_filter(&own.code, "g", &day, &key.category))
+        .lock(LockType::Update);
+    let row = txn
+        .query_one(backend.build(&sel))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("rollup row".into()))?;
+    let old = counts_from_values(&read_values(&row)?);
+    let now = crate::util::now_ms();
+    let (new, next_deadline) = count_raw(&txn, key, now).await?;
+
+    let mut upd = Query::update();
+    upd.table(a(TABLE));
+    for (c, v) in cols.iter().zip(counts_to_values(&new)) {
+        upd.value(a(c), v);
+    }
+    upd.value(a("next_deadline"), next_deadline)
+        .value(a("refreshed_at"), now)
+        .value(a("parent_code"), own.parent_code.clone())
+        .value(a("area_level"), own.level.clone())
+        .value(a("area_path"), own.path.clone())
+        .and_where(key_filter(&own.code, "g", &day, &key.category));
+    txn.execute(backend.build(&upd)).await?;
+
+    let delta = new.combine(&old, -1);
+    if !delta.is_zero() && !own.path.is_empty() {
+        let mut wanted = Vec::new();
+        for area in &areas {
+            wanted.push((area.clone(), "d", day.clone(), key.category.clone()));
+            wanted.push((area.clone(), "m", month.clone(), String::new()));
+        }
+        ensure_rows(&txn, &wanted).await?;
+        let codes: Vec<String> = areas.iter().map(|x| x.code.clone()).collect();
+        for (grain, d, category) in [("d", &day, key.category.as_str()), ("m", &month, "")] {
+            let mut upd = Query::update();
+            upd.table(a(TABLE));
+            for (c, v) in cols.iter().zip(counts_to_values(&delta)) {
+                if v != 0 {
+                    upd.value(a(c), Expr::col(a(c)).add(v));
+                }
+            }
+            upd.and_where(Expr::col(a("area_code")).is_in(codes.clone()))
+                .and_where(Expr::col(a("grain")).eq(grain))
+                .and_where(Expr::col(a("day")).eq(d.as_str()))
+                .and_where(Expr::col(a("category")).eq(category));
+            txn.execute(backend.build(&upd)).await?;
+        }
+    }
+    txn.commit().await
+}
+
+/// Call after a report's change has committed: brings its rollups up to date. A failure is
+/// logged, never returned: the change itself is already saved, and `safegrid dashboard
+/// rebuild` repairs the rollups.
+pub async fn report_changed<C>(db: &C, report: &reports::Model)
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let key = Key::of(report);
+    if let Err(e) = refresh_key(db, &key).await {
+        tracing::error!(error = %e, report = %report.id, "dashboard rollup refresh failed; run `safegrid dashboard rebuild`");
+    }
+}
+
+/// Refreshes the rows whose overdue figures the clock has changed since they were computed
+/// (an open report passed its deadline), within `path` if given; returns how many.
+pub async fn refresh_stale<C>(db: &C, path: Option<&str>, limit: u64) -> Result<usize, DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let now = crate::util::now_ms();
+    let mut sel = Query::select();
+    sel.from(a(TABLE))
+        .columns([a("area_code"), a("day"), a("category")])
+        .and_where(Expr::col(a("grain")).eq("g"))
+        .and_where(Expr::col(a("next_deadline")).lt(now))
+        .limit(limit);
+    if let Some(p) = path {
+        sel.and_where(Expr::col(a("area_path")).like(format!("{p}%")));
+    }
+    let rows = db.query_all(db.get_database_backend().build(&sel)).await?;
+    let mut n = 0;
+    for row in rows {
+        let day: String = row.try_get("", "day")?;
+        let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") else {
+            continue;
+        };
+        refresh_key(
+            db,
+            &Key {
+                area_code: row.try_get("", "area_code")?,
+                day,
+                category: row.try_get("", "category")?,
+            },
+        )
+        .await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Recomputes every rollup from the raw reports (the `safegrid dashboard rebuild` command).
+/// Own rows are computed one area at a time; subtree rows are summed from them in SQL.
+pub async fn rebuild<C>(db: &C) -> Result<RebuildSummary, DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let backend = db.get_database_backend();
+    let txn = db.begin().await?;
+    txn.execute(backend.build(Query::delete().from_table(a(TABLE))))
+        .await?;
+    let now = crate::util::now_ms();
+    let areas: BTreeMap<String, entity::areas::Model> = entity::areas::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|x| (x.code.clone(), x))
+        .collect();
+    let info = |code: &str| -> AreaInfo {
+        areas
+            .get(code)
+            .map(|x| AreaInfo {
+                code: x.code.clone(),
+                parent_code: x.parent_code.clone().unwrap_or_default(),
+                level: x.level.clone(),
+                path: x.path.clone(),
+            })
+            .unwrap_or_else(|| AreaInfo {
+                code: code.into(),
+                ..Default::default()
+            })
+    };
+    // Own rows: the reports that fell in each area, area by area.
+    let codes: Vec<String> = reports::Entity::find()
+        .select_only()
+        .column(reports::Column::GridCode)
+        .distinct()
+        .into_tuple::<String>()
+        .all(&txn)
+        .await?;
+    let mut own_rows = 0;
+    for code in &codes {
+        let mut keyed: BTreeMap<(NaiveDate, String), (Counts, Option<i64>)> = BTreeMap::new();
+        let rows = reports::Entity::find()
+            .filter(reports::Column::GridCode.eq(code.as_str()))
+            .order_by_asc(reports::Column::SubmittedAt)
+            .all(&txn)
+            .await?;
+        for r in &rows {
+            let e = keyed
+                .entry((day_of(r.submitted_at), r.category.clone()))
+                .or_default();
+            if let Some(d) = e.0.add(&Fact::from(r), now) {
+                e.1 = Some(e.1.map_or(d, |n: i64| n.min(d)));
+            }
+        }
+        let area = info(code);
+        let rows: Vec<RowOut> = keyed
+            .into_iter()
+            .map(|((day, category), (counts, next))| RowOut {
+                area: area.clone(),
+                grain: "g",
+                day: day_key(day),
+                category,
+                counts,
+                next_deadline: next,
+            })
+            .collect();
+        own_rows += rows.len();
+        insert_rows(&txn, &rows, now).await?;
+    }
+    // Subtree rows, deepest areas first: an area's own rows plus its children's subtree
+    // rows (each row is read once, by its parent), by day and category, then by month.
+    let mut subtree_rows = 0;
+    let value_cols = value_columns();
+    let sums: Vec<String> = value_cols
+        .iter()
+        .map(|c| format!("{} AS {}", int_sum(backend, c), q(backend, c)))
+        .collect();
+    let mut order: Vec<&entity::areas::Model> = areas.values().collect();
+    order.sort_by_key(|x| std::cmp::Reverse(x.path.matches('/').count()));
+    for area in order {
+        let ph: Vec<String> = (1..=4)
+            .map(|i| match backend {
+                DatabaseBackend::Postgres => format!("${i}"),
+                _ => "?".into(),
+            })
+            .collect();
+        let sql = format!(
+            "SELECT {day}, {cat}, {sums} FROM {TABLE} \
+             WHERE ({grain} = {} AND {parent} = {}) OR ({grain} = {} AND {code} = {}) \
+             GROUP BY {day}, {cat}",
+            ph[0],
+            ph[1],
+            ph[2],
+            ph[3],
+            day = q(backend, "day"),
+            cat = q(backend, "category"),
+            grain = q(backend, "grain"),
+            parent = q(backend, "parent_code"),
+            code = q(backend, "area_code"),
+            sums = sums.join(", "),
+        );
+        let found = txn
+            .query_all(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [
+                    Value::from("d"),
+                    Value::from(area.code.clone()),
+                    Value::from("g"),
+                    Value::from(area.code.clone()),
+                ],
+            ))
+            .await?;
+        let me = info(&area.code);
+        let mut months: BTreeMap<String, Counts> = BTreeMap::new();
+        let mut rows = Vec::with_capacity(found.len());
+        for row in &found {
+            let day: String = row.try_get("", "day")?;
+            let counts = counts_from_values(&read_values(row)?);
+            let month = format!("{}-01", &day[..7.min(day.len())]);
+            let m = months.entry(month).or_default();
+            *m = m.combine(&counts, 1);
+            rows.push(RowOut {
+                area: me.clone(),
+                grain: "d",
+                day,
+                category: row.try_get("", "category")?,
+                counts,
+                next_deadline: None,
+            });
+        }
+        rows.extend(months.into_iter().map(|(day, counts)| RowOut {
+            area: me.clone(),
+            grain: "m",
+            day,
+            category: String::new(),
+            counts,
+            next_deadline: None,
+        }));
+        subtree_rows += rows.len();
+        insert_rows(&txn, &rows, now).await?;
+    }
+    txn.commit().await?;
+    Ok(RebuildSummary {
+        own_rows,
+        subtree_rows,
+    })
+}
+
+/// What a rebuild wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildSummary {
+    pub own_rows: usize,
+    pub subtree_rows: usize,
+}
+
+struct RowOut {
+    area: AreaInfo,
+    grain: &'static str,
+    day: String,
+    category: String,
+    counts: Counts,
+    next_deadline: Option<i64>,
+}
+
+async fn insert_rows(db: &impl ConnectionTrait, rows: &[RowOut], now: i64) -> Result<(), DbErr> {
+    let cols = value_columns();
+    // Stay well under every backend's limit of bound parameters per statement.
+    for chunk in rows.chunks(100) {
+        let mut ins = Query::insert();
+        ins.into_table(a(TABLE)).columns(
+            key_cols()
+                .into_iter()
+                .chain([a("next_deadline"), a("refreshed_at")])
+                .chain(cols.iter().map(|c| a(c))),
+        );
+        for r in chunk {
+            let mut values: Vec<SimpleExpr> = vec![
+                r.area.code.clone().into(),
+                r.grain.into(),
+                r.day.clone().into(),
+                r.category.clone().into(),
+                r.area.parent_code.clone().into(),
+                r.area.level.clone().into(),
+                r.area.path.clone().into(),
+                r.next_deadline.into(),
+                now.into(),
+            ];
+            values.extend(
+                counts_to_values(&r.counts)
+                    .into_iter()
+                    .map(SimpleExpr::from),
+            );
+            ins.values_panic(values);
+        }
+        db.execute(db.get_database_backend().build(&ins)).await?;
+    }
+    Ok(())
+}
+
+/// Every rollup row as (key, values), sorted: for comparing two states of the table.
+pub async fn snapshot(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<((String, String, String, String), Vec<i64>)>, DbErr> {
+    let cols = value_columns();
+    let mut sel = Query::select();
+    sel.from(a(TABLE))
+        .columns([a("area_code"), a("grain"), a("day"), a("category")])
+        .columns(cols.iter().map(|c| a(c)));
+    let rows = db.query_all(db.get_database_backend().build(&sel)).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let values = read_values(&row)?;
+        // All-zero rows are only placeholders: a rebuild does not write them.
+        if values.iter().all(|v| *v == 0) {
+            continue;
+        }
+        out.push((
+            (
+                row.try_get("", "area_code")?,
+                row.try_get("", "grain")?,
+                row.try_get("", "day")?,
+                row.try_get("", "category")?,
+            ),
+            values,
+        ));
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{IdenStatic, Iterable};
+
+    #[test]
+    fn the_entity_maps_every_rollup_column() {
+        let names: Vec<String> = entity::dashboard_rollups::Column::iter()
+            .map(|c| c.as_str().to_string())
+            .collect();
+        for c in value_columns() {
+            assert!(names.contains(&c), "{c}");
+        }
+        assert_eq!(names.len(), value_columns().len() + 9);
+    }
+
+    #[test]
+    fn days_are_shanghai_days() {
+        // 2025-12-31T16:00:00Z is midnight of New Year's Day in Shanghai.
+        let midnight = 1_767_196_800_000;
+        assert_eq!(day_key(day_of(midnight)), "2026-01-01");
+        assert_eq!(day_key(day_of(midnight - 1)), "2025-12-31");
+        assert_eq!(day_start_ms(day_of(midnight)), midnight);
+        assert_eq!(month_key(day_of(midnight - 1)), "2025-12-01");
+    }
+
+    #[test]
+    fn values_round_trip_through_columns() {
+        let mut c = Counts::default();
+        c.add(
+            &Fact {
+                status: "closed",
+                submitted_at: 0,
+                accepted_at: Some(90_000),
+                deadline: Some(1_000_000),
+                suspended_at: None,
+                closed_at: Some(500_000),
+                rework_count: 1,
+                rating: Some(4),
+            },
+            0,
+        );
+        let v = counts_to_values(&c);
+        assert_eq!(v.len(), value_columns().len());
+        assert_eq!(counts_from_values(&v), c);
+    }
+}

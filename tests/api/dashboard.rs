@@ -1,0 +1,529 @@
+//! Dashboards over HTTP: scoping, the numbers against a naive computation from the raw
+//! reports, rollups against a rebuild, the CSV against the JSON, and the admin page.
+
+use std::collections::HashMap;
+
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use serde_json::{json, Value};
+
+use crate::grids::import_demo_tree;
+use crate::helpers::{assert_error, spawn_app, spawn_second_instance, Session, TestApp};
+use safegrid::dashboard::metrics::{Counts, Fact, Metrics, WishCounts};
+use safegrid::dashboard::rollup;
+
+pub struct World {
+    pub app: TestApp,
+    pub district: Session,
+    pub community: Session,
+    pub west: Session,
+    pub resident: Session,
+    pub worker: Session,
+    pub worker5: Session,
+}
+
+pub async fn world() -> World {
+    let app = spawn_app().await;
+    import_demo_tree(&app).await;
+    let district = app.admin("district", "D01").await;
+    let community = app.admin("community", "C01").await;
+    let west = app.admin("west", "S02").await;
+    let worker = app.enrolled("openid-w1", "G01", "worker", &district).await;
+    let worker5 = app.enrolled("openid-w5", "G05", "worker", &district).await;
+    let resident = app.login_wechat("openid-resident").await;
+    World {
+        app,
+        district,
+        community,
+        west,
+        resident,
+        worker,
+        worker5,
+    }
+}
+
+async fn submit(app: &TestApp, who: &Session, category: &str, lat: f64, lng: f64) -> String {
+    let res = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&who.access),
+            &json!({
+                "category": category,
+                "description": "看板测试上报",
+                "location": { "lat": lat, "lng": lng, "coord": "gcj02" },
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn act(app: &TestApp, who: &Session, id: &str, body: Value) {
+    let res = app.act(who, id, body.clone()).await;
+    assert_eq!(res.status(), 200, "{body}: {}", res.text().await.unwrap());
+}
+
+/// Reports in every interesting state, and a few wishes.
+pub async fn populate(w: &World) {
+    let app = &w.app;
+    // Closed on time, rated 5.
+    let r1 = submit(app, &w.resident, "sanitation", 31.205, 121.405).await;
+    act(app, &w.worker, &r1, json!({ "action": "accept" })).await;
+    act(
+        app,
+        &w.worker,
+        &r1,
+        json!({ "action": "resolve", "note": "已清理" }),
+    )
+    .await;
+    act(app, &w.resident, &r1, json!({ "action": "confirm" })).await;
+    act(
+        app,
+        &w.resident,
+        &r1,
+        json!({ "action": "rate", "rating": 5 }),
+    )
+    .await;
+    // Reworked once, then closed, rated 3.
+    let r2 = submit(app, &w.resident, "gas_hazard", 31.205, 121.405).await;
+    act(app, &w.worker, &r2, json!({ "action": "accept" })).await;
+    act(
+        app,
+        &w.worker,
+        &r2,
+        json!({ "action": "resolve", "note": "已处理" }),
+    )
+    .await;
+    act(
+        app,
+        &w.resident,
+        &r2,
+        json!({ "action": "rework", "reason": "没有处理好" }),
+    )
+    .await;
+    act(
+        app,
+        &w.worker,
+        &r2,
+        json!({ "action": "resolve", "note": "再次处理" }),
+    )
+    .await;
+    act(app, &w.resident, &r2, json!({ "action": "confirm" })).await;
+    act(
+        app,
+        &w.resident,
+        &r2,
+        json!({ "action": "rate", "rating": 3 }),
+    )
+    .await;
+    // Submitted only, in G02.
+    submit(app, &w.resident, "sanitation", 31.205, 121.415).await;
+    // Suspended, in G05 (another street).
+    let r4 = submit(app, &w.resident, "sanitation", 31.205, 121.605).await;
+    act(app, &w.worker5, &r4, json!({ "action": "accept" })).await;
+    act(
+        app,
+        &w.district,
+        &r4,
+        json!({ "action": "suspend", "reason": "季节性施工" }),
+    )
+    .await;
+    // Rejected.
+    let r5 = submit(app, &w.resident, "sanitation", 31.205, 121.405).await;
+    act(
+        app,
+        &w.worker,
+        &r5,
+        json!({ "action": "reject", "reason": "不属于受理范围" }),
+    )
+    .await;
+    // Accepted, open within its limit; resolved, waiting for the check.
+    let r6 = submit(app, &w.resident, "public_order", 31.205, 121.405).await;
+    act(app, &w.worker, &r6, json!({ "action": "accept" })).await;
+    let r7 = submit(app, &w.resident, "public_order", 31.205, 121.405).await;
+    act(app, &w.worker, &r7, json!({ "action": "accept" })).await;
+    act(
+        app,
+        &w.worker,
+        &r7,
+        json!({ "action": "resolve", "note": "已办结" }),
+    )
+    .await;
+
+    let now = safegrid::util::now_ms();
+    for (i, (grid, path, claimed, fulfilled)) in [
+        ("G01", "/D01/S01/C01/G01/", true, true),
+        ("G01", "/D01/S01/C01/G01/", true, false),
+        ("G02", "/D01/S01/C01/G02/", false, false),
+        ("G05", "/D01/S02/C03/G05/", true, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        entity::wishes::ActiveModel {
+            id: Set(format!("wish-{i}")),
+            wisher_id: Set(w.resident.user_id.clone()),
+            title: Set("帮忙修理轮椅".into()),
+            description: Set("轮椅坏了".into()),
+            kind: Set("service".into()),
+            estimated_value_fen: Set(None),
+            lat: Set(31.205),
+            lng: Set(121.405),
+            grid_code: Set(grid.into()),
+            queue_path: Set(path.into()),
+            status: Set("approved".into()),
+            deadline: Set(now + 86_400_000),
+            claimant_id: Set(None),
+            claimant_unit: Set(None),
+            reason: Set(None),
+            flagged: Set(false),
+            expired_to_queue: Set(false),
+            submitted_at: Set(now - 1_000),
+            approved_at: Set(None),
+            claimed_at: Set(claimed.then_some(now)),
+            fulfilled_at: Set(fulfilled.then_some(now)),
+            fulfil_note: Set(None),
+            closed_at: Set(None),
+            version: Set(0),
+            updated_at: Set(now),
+        }
+        .insert(&app.state.db)
+        .await
+        .expect("insert a wish");
+    }
+}
+
+pub fn today() -> String {
+    rollup::day_key(rollup::day_of(safegrid::util::now_ms()))
+}
+
+pub async fn dashboard(app: &TestApp, who: &Session, query: &str) -> Value {
+    let res = app
+        .get_auth(&format!("/api/v1/admin/dashboard?{query}"), &who.access)
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    res.json().await.unwrap()
+}
+
+/// The metrics computed the slow way: every raw report whose area lies under `prefix`.
+async fn naive(app: &TestApp, prefix: &str, wishes: WishCounts) -> Value {
+    let paths: HashMap<String, String> = entity::areas::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.code, a.path))
+        .collect();
+    let reports = entity::reports::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let now = safegrid::util::now_ms();
+    let mut c = Counts::default();
+    for r in &reports {
+        if paths
+            .get(&r.grid_code)
+            .is_some_and(|p| p.starts_with(prefix))
+        {
+            c.add(&Fact::from(r), now);
+        }
+    }
+    serde_json::to_value(Metrics::from_counts(&c, wishes)).unwrap()
+}
+
+fn wishes(submitted: i64, claimed: i64, fulfilled: i64) -> WishCounts {
+    WishCounts {
+        submitted,
+        claimed,
+        fulfilled,
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
+    let w = world().await;
+    populate(&w).await;
+    let app = &w.app;
+    let day = today();
+    let q = format!("area=D01&from={day}&to={day}");
+    let d = dashboard(app, &w.district, &format!("{q}&group_by=child")).await;
+    assert_eq!(d["area"]["code"], "D01");
+    assert_eq!(d["totals"], naive(app, "/D01/", wishes(4, 3, 1)).await);
+    // Hand-checked headline figures of the populated district.
+    let t = &d["totals"];
+    assert_eq!(t["submitted"], 7);
+    assert_eq!(t["accepted"], 5);
+    assert_eq!(t["handled"], 3);
+    assert_eq!(t["due"], 3);
+    assert_eq!(t["closed"], 2);
+    assert_eq!(t["open"], 3);
+    assert_eq!(t["rework"], 1);
+    assert_eq!(t["closure_rate"].as_f64(), Some(2.0 / 3.0));
+    assert_eq!(t["rework_rate"].as_f64(), Some(1.0 / 3.0));
+    assert_eq!(t["satisfaction_rate"].as_f64(), Some(0.5));
+    assert_eq!(t["loop_rate"].as_f64(), Some(2.0 / 5.0));
+    // Children, worst first: S02 has nothing due (null rates, last).
+    let groups = d["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0]["key"], "S01");
+    assert_eq!(groups[0]["name"], "东街道");
+    assert_eq!(
+        groups[0]["metrics"],
+        naive(app, "/D01/S01/", wishes(3, 2, 1)).await
+    );
+    assert_eq!(
+        groups[1]["metrics"],
+        naive(app, "/D01/S02/", wishes(1, 1, 0)).await
+    );
+    assert_eq!(groups[1]["metrics"]["closure_rate"], Value::Null);
+
+    // Grids, categories and days add up to the same totals.
+    let grids = dashboard(app, &w.district, &format!("{q}&group_by=grid")).await;
+    let by_grid: HashMap<String, Value> = grids["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap().to_string(), g["metrics"].clone()))
+        .collect();
+    assert_eq!(by_grid.len(), 3, "{by_grid:?}");
+    assert_eq!(
+        by_grid["G01"],
+        naive(app, "/D01/S01/C01/G01/", wishes(2, 2, 1)).await
+    );
+    let cats = dashboard(app, &w.district, &format!("{q}&group_by=category")).await;
+    let submitted: i64 = cats["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["metrics"]["submitted"].as_i64().unwrap())
+        .sum();
+    assert_eq!(submitted, 7);
+    let days = dashboard(app, &w.district, &format!("{q}&group_by=day")).await;
+    assert_eq!(days["groups"][0]["key"], day.as_str());
+    assert_eq!(days["groups"][0]["metrics"], d["totals"]);
+
+    // The whole month (read from the monthly rows) gives the same figures.
+    let first = chrono::NaiveDate::parse_from_str(&format!("{}01", &day[..8]), "%Y-%m-%d").unwrap();
+    let last = (first + chrono::Months::new(1)).pred_opt().unwrap();
+    let month = dashboard(
+        app,
+        &w.district,
+        &format!("area=D01&from={first}&to={last}"),
+    )
+    .await;
+    assert_eq!(month["totals"], d["totals"]);
+
+    // A community admin sees their community and its grids.
+    let c = dashboard(app, &w.community, "area=C01").await;
+    assert_eq!(
+        c["totals"],
+        naive(app, "/D01/S01/C01/", wishes(3, 2, 1)).await
+    );
+    let g = dashboard(app, &w.community, "area=G01&group_by=day").await;
+    assert_eq!(g["totals"]["submitted"], 5);
+}
+
+#[tokio::test]
+async fn rollups_kept_while_reports_change_equal_a_rebuild_from_raw() {
+    let w = world().await;
+    populate(&w).await;
+    let db = &w.app.state.db;
+    let kept = rollup::snapshot(db).await.unwrap();
+    assert!(!kept.is_empty());
+    let summary = safegrid::dashboard::rebuild(db).await.unwrap();
+    assert!(summary.own_rows > 0 && summary.subtree_rows > 0);
+    let rebuilt = rollup::snapshot(db).await.unwrap();
+    assert_eq!(kept, rebuilt);
+}
+
+#[tokio::test]
+async fn concurrent_changes_on_two_instances_keep_the_rollups_exact() {
+    let w = world().await;
+    let second = spawn_second_instance(&w.app).await;
+    let app = &w.app;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(submit(app, &w.resident, "sanitation", 31.205, 121.405).await);
+    }
+    // The same rollup key (G01, today, sanitation) changes from both instances at once.
+    let mut tasks = Vec::new();
+    let worker = &w.worker;
+    for (i, id) in ids.iter().enumerate() {
+        let target = if i % 2 == 0 { app } else { &second };
+        tasks.push(async move {
+            let res = target.act(worker, id, json!({ "action": "accept" })).await;
+            assert_eq!(res.status(), 200);
+            let res = target
+                .act(worker, id, json!({ "action": "resolve", "note": "并发" }))
+                .await;
+            assert_eq!(res.status(), 200);
+        });
+    }
+    futures_util::future::join_all(tasks).await;
+    let db = &app.state.db;
+    let kept = rollup::snapshot(db).await.unwrap();
+    safegrid::dashboard::rebuild(db).await.unwrap();
+    assert_eq!(kept, rollup::snapshot(db).await.unwrap());
+    let d = dashboard(app, &w.district, "area=D01").await;
+    assert_eq!(d["totals"]["handled"], 6);
+}
+
+#[tokio::test]
+async fn admins_see_their_area_and_below_and_nothing_else() {
+    let w = world().await;
+    let app = &w.app;
+    assert_eq!(
+        app.get_auth("/api/v1/admin/dashboard?area=G01", &w.community.access)
+            .await
+            .status(),
+        200
+    );
+    for area in ["S01", "D01", "C03"] {
+        let res = app
+            .get_auth(
+                &format!("/api/v1/admin/dashboard?area={area}"),
+                &w.community.access,
+            )
+            .await;
+        assert_error(res, 403, "forbidden").await;
+    }
+    let res = app
+        .get_auth("/api/v1/admin/dashboard.csv?area=C01", &w.west.access)
+        .await;
+    assert_error(res, 403, "forbidden").await;
+    let res = app
+        .get_auth("/api/v1/admin/dashboard", &w.resident.access)
+        .await;
+    assert_error(res, 403, "forbidden").await;
+    let res = app
+        .get_auth("/api/v1/admin/dashboard?area=NOPE", &w.district.access)
+        .await;
+    assert_error(res, 404, "not_found").await;
+    for bad in [
+        "from=2026-13-01",
+        "from=2026-03-02&to=2026-03-01",
+        "from=2024-01-01&to=2026-01-01",
+        "group_by=street",
+    ] {
+        let res = app
+            .get_auth(
+                &format!("/api/v1/admin/dashboard?{bad}"),
+                &w.district.access,
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{bad}: {}", res.text().await.unwrap());
+    }
+    // Default: the admin's own area, children as groups.
+    let d = dashboard(app, &w.community, "").await;
+    assert_eq!(d["area"]["code"], "C01");
+    assert_eq!(d["group_by"], "child");
+}
+
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+fn pct(v: &Value) -> String {
+    v.as_f64()
+        .map(|f| format!("{:.2}", f * 100.0))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_csv_reads_back_as_the_same_numbers_as_the_json() {
+    let w = world().await;
+    populate(&w).await;
+    let app = &w.app;
+    for group_by in ["child", "grid", "category", "day"] {
+        let q = format!("area=D01&group_by={group_by}");
+        let json = dashboard(app, &w.district, &q).await;
+        let res = app
+            .get_auth(
+                &format!("/api/v1/admin/dashboard.csv?{q}"),
+                &w.district.access,
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"));
+        let bytes = res.bytes().await.unwrap();
+        assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "UTF-8 BOM");
+        let text = std::str::from_utf8(&bytes[3..]).unwrap();
+        let rows = parse_csv(text);
+        assert_eq!(rows[0][..4], ["编码", "名称", "上报数", "受理数"]);
+        assert_eq!(rows[0].len(), safegrid::dashboard::CSV_HEADER.len());
+        let check = |row: &Vec<String>, m: &Value| {
+            assert_eq!(row[2], m["submitted"].to_string());
+            assert_eq!(row[3], m["accepted"].to_string());
+            assert_eq!(row[5], m["due"].to_string());
+            assert_eq!(row[6], m["closed"].to_string());
+            assert_eq!(row[9], m["overdue"].to_string());
+            assert_eq!(row[11], pct(&m["closure_rate"]));
+            assert_eq!(row[12], pct(&m["on_time_rate"]));
+            assert_eq!(row[14], pct(&m["satisfaction_rate"]));
+            assert_eq!(row[21], m["wishes"]["submitted"].to_string());
+        };
+        assert_eq!(rows[1][1], "合计");
+        check(&rows[1], &json["totals"]);
+        let groups = json["groups"].as_array().unwrap();
+        assert_eq!(rows.len() - 2, groups.len(), "{group_by}");
+        for g in groups {
+            let row = rows
+                .iter()
+                .find(|r| r[0] == g["key"].as_str().unwrap())
+                .unwrap_or_else(|| panic!("{group_by}: no line for {}", g["key"]));
+            assert_eq!(row[1], g["name"].as_str().unwrap());
+            check(row, &g["metrics"]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_report_passing_its_deadline_turns_due_and_overdue_without_any_action() {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let w = world().await;
+    let app = &w.app;
+    let id = submit(app, &w.resident, "sanitation", 31.205, 121.405).await;
+    act(app, &w.worker, &id, json!({ "action": "accept" })).await;
+    // Its deadline is about to pass (as if set so by an approved extension), and its rollup
+    // row was refreshed with it, the way every change refreshes it.
+    let soon = safegrid::util::now_ms() + 1_500;
+    entity::reports::Entity::update_many()
+        .col_expr(
+            entity::reports::Column::Deadline,
+            sea_orm::sea_query::Expr::value(soon),
+        )
+        .filter(entity::reports::Column::Id.eq(id.as_str()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let report = entity::reports::Entity::find_by_id(id.clone())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    safegrid::dashboard::report_changed(&app.state.db, &report).await;
+    let before = dashboard(app, &w.community, "area=C01").await;
+    assert_eq!(before["totals"]["due"], 0);
+    assert_eq!(before["totals"]["overdue"], 0);
+
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+    let after = dashboard(app, &w.community, "area=C01").await;
+    assert_eq!(after["totals"]["due"], 1);
+    assert_eq!(after["totals"]["overdue"], 1);
+    assert_eq!(after["totals"]["on_time_rate"].as_f64(), Some(0.0));
+    assert_eq!(
+        after["totals"],
+        naive(app, "/D01/S01/C01/", wishes(0, 0, 0)).await
+    );
+    // The rollups still equal a rebuild.
+    let kept = rollup::snapshot(&app.state.db).await.unwrap();
+    safegrid::dashboard::rebuild(&app.state.db).await.unwrap();
+    assert_eq!(kept, rollup::snapshot(&app.state.db).await.unwrap());
+}
