@@ -144,3 +144,14 @@ pub struct ReportPage {
     pub items: Vec<ReportView>,
     pub next_cursor: Option<String>,
 }
+
+/// The worker's queue: open reports (paged), and on the first page the wishes of their grids
+/// that went unclaimed past their deadline and became grid tasks.
+#[derive(Serialize, ToSchema)]
+pub struct TaskPage {
+    pub items: Vec<ReportView>,
+    pub next_cursor: Option<String>,
+    /// Expired wishes awaiting the grid, oldest first; only on the first page, and only when
+    /// neither `state` nor `category` narrows the queue to reports.
+    pub expired_wishes: Vec<crate::wishes::dto::WishView>,
+}

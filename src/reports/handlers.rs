@@ -100,14 +100,15 @@ pub struct TaskQuery {
     pub cursor: Option<String>,
 }
 
-/// The worker's queue: their grids' open reports, soonest deadline first, with traffic lights.
-#[utoipa::path(tag = "reports", params(TaskQuery), security(("bearer" = [])), responses((status = 200, body = ReportPage), (status = 403, body = crate::error::ErrorBody)))]
+/// The worker's queue: their grids' open reports, soonest deadline first, with traffic lights;
+/// the first page also carries the grids' expired wishes (red by nature).
+#[utoipa::path(tag = "reports", params(TaskQuery), security(("bearer" = [])), responses((status = 200, body = TaskPage), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/worker/tasks")]
 async fn tasks(
     state: web::Data<AppState>,
     who: Principal,
     q: web::Query<TaskQuery>,
-) -> ApiResult<web::Json<ReportPage>> {
+) -> ApiResult<web::Json<TaskPage>> {
     let states = match &q.state {
         None => Vec::new(),
         Some(s) => s
@@ -124,16 +125,22 @@ async fn tasks(
         grid: q.grid.clone(),
         category: q.category.clone(),
     };
-    Ok(web::Json(
-        service::tasks(
-            &state,
-            &who,
-            filter,
-            page_limit(q.limit)?,
-            q.cursor.as_deref(),
-        )
-        .await?,
-    ))
+    let limit = page_limit(q.limit)?;
+    let reports = service::tasks(&state, &who, filter, limit, q.cursor.as_deref()).await?;
+    let wishes_belong = q.cursor.is_none()
+        && q.state.is_none()
+        && q.category.is_none()
+        && matches!(q.light, None | Some(Light::Red));
+    let expired_wishes = if wishes_belong {
+        crate::wishes::service::expired_tasks(&state, &who, q.grid.as_deref(), limit).await?
+    } else {
+        Vec::new()
+    };
+    Ok(web::Json(TaskPage {
+        items: reports.items,
+        next_cursor: reports.next_cursor,
+        expired_wishes,
+    }))
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -757,6 +757,23 @@ pub async fn worker_queue(
     page(state, who, rows, limit, |w| w.submitted_at).await
 }
 
+/// The expired wishes that sit in the caller's grid queues (at most `limit`), optionally of one
+/// grid: the wish half of `GET /worker/tasks`.
+pub async fn expired_tasks(
+    state: &AppState,
+    who: &Principal,
+    grid: Option<&str>,
+    limit: u64,
+) -> ApiResult<Vec<WishView>> {
+    let mut items = worker_queue(state, who, vec![WishStatus::Expired], limit, None)
+        .await?
+        .items;
+    if let Some(grid) = grid {
+        items.retain(|w| w.grid.code == grid);
+    }
+    Ok(items)
+}
+
 // --- Volunteers -------------------------------------------------------------------------
 
 async fn request_view(state: &AppState, r: vr::Model) -> ApiResult<VolunteerRequestView> {

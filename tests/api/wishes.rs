@@ -550,6 +550,25 @@ async fn an_unclaimed_wish_past_its_deadline_becomes_a_grid_task() {
         .await)
     .await;
     assert_eq!(ids(&expired_only), [id.as_str()]);
+    // The worker's one queue carries it too, beside the reports, and only for its grid.
+    let tasks = ok(app.get_auth("/api/v1/worker/tasks", &w.worker.access).await).await;
+    let in_tasks: Vec<&str> = tasks["expired_wishes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(in_tasks, [id.as_str()]);
+    let other_grid = ok(app
+        .get_auth("/api/v1/worker/tasks?grid=G05", &w.worker.access)
+        .await)
+    .await;
+    assert_eq!(other_grid["expired_wishes"], json!([]));
+    let reports_only = ok(app
+        .get_auth("/api/v1/worker/tasks?category=sanitation", &w.worker.access)
+        .await)
+    .await;
+    assert_eq!(reports_only["expired_wishes"], json!([]));
     ok(act(
         app,
         &w.worker,
