@@ -11,6 +11,7 @@ PROFILE=${1:-release}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/}
 CLIENTS=${CLIENTS:-1000}
+GAP=${GAP:-0.05}   # seconds between submissions (0.05: at most 20 reports/s)
 EVENTS=${EVENTS:-100}
 DB=safegrid_bench_sse
 OUT=$(mktemp -d /tmp/safegrid-sse.XXXXXX)
@@ -41,5 +42,17 @@ done
 for port in 18081 18082; do
   for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 done
+# Peak RSS of each instance while the clients are connected, sampled every 200 ms.
+( peak1=0; peak2=0
+  while sleep 0.2; do
+    r1=$(awk '/VmRSS/ {print $2}' "/proc/${PIDS[0]}/status" 2>/dev/null || echo 0)
+    r2=$(awk '/VmRSS/ {print $2}' "/proc/${PIDS[1]}/status" 2>/dev/null || echo 0)
+    [ "${r1:-0}" -gt "$peak1" ] && peak1=$r1
+    [ "${r2:-0}" -gt "$peak2" ] && peak2=$r2
+    echo "$peak1 $peak2" > "$OUT/rss"
+  done ) &
+PIDS+=($!)
 python3 benches/sse_clients.py --token "$(cat "$OUT/worker")" --resident "$(cat "$OUT/resident")" \
-  --body "$OUT/body.json" --clients "$CLIENTS" --events "$EVENTS" http://127.0.0.1:18081 http://127.0.0.1:18082
+  --body "$OUT/body.json" --clients "$CLIENTS" --events "$EVENTS" --gap "${GAP:-0.05}" http://127.0.0.1:18081 http://127.0.0.1:18082
+read -r peak1 peak2 < "$OUT/rss"
+echo "peak RSS while connected: instance 1 $((peak1 / 1024)) MB, instance 2 $((peak2 / 1024)) MB"
