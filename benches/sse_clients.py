@@ -138,6 +138,11 @@ async def main():
         "clients": a.clients,
         "instances": len(a.bases),
         "events": len(sent_at),
+        "submit_rate_per_s": round(
+            (len(sent_at) - 1) / max(1e-9, max(sent_at.values()) - min(sent_at.values())), 1
+        )
+        if len(sent_at) > 1
+        else None,
         "deliveries": len(lat),
         "expected": a.clients * len(sent_at),
         "missing": missing,
