@@ -142,15 +142,16 @@ pub async fn submit(
     if let Some(key) = key {
         if let Err(e) = idempotency::claim(&txn, who.id(), key, &request_hash, &id).await {
             drop(txn);
-            if crate::infra::db::is_unique_violation(&e) {
-                // A concurrent retry won the key: answer with its wish.
-                if let Prior::Created(first) =
-                    idempotency::lookup(&state.db, who.id(), key, &request_hash).await?
-                {
-                    return view_by_id(state, who, &first, false).await;
-                }
-            }
-            return Err(e.into());
+            // A concurrent retry won the key: answer with its wish.
+            let first = idempotency::winner_after_failed_claim(
+                &state.db,
+                who.id(),
+                key,
+                &request_hash,
+                e,
+            )
+            .await?;
+            return view_by_id(state, who, &first, false).await;
         }
     }
     model.insert(&txn).await?;
