@@ -5,6 +5,7 @@
 # every client got every event exactly once.
 #
 #   bash benches/sse.sh [release|debug]
+#   SSE_CLIENT=rust RATE=200 EVENTS=1000 bash benches/sse.sh   (the compiled client, open loop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${1:-release}
@@ -52,7 +53,14 @@ done
     echo "$peak1 $peak2" > "$OUT/rss"
   done ) &
 PIDS+=($!)
+if [ "${SSE_CLIENT:-python}" = rust ]; then
+  # The compiled client (benches/sse_load.rs): open-loop submissions at RATE per second.
+  SSE_BASES=http://127.0.0.1:18081,http://127.0.0.1:18082 SSE_TOKEN="$(cat "$OUT/worker")" \
+    SSE_RESIDENT="$(cat "$OUT/resident")" SSE_BODY="$OUT/body.json" SSE_CLIENTS="$CLIENTS" \
+    SSE_EVENTS="$EVENTS" SSE_RATE="${RATE:-200}" cargo bench -q --bench sse_load
+else
 python3 benches/sse_clients.py --token "$(cat "$OUT/worker")" --resident "$(cat "$OUT/resident")" \
   --body "$OUT/body.json" --clients "$CLIENTS" --events "$EVENTS" --gap "${GAP:-0.05}" http://127.0.0.1:18081 http://127.0.0.1:18082
+fi
 read -r peak1 peak2 < "$OUT/rss"
 echo "peak RSS while connected: instance 1 $((peak1 / 1024)) MB, instance 2 $((peak2 / 1024)) MB"

@@ -143,14 +143,9 @@ pub async fn submit(
         if let Err(e) = idempotency::claim(&txn, who.id(), key, &request_hash, &id).await {
             drop(txn);
             // A concurrent retry won the key: answer with its wish.
-            let first = idempotency::winner_after_failed_claim(
-                &state.db,
-                who.id(),
-                key,
-                &request_hash,
-                e,
-            )
-            .await?;
+            let first =
+                idempotency::winner_after_failed_claim(&state.db, who.id(), key, &request_hash, e)
+                    .await?;
             return view_by_id(state, who, &first, false).await;
         }
     }
