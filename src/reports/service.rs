@@ -167,12 +167,7 @@ pub async fn submit(
     .await?;
     txn.commit().await?;
     state.relay_nudge.notify_one();
-    if let Some(saved) = reports::Entity::find_by_id(id.clone())
-        .one(&state.db)
-        .await?
-    {
-        crate::dashboard::report_changed(&state.db, &saved).await;
-    }
+    crate::dashboard::report_changed(&state.db, &inserted).await;
 
     // The reporter sees their own report: render what was just written instead of reading
     // it back (and the reporter from the principal), which saves three round trips.
