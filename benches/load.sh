@@ -12,6 +12,8 @@
 #
 # Environment: PG_URL (postgres://postgres@127.0.0.1:5432), REDIS_URL (redis://127.0.0.1:6379/),
 # BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_PORT (18080), BENCH_GRIDS, BENCH_REPORTS.
+# PERF=1 also samples the whole machine with `perf record -a` during each closed-loop phase and
+# writes, per phase, the CPU split by process and SafeGrid's hottest symbols to target/perf/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -126,10 +128,25 @@ drive() {
   local args=(-m "$method" -H "Authorization: Bearer $token" --no-tui --output-format json)
   [ -n "$body" ] && args+=(-H 'Content-Type: application/json' -D "$body")
   say "$name: closed loop, $CONNS connections, ${SECS}s"
+  local perf_pid=
+  if [ "${PERF:-0}" = 1 ]; then
+    mkdir -p "$ROOT/target/perf"
+    perf record -a -F 499 -o "$ROOT/target/perf/$name.data" -- sleep "$SECS" 2>/dev/null &
+    perf_pid=$!
+  fi
   if [ -n "$OHA" ]; then
     "$OHA" "${args[@]}" -c "$CONNS" -z "${SECS}s" "$BASE$path" >"$OUT/$name.max.json"
   else
     python3 benches/loadgen.py -m "$method" -t "$token" ${body:+-b "$body"} -c "$CONNS" -s "$SECS" "$BASE$path" >"$OUT/$name.max.json"
+  fi
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    perf report -i "$ROOT/target/perf/$name.data" --stdio --sort comm --percent-limit 1 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' >"$ROOT/target/perf/$name.by-process.txt" || true
+    perf report -i "$ROOT/target/perf/$name.data" --stdio --pid "$SERVER_PID" --sort dso,symbol --percent-limit 0.5 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | head -60 >"$ROOT/target/perf/$name.safegrid.txt" || true
+    say "$name: perf — CPU by process (target/perf/$name.by-process.txt)"
+    head -12 "$ROOT/target/perf/$name.by-process.txt" >&2
   fi
   local rate
   rate=$(python3 -c "import json;print(max(1,int(json.load(open('$OUT/$name.max.json'))['summary']['requestsPerSec']/2)))")

@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ -n "${SKIP_BUILD:-}" ] || if [ "$PROFILE" = release ]; then cargo build --release --bin safegrid; else cargo build --bin safegrid; fi
-BIN=target/$PROFILE/safegrid
+BIN=${SAFEGRID_BIN:-target/$PROFILE/safegrid}
 psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 psql "$PG_URL/postgres" -qc "CREATE DATABASE $DB" >/dev/null
 export SAFEGRID_DATABASE_URL="$PG_URL/$DB" SAFEGRID_REDIS_URL="$REDIS_URL" SAFEGRID_REDIS_PREFIX="benchsse:$$:"

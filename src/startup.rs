@@ -61,6 +61,7 @@ impl Application {
         if settings.public_base_url.is_empty() {
             settings.public_base_url = format!("http://{}", listener.local_addr()?);
         }
+        let relay_nudge = Arc::new(tokio::sync::Notify::new());
         let state = web::Data::new(AppState {
             db,
             jwt: JwtKeys::new(
@@ -71,11 +72,13 @@ impl Application {
             limiter: RateLimiter::new(redis.clone()),
             router: GridRouter::default(),
             calendar: load_calendar(&settings)?,
+            categories: Default::default(),
             bus: match &redis {
-                Some(r) => crate::notify::bus::RedisBus::start(r.clone()),
+                Some(r) => crate::notify::bus::RedisBus::start(r.clone(), relay_nudge.clone()),
                 None => Arc::new(crate::notify::bus::InProcessBus::default()),
             },
-            relay_nudge: tokio::sync::Notify::new(),
+            relay_nudge,
+            relay_lease_held: Default::default(),
             notify_jobs: Arc::new(crate::notify::subscribe::JobQueue::new(redis.clone())),
             settings: Arc::new(settings),
             redis,

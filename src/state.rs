@@ -26,10 +26,29 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub router: GridRouter,
     pub calendar: WorkCalendar,
+    pub categories: crate::reports::categories::KnownCategories,
     pub bus: Arc<dyn Bus>,
-    /// Wakes the outbox relay right after a commit on this instance.
-    pub relay_nudge: tokio::sync::Notify,
+    /// Wakes the outbox relay right after a commit on this instance (or, through the bus,
+    /// on another one). Use [`AppState::outbox_written`].
+    pub relay_nudge: Arc<tokio::sync::Notify>,
+    /// Whether this instance's relay holds the relay lease (then no one else needs telling).
+    pub relay_lease_held: std::sync::atomic::AtomicBool,
     pub notify_jobs: Arc<crate::notify::subscribe::JobQueue>,
     /// Distinguishes this process in leases and logs.
     pub instance_id: String,
+}
+
+impl AppState {
+    /// Call after committing outbox rows: wakes the relay here, and tells the instance that
+    /// holds the relay lease when that is not this one (otherwise it would only find the rows
+    /// at its next poll, up to 50 ms later).
+    pub fn outbox_written(&self) {
+        self.relay_nudge.notify_one();
+        if !self
+            .relay_lease_held
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.bus.announce_outbox();
+        }
+    }
 }

@@ -353,29 +353,46 @@ where
 /// and lands after it, so a change is never lost between a count and its write. A failure is
 /// logged, never returned: the change itself is saved, and `safegrid dashboard rebuild`
 /// repairs the rollups.
-pub async fn report_changed<C>(db: &C, report: &reports::Model)
-where
+pub async fn report_changed<C>(
+    db: &C,
+    report: &reports::Model,
+    known: Option<&crate::grids::router::AreaInfo>,
+) where
     C: ConnectionTrait,
 {
-    if let Err(e) = mark_stale(db, &Key::of(report)).await {
+    if let Err(e) = mark_stale(db, &Key::of(report), known).await {
         tracing::error!(error = %e, report = %report.id, "dashboard rollup mark failed; run `safegrid dashboard rebuild`");
     }
 }
 
-async fn mark_stale(db: &impl ConnectionTrait, key: &Key) -> Result<(), DbErr> {
-    let own = match entity::areas::Entity::find_by_id(key.area_code.clone())
-        .one(db)
-        .await?
-    {
-        Some(x) => AreaInfo {
-            code: x.code,
-            parent_code: x.parent_code.unwrap_or_default(),
-            level: x.level,
-            path: x.path,
+/// Marks the report's own rollup row stale. `known` is the router's record of the area, so
+/// the hot path (every submission) need not read the area back from the database.
+async fn mark_stale(
+    db: &impl ConnectionTrait,
+    key: &Key,
+    known: Option<&crate::grids::router::AreaInfo>,
+) -> Result<(), DbErr> {
+    let own = match known.filter(|k| k.code == key.area_code) {
+        Some(k) => AreaInfo {
+            code: k.code.clone(),
+            parent_code: k.parent_code.clone().unwrap_or_default(),
+            level: k.level.as_str().to_owned(),
+            path: k.path.clone(),
         },
-        None => AreaInfo {
-            code: key.area_code.clone(),
-            ..Default::default()
+        None => match entity::areas::Entity::find_by_id(key.area_code.clone())
+            .one(db)
+            .await?
+        {
+            Some(x) => AreaInfo {
+                code: x.code,
+                parent_code: x.parent_code.unwrap_or_default(),
+                level: x.level,
+                path: x.path,
+            },
+            None => AreaInfo {
+                code: key.area_code.clone(),
+                ..Default::default()
+            },
         },
     };
     let mut ins = Query::insert();

@@ -8,13 +8,19 @@
 //! - [`InProcessBus`] (the embedded default): the same behaviour inside one process.
 //!
 //! Stream positions are `ms-seq` ids; SSE uses them as `id:` and resumes after them.
+//!
+//! Live fan-out is one [`Live`] message per event (not per topic) carrying the SSE frame of
+//! each topic it reached, rendered once per process: with a thousand connections the cost of
+//! an event is a thousand `Bytes` clones, not a thousand JSON serialisations (BENCHMARKS.md,
+//! SSE delivery).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 
 use super::outbox::Event;
 use crate::infra::redis::RedisHandle;
@@ -44,6 +50,47 @@ pub struct Delivery {
     pub event: Event,
 }
 
+/// One event as it reached this process live: where it landed in each topic's stream, and
+/// the SSE frame for each landing.
+#[derive(Debug)]
+pub struct Live {
+    pub placements: Vec<Placement>,
+}
+
+#[derive(Debug)]
+pub struct Placement {
+    pub topic: String,
+    pub position: StreamId,
+    /// `id: …\nevent: …\ndata: …\n\n`, ready to write.
+    pub frame: Bytes,
+}
+
+impl Live {
+    fn new(event: &Event, at: impl IntoIterator<Item = (String, StreamId)>) -> Live {
+        let data = serde_json::to_string(event).unwrap_or_default();
+        Live {
+            placements: at
+                .into_iter()
+                .map(|(topic, position)| Placement {
+                    frame: render_frame(position, &event.kind, &data),
+                    topic,
+                    position,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The SSE frame of an event at a stream position.
+pub fn sse_frame(d: &Delivery) -> Bytes {
+    let data = serde_json::to_string(&d.event).unwrap_or_default();
+    render_frame(d.position, &d.event.kind, &data)
+}
+
+fn render_frame(position: StreamId, kind: &str, data: &str) -> Bytes {
+    Bytes::from(format!("id: {position}\nevent: {kind}\ndata: {data}\n\n"))
+}
+
 pub type BusResult<T> = Result<T, String>;
 
 pub trait Bus: Send + Sync {
@@ -56,8 +103,11 @@ pub trait Bus: Send + Sync {
         after: StreamId,
         limit: usize,
     ) -> BoxFuture<'a, BusResult<Vec<Delivery>>>;
-    /// Live deliveries of every topic in this process (filter by topic).
-    fn subscribe(&self) -> broadcast::Receiver<Delivery>;
+    /// Live events of every topic in this process, one message per event (filter by topic).
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Live>>;
+    /// Tells the outbox relay, wherever it runs, that rows were committed. The instance that
+    /// holds the relay lease is woken locally; this reaches it from the others.
+    fn announce_outbox(&self) {}
 }
 
 const HISTORY_PER_TOPIC: usize = 1_000;
@@ -67,7 +117,7 @@ pub struct InProcessBus {
     streams: Mutex<HashMap<String, VecDeque<Delivery>>>,
     /// Outbox ids already appended, per topic (idempotent appends).
     seen: Mutex<HashMap<String, std::collections::HashSet<i64>>>,
-    live: broadcast::Sender<Delivery>,
+    live: broadcast::Sender<Arc<Live>>,
     clock: Mutex<StreamId>,
 }
 
@@ -98,6 +148,7 @@ impl InProcessBus {
 impl Bus for InProcessBus {
     fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, BusResult<()>> {
         Box::pin(async move {
+            let mut landed = Vec::new();
             for topic in event.topics() {
                 let fresh = self
                     .seen
@@ -122,7 +173,10 @@ impl Bus for InProcessBus {
                         stream.pop_front();
                     }
                 }
-                let _ = self.live.send(delivery);
+                landed.push((delivery.topic, delivery.position));
+            }
+            if !landed.is_empty() {
+                let _ = self.live.send(Arc::new(Live::new(event, landed)));
             }
             Ok(())
         })
@@ -147,38 +201,53 @@ impl Bus for InProcessBus {
         })
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Delivery> {
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Live>> {
         self.live.subscribe()
     }
 }
 
-/// Appends once per (topic, outbox id): the marker key and the XADD happen atomically.
-const APPEND_ONCE: &str = r#"
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', 604800) then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', '10000', '*', 'data', ARGV[1])
+/// Publishes one event in one round trip: for each topic (KEYS = stream, marker, stream,
+/// marker, …) appends it once per (topic, outbox id) — marker and XADD atomically — then
+/// announces the landings with one PUBLISH. ARGV: the event JSON, the live channel, then each
+/// topic as a JSON string (so the message is built without a JSON library in Lua).
+const PUBLISH_ONCE: &str = r#"
+local landed = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('SET', KEYS[i + 1], '1', 'NX', 'EX', 604800) then
+    local id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', '10000', '*', 'data', ARGV[1])
+    landed[#landed + 1] = '[' .. ARGV[2 + (i + 1) / 2] .. ',"' .. id .. '"]'
+  end
 end
-return false
+if #landed > 0 then
+  redis.call('PUBLISH', ARGV[2], '{"at":[' .. table.concat(landed, ',') .. '],"event":' .. ARGV[1] .. '}')
+end
+return #landed
 "#;
 
 /// The Redis bus: streams per topic, pub/sub for live fan-out across instances.
 pub struct RedisBus {
     redis: Arc<RedisHandle>,
-    live: broadcast::Sender<Delivery>,
+    live: broadcast::Sender<Arc<Live>>,
+    script: redis::Script,
+    /// The local relay's wake-up, rung when another instance announces outbox rows.
+    relay_nudge: Arc<Notify>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+/// What PUBLISH_ONCE announces: the (topic, position) landings and the event.
+#[derive(serde::Deserialize)]
 struct LiveMessage {
-    topic: String,
-    position: String,
+    at: Vec<(String, String)>,
     event: Event,
 }
 
 impl RedisBus {
-    /// Starts the pub/sub listener that feeds this process's live channel.
-    pub fn start(redis: Arc<RedisHandle>) -> Arc<RedisBus> {
+    /// Starts the pub/sub listener that feeds this process's live channel and relay nudges.
+    pub fn start(redis: Arc<RedisHandle>, relay_nudge: Arc<Notify>) -> Arc<RedisBus> {
         let bus = Arc::new(RedisBus {
             redis,
             live: broadcast::channel(4_096).0,
+            script: redis::Script::new(PUBLISH_ONCE),
+            relay_nudge,
         });
         let listener = bus.clone();
         tokio::spawn(async move { listener.listen().await });
@@ -189,6 +258,10 @@ impl RedisBus {
         self.redis.key("events:live")
     }
 
+    fn nudge_channel(&self) -> String {
+        self.redis.key("outbox:nudge")
+    }
+
     fn stream(&self, topic: &str) -> String {
         self.redis.key(&format!("events:{topic}"))
     }
@@ -197,25 +270,26 @@ impl RedisBus {
         loop {
             match self.redis.client().get_async_pubsub().await {
                 Ok(mut pubsub) => {
-                    if let Err(e) = pubsub.subscribe(self.channel()).await {
+                    let (live, nudge) = (self.channel(), self.nudge_channel());
+                    if let Err(e) = pubsub.subscribe(&[&live, &nudge]).await {
                         tracing::warn!(error = %e, "event subscription failed");
                     } else {
                         let mut messages = pubsub.on_message();
                         while let Some(msg) = messages.next().await {
+                            if msg.get_channel_name() == nudge {
+                                self.relay_nudge.notify_one();
+                                continue;
+                            }
                             let Ok(payload) = msg.get_payload::<String>() else {
                                 continue;
                             };
-                            let Ok(live) = serde_json::from_str::<LiveMessage>(&payload) else {
+                            let Ok(message) = serde_json::from_str::<LiveMessage>(&payload) else {
                                 continue;
                             };
-                            let Some(position) = StreamId::parse(&live.position) else {
-                                continue;
-                            };
-                            let _ = self.live.send(Delivery {
-                                topic: live.topic,
-                                position,
-                                event: live.event,
+                            let landed = message.at.into_iter().filter_map(|(topic, position)| {
+                                Some((topic, StreamId::parse(&position)?))
                             });
+                            let _ = self.live.send(Arc::new(Live::new(&message.event, landed)));
                         }
                     }
                 }
@@ -231,30 +305,16 @@ impl Bus for RedisBus {
         Box::pin(async move {
             let mut conn = self.redis.conn().await.map_err(|e| e.to_string())?;
             let data = serde_json::to_string(event).map_err(|e| e.to_string())?;
+            let mut call = self.script.prepare_invoke();
+            call.arg(&data).arg(self.channel());
             for topic in event.topics() {
                 let marker = self.redis.key(&format!("events:seen:{topic}:{}", event.id));
-                let position: Option<String> = redis::Script::new(APPEND_ONCE)
-                    .key(self.stream(&topic))
-                    .key(marker)
-                    .arg(&data)
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Some(position) = position {
-                    let live = LiveMessage {
-                        topic,
-                        position,
-                        event: event.clone(),
-                    };
-                    let text = serde_json::to_string(&live).map_err(|e| e.to_string())?;
-                    redis::cmd("PUBLISH")
-                        .arg(self.channel())
-                        .arg(text)
-                        .query_async::<i64>(&mut conn)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
+                call.key(self.stream(&topic)).key(marker);
+                call.arg(serde_json::to_string(&topic).map_err(|e| e.to_string())?);
             }
+            call.invoke_async::<i64>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(())
         })
     }
@@ -301,7 +361,21 @@ impl Bus for RedisBus {
         })
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Delivery> {
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Live>> {
         self.live.subscribe()
+    }
+
+    fn announce_outbox(&self) {
+        let (redis, channel) = (self.redis.clone(), self.nudge_channel());
+        // Fire and forget: the relay also polls, so a lost nudge only costs latency.
+        tokio::spawn(async move {
+            if let Ok(mut conn) = redis.conn().await {
+                let _ = redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg("1")
+                    .query_async::<i64>(&mut conn)
+                    .await;
+            }
+        });
     }
 }

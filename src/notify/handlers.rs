@@ -1,33 +1,27 @@
 //! `GET /worker/events`: Server-Sent Events for a worker's grids (and an admin's area).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
-use super::bus::{Delivery, StreamId};
+use super::bus::{sse_frame, StreamId};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// The most a connection gathers into one write when it has fallen behind.
+const MAX_WRITE: usize = 64 * 1024;
 
 #[derive(Deserialize, IntoParams)]
 pub struct EventsQuery {
     /// The same as the `Last-Event-ID` header, for clients that cannot set headers.
     pub last_event_id: Option<String>,
-}
-
-fn frame(d: &Delivery) -> Bytes {
-    let data = serde_json::to_string(&d.event).unwrap_or_default();
-    Bytes::from(format!(
-        "id: {}\nevent: {}\ndata: {}\n\n",
-        d.position, d.event.kind, data
-    ))
 }
 
 /// Live queue events for the caller's grids (workers) or area (admins). Resumes after the
@@ -71,30 +65,50 @@ async fn events(
     let metrics = state.metrics.clone();
     let wanted: HashSet<String> = topics.into_iter().collect();
     let stream = async_stream::stream! {
-        let mut sent: HashSet<(String, StreamId)> = HashSet::new();
+        // Per topic, the last position sent from the backlog: the live channel may repeat
+        // what the backlog already held (it was subscribed first), never anything older,
+        // because each topic's landings are announced in stream order.
+        let mut sent_up_to: HashMap<String, StreamId> = HashMap::new();
         yield Ok::<Bytes, actix_web::Error>(Bytes::from_static(b": connected\nretry: 3000\n\n"));
         for d in backlog {
-            sent.insert((d.topic.clone(), d.position));
+            let high = sent_up_to.entry(d.topic.clone()).or_default();
+            *high = (*high).max(d.position);
             metrics.events_delivered.inc();
-            yield Ok(frame(&d));
+            yield Ok(sse_frame(&d));
         }
+        // One timer per connection, not one per event: every 15 s whatever the traffic.
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 msg = live.recv() => match msg {
-                    Ok(d) => {
-                        if !wanted.contains(&d.topic) || !sent.insert((d.topic.clone(), d.position)) {
-                            continue;
+                    Ok(event) => {
+                        // Everything already waiting goes out in one write: under load a
+                        // connection catches up with one syscall instead of one per event.
+                        let mut batch = BytesMut::new();
+                        let mut next = Some(event);
+                        while let Some(event) = next.take() {
+                            for p in &event.placements {
+                                if !wanted.contains(&p.topic)
+                                    || sent_up_to.get(&p.topic).is_some_and(|high| p.position <= *high)
+                                {
+                                    continue;
+                                }
+                                metrics.events_delivered.inc();
+                                batch.extend_from_slice(&p.frame);
+                            }
+                            if batch.len() < MAX_WRITE {
+                                next = live.try_recv().ok();
+                            }
                         }
-                        if sent.len() > 10_000 {
-                            sent.clear();
+                        if !batch.is_empty() {
+                            yield Ok(batch.freeze());
                         }
-                        metrics.events_delivered.inc();
-                        yield Ok(frame(&d));
                     }
                     // Too slow to keep up: the client reconnects with Last-Event-ID.
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => break,
                 },
-                _ = tokio::time::sleep(HEARTBEAT) => {
+                _ = heartbeat.tick() => {
                     yield Ok(Bytes::from_static(b": heartbeat\n\n"));
                 }
             }

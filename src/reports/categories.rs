@@ -118,6 +118,49 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<(), sea_orm::D
     Ok(())
 }
 
+/// The category codes this instance has seen in the database, so a submission need not
+/// look its category up (one round trip on the hottest path). Categories are only ever added
+/// (seeded at start, or by an operator in SQL), so a known code stays valid; an unknown one
+/// reloads the list, at most once a second, before it is refused.
+#[derive(Default)]
+pub struct KnownCategories {
+    inner: std::sync::RwLock<(
+        std::collections::HashSet<String>,
+        Option<std::time::Instant>,
+    )>,
+}
+
+impl KnownCategories {
+    pub async fn contains(
+        &self,
+        db: &impl ConnectionTrait,
+        code: &str,
+    ) -> Result<bool, sea_orm::DbErr> {
+        {
+            let guard = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            if guard.0.contains(code) {
+                return Ok(true);
+            }
+            if guard
+                .1
+                .is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(1))
+            {
+                return Ok(false);
+            }
+        }
+        let codes: std::collections::HashSet<String> = entity::categories::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|c| c.code)
+            .collect();
+        let found = codes.contains(code);
+        *self.inner.write().unwrap_or_else(|p| p.into_inner()) =
+            (codes, Some(std::time::Instant::now()));
+        Ok(found)
+    }
+}
+
 #[derive(Serialize, ToSchema, Clone)]
 pub struct CategoryView {
     pub code: String,

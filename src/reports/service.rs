@@ -63,12 +63,16 @@ pub async fn submit(
     if input.photo_ids.len() > 9 {
         return Err(ApiError::invalid("photo_ids", "at most 9 photos"));
     }
-    let category = entity::categories::Entity::find_by_id(input.category.clone())
-        .one(&state.db)
+    if !state
+        .categories
+        .contains(&state.db, &input.category)
         .await?
-        .ok_or_else(|| {
-            ApiError::invalid("category", "unknown category; see GET /api/v1/categories")
-        })?;
+    {
+        return Err(ApiError::invalid(
+            "category",
+            "unknown category; see GET /api/v1/categories",
+        ));
+    }
     let point = Coordinate::new(input.location.lat, input.location.lng, input.location.coord)
         .map_err(|e| ApiError::invalid("location", e.to_string()))?;
     let gcj = point.to_gcj02();
@@ -88,7 +92,7 @@ pub async fn submit(
     let model = reports::ActiveModel {
         id: Set(id.clone()),
         reporter_id: Set(who.id().into()),
-        category: Set(category.code.clone()),
+        category: Set(input.category.clone()),
         description: Set(description),
         lat: Set(gcj.lat()),
         lng: Set(gcj.lng()),
@@ -166,8 +170,10 @@ pub async fn submit(
     )
     .await?;
     txn.commit().await?;
-    state.relay_nudge.notify_one();
-    crate::dashboard::report_changed(&state.db, &inserted).await;
+    state.outbox_written();
+    let snap = state.router.snapshot();
+    crate::dashboard::report_changed(&state.db, &inserted, snap.areas.get(&inserted.grid_code))
+        .await;
 
     // The reporter sees their own report: render what was just written instead of reading
     // it back (and the reporter from the principal), which saves three round trips.
@@ -176,7 +182,6 @@ pub async fn submit(
     } else {
         crate::uploads::attached(&state.db, "report", &id).await?
     };
-    let snap = state.router.snapshot();
     let mut view = render_loaded(
         state,
         who,
@@ -186,7 +191,7 @@ pub async fn submit(
         photos,
     );
     view.possible_duplicates =
-        Some(duplicates_near(state, &id, &category.code, gcj.lat(), gcj.lng(), now).await?);
+        Some(duplicates_near(state, &id, &input.category, gcj.lat(), gcj.lng(), now).await?);
     Ok(view)
 }
 
@@ -608,9 +613,10 @@ async fn apply(
         .await?;
     }
     txn.commit().await?;
-    state.relay_nudge.notify_one();
+    state.outbox_written();
     // The rollup key (grid, day, category) never changes, so the old row names it.
-    crate::dashboard::report_changed(&state.db, r).await;
+    let snap = state.router.snapshot();
+    crate::dashboard::report_changed(&state.db, r, snap.areas.get(&r.grid_code)).await;
     Ok(true)
 }
 
@@ -694,7 +700,8 @@ pub async fn auto_close(state: &AppState) -> ApiResult<usize> {
         }
         txn.commit().await?;
         if changed == 1 {
-            crate::dashboard::report_changed(&state.db, &r).await;
+            let snap = state.router.snapshot();
+            crate::dashboard::report_changed(&state.db, &r, snap.areas.get(&r.grid_code)).await;
         }
     }
     Ok(closed)

@@ -179,7 +179,7 @@ pub async fn submit(
     )
     .await?;
     txn.commit().await?;
-    state.relay_nudge.notify_one();
+    state.outbox_written();
     view_by_id(state, who, &id, false).await
 }
 
@@ -421,7 +421,7 @@ async fn apply(
     )
     .await?;
     txn.commit().await?;
-    state.relay_nudge.notify_one();
+    state.outbox_written();
     Ok(true)
 }
 

@@ -512,7 +512,7 @@ async fn a_report_passing_its_deadline_turns_due_and_overdue_without_any_action(
         .await
         .unwrap()
         .unwrap();
-    safegrid::dashboard::report_changed(&app.state.db, &report).await;
+    safegrid::dashboard::report_changed(&app.state.db, &report, None).await;
     let before = dashboard(app, &w.community, "area=C01").await;
     assert_eq!(before["totals"]["due"], 0);
     assert_eq!(before["totals"]["overdue"], 0);
