@@ -17,7 +17,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-COMMAND=$(echo "bash benches/load.sh $*" | sed "s/ *$//")
+# The command as run, with the environment that changes what it measures.
+ENVSET=
+for v in SAFEGRID_BIN PERF MALLOC_ARENA_MAX BENCH_GRIDS BENCH_REPORTS BENCH_SECONDS BENCH_CONNECTIONS; do
+  [ -n "${!v:-}" ] && ENVSET+="$v=${!v} "
+done
+COMMAND=$(echo "${ENVSET}bash benches/load.sh $*" | sed "s/ *$//")
 
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1
@@ -54,13 +59,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "build ($PROFILE)"
-if [ $PROFILE = release ]; then
-  cargo build --release --bin safegrid
+# SAFEGRID_BIN runs a binary built elsewhere (a baseline from another commit) instead.
+if [ -n "${SAFEGRID_BIN:-}" ]; then
+  BIN=$SAFEGRID_BIN
 else
-  cargo build --bin safegrid
+  say "build ($PROFILE)"
+  if [ $PROFILE = release ]; then
+    cargo build --release --bin safegrid
+  else
+    cargo build --bin safegrid
+  fi
+  BIN=$ROOT/target/$PROFILE/safegrid
 fi
-BIN=$ROOT/target/$PROFILE/safegrid
 
 # The load generator: oha (installed in full mode), or the stdlib driver in smoke mode.
 if command -v oha >/dev/null || [ -x "$HOME/.cargo/bin/oha" ]; then

@@ -112,6 +112,30 @@ pub async fn claim(
             .exec(db)
             .await?;
     }
+    record(user_id, key, request_hash, created_id)
+        .insert(db)
+        .await
+        .map(|_| ())
+}
+
+/// The claim's INSERT alone (no clearing of an expired record first), for a caller that
+/// sends it inside one statement with the creation: a live record makes that statement fail
+/// as a whole, and the caller then takes the path through [`claim`].
+pub fn claim_statement(
+    user_id: &str,
+    key: &str,
+    request_hash: &str,
+    created_id: &str,
+) -> sea_orm::sea_query::InsertStatement {
+    sea_orm::QueryTrait::into_query(idem::Entity::insert(record(
+        user_id,
+        key,
+        request_hash,
+        created_id,
+    )))
+}
+
+fn record(user_id: &str, key: &str, request_hash: &str, created_id: &str) -> idem::ActiveModel {
     idem::ActiveModel {
         user_id: Set(user_id.into()),
         idem_key: Set(key.into()),
@@ -120,9 +144,6 @@ pub async fn claim(
         response_body: Set(Some(created_id.into())),
         created_at: Set(now_ms()),
     }
-    .insert(db)
-    .await
-    .map(|_| ())
 }
 
 /// After `claim` failed, finds the request that won the key: the failure is a unique

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use entity::timeline_events as te;
 
 /// One timeline row to write.
+#[derive(Clone)]
 pub struct Entry<'a> {
     pub subject_kind: &'a str,
     pub subject_id: &'a str,
@@ -24,7 +25,20 @@ pub struct Entry<'a> {
 }
 
 pub async fn record(db: &impl ConnectionTrait, e: Entry<'_>) -> Result<(), sea_orm::DbErr> {
-    let row = te::ActiveModel {
+    // Without RETURNING / a follow-up SELECT: nobody needs the row back.
+    te::Entity::insert(row(e))
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
+/// The INSERT of [`record`], for a caller that sends it as part of one statement.
+pub fn insert_statement(e: Entry<'_>) -> sea_orm::sea_query::InsertStatement {
+    sea_orm::QueryTrait::into_query(te::Entity::insert(row(e)))
+}
+
+fn row(e: Entry<'_>) -> te::ActiveModel {
+    te::ActiveModel {
         subject_kind: Set(e.subject_kind.into()),
         subject_id: Set(e.subject_id.into()),
         actor_id: Set(e.actor_id.map(Into::into)),
@@ -36,12 +50,7 @@ pub async fn record(db: &impl ConnectionTrait, e: Entry<'_>) -> Result<(), sea_o
         data: Set(e.data.map(|d| d.to_string())),
         at: Set(e.at),
         ..Default::default()
-    };
-    // Without RETURNING / a follow-up SELECT: nobody needs the row back.
-    te::Entity::insert(row)
-        .exec_without_returning(db)
-        .await
-        .map(|_| ())
+    }
 }
 
 /// A timeline row as shown to clients. `actor_id` is left out: the role says enough and an

@@ -253,6 +253,10 @@ fn key_filter(area: &str, grain: &str, day: &str, category: &str) -> SimpleExpr 
         .and(Expr::col(a("category")).eq(category))
 }
 
+/// `next_deadline` of a row whose refresh is counting: stale to every reader (it is below
+/// any clock), distinct from a mark's 0.
+const REFRESHING: i64 = -1;
+
 /// Recomputes one key from the raw reports and moves its ancestors by the difference.
 pub async fn refresh_key<C>(db: &C, key: &Key) -> Result<(), DbErr>
 where
@@ -274,6 +278,20 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let backend = db.get_database_backend();
+    let areas = lineage(db, &key.area_code).await?;
+    let own = areas.last().cloned().unwrap_or_default();
+    let day = day_key(key.day);
+    let month = month_key(key.day);
+    ensure_rows(db, &[(own.clone(), "g", day.clone(), key.category.clone())]).await?;
+    // Committed before anything is counted: from here on a mark sees a row that is not
+    // stale-and-idle (0) and writes its 0, which the final write below keeps. A mark that
+    // still saw 0 committed its report before this, so the count includes it.
+    let mut refreshing = Query::update();
+    refreshing
+        .table(a(TABLE))
+        .value(a("next_deadline"), REFRESHING)
+        .and_where(key_filter(&own.code, "g", &day, &key.category));
+    db.execute(backend.build(&refreshing)).await?;
     let txn = match backend {
         DatabaseBackend::Sqlite => db.begin().await?,
         _ => {
@@ -281,15 +299,6 @@ where
                 .await?
         }
     };
-    let areas = lineage(&txn, &key.area_code).await?;
-    let own = areas.last().cloned().unwrap_or_default();
-    let day = day_key(key.day);
-    let month = month_key(key.day);
-    ensure_rows(
-        &txn,
-        &[(own.clone(), "g", day.clone(), key.category.clone())],
-    )
-    .await?;
     let cols = value_columns();
     let mut sel = Query::select();
     sel.from(a(TABLE))
@@ -309,7 +318,15 @@ where
     for (c, v) in cols.iter().zip(counts_to_values(&new)) {
         upd.value(a(c), v);
     }
-    upd.value(a("next_deadline"), next_deadline)
+    // Still "refreshing": nothing was marked since, the row is now fresh. Otherwise a mark
+    // came while counting and the row stays stale (0) for the next refresh; the counts are
+    // written either way, so a row under constant marking still moves forward.
+    let settled = Expr::case(
+        Expr::col(a("next_deadline")).eq(REFRESHING),
+        Expr::val(next_deadline),
+    )
+    .finally(Expr::val(0i64));
+    upd.value(a("next_deadline"), settled)
         .value(a("refreshed_at"), now)
         .value(a("parent_code"), own.parent_code.clone())
         .value(a("area_level"), own.level.clone())
@@ -373,12 +390,7 @@ async fn mark_stale(
     known: Option<&crate::grids::router::AreaInfo>,
 ) -> Result<(), DbErr> {
     let own = match known.filter(|k| k.code == key.area_code) {
-        Some(k) => AreaInfo {
-            code: k.code.clone(),
-            parent_code: k.parent_code.clone().unwrap_or_default(),
-            level: k.level.as_str().to_owned(),
-            path: k.path.clone(),
-        },
+        Some(k) => AreaInfo::from_router(k),
         None => match entity::areas::Entity::find_by_id(key.area_code.clone())
             .one(db)
             .await?
@@ -395,6 +407,91 @@ async fn mark_stale(
             },
         },
     };
+    let backend = db.get_database_backend();
+    let statement = match backend {
+        DatabaseBackend::Postgres => backend.build(&mark_stale_if_fresh(key, own)),
+        _ => backend.build(&mark_stale_statement(key, own)),
+    };
+    db.execute(statement).await?;
+    Ok(())
+}
+
+/// The mark on PostgreSQL, which writes only when the row is not already stale: a burst of
+/// reports into one grid, category and day (a fire seen by a whole building) would otherwise
+/// queue on that one row, each mark holding its lock through its own commit (~1,600 marks/s
+/// at most on the benchmark machine, which capped submissions). `INSERT … DO NOTHING` creates
+/// a missing row without locking an existing one (an `ON CONFLICT DO UPDATE … WHERE` would
+/// lock it even when it changes nothing); the `UPDATE` that follows, only where the row is not
+/// already 0, skips a stale row without a lock or a write. Skipping is safe because a refresh first commits
+/// `next_deadline = -1` and only then counts (see `refresh_key_once`): a mark that saw 0
+/// came before that commit, so its report, committed before the mark, is counted.
+fn mark_stale_if_fresh(key: &Key, own: AreaInfo) -> sea_orm::sea_query::WithQuery {
+    use sea_orm::sea_query::{CommonTableExpression, WithClause};
+    let day = day_key(key.day);
+    let mut create = Query::insert();
+    create
+        .into_table(a(TABLE))
+        .columns(key_cols().into_iter().chain([a("next_deadline")]))
+        .values_panic([
+            own.code.clone().into(),
+            "g".into(),
+            day.clone().into(),
+            key.category.clone().into(),
+            own.parent_code.into(),
+            own.level.into(),
+            own.path.into(),
+            0i64.into(),
+        ])
+        .on_conflict(
+            OnConflict::columns([a("area_code"), a("grain"), a("day"), a("category")])
+                .do_nothing()
+                .to_owned(),
+        );
+    let mut mark = Query::update();
+    mark.table(a(TABLE))
+        .value(a("next_deadline"), 0i64)
+        .and_where(key_filter(&own.code, "g", &day, &key.category))
+        // NULL (fresh, nothing open) is not stale either.
+        .and_where(
+            Expr::col(a("next_deadline"))
+                .ne(0i64)
+                .or(Expr::col(a("next_deadline")).is_null()),
+        );
+    mark.with(
+        WithClause::new()
+            .cte(
+                CommonTableExpression::new()
+                    .query(create)
+                    .table_name(a("created"))
+                    .to_owned(),
+            )
+            .to_owned(),
+    )
+}
+
+/// The mark of [`report_changed`] as one statement, for a caller that sends it together with
+/// the change itself (the submission on PostgreSQL). The mark then commits with the report:
+/// a refresh holding the row makes the whole submission wait for it, and the row is stale
+/// after both, as with the separate mark.
+pub fn mark_stale_with(
+    report: &reports::Model,
+    area: &crate::grids::router::AreaInfo,
+) -> sea_orm::sea_query::InsertStatement {
+    mark_stale_statement(&Key::of(report), AreaInfo::from_router(area))
+}
+
+impl AreaInfo {
+    fn from_router(k: &crate::grids::router::AreaInfo) -> AreaInfo {
+        AreaInfo {
+            code: k.code.clone(),
+            parent_code: k.parent_code.clone().unwrap_or_default(),
+            level: k.level.as_str().to_owned(),
+            path: k.path.clone(),
+        }
+    }
+}
+
+fn mark_stale_statement(key: &Key, own: AreaInfo) -> sea_orm::sea_query::InsertStatement {
     let mut ins = Query::insert();
     ins.into_table(a(TABLE))
         .columns(key_cols().into_iter().chain([a("next_deadline")]))
@@ -413,8 +510,7 @@ async fn mark_stale(
                 .update_column(a("next_deadline"))
                 .to_owned(),
         );
-    db.execute(db.get_database_backend().build(&ins)).await?;
-    Ok(())
+    ins
 }
 
 /// Brings every stale rollup row up to date (tests and the rebuild check use it; readers

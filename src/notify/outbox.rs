@@ -49,6 +49,44 @@ pub async fn enqueue(
     notify_user: Option<&str>,
     at: i64,
 ) -> Result<(), sea_orm::DbErr> {
+    let row = row(
+        kind,
+        queue_code,
+        queue_path,
+        subject_id,
+        status,
+        notify_user,
+        at,
+    );
+    // Without RETURNING / a follow-up SELECT: the relay reads the row, not the writer.
+    entity::outbox::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
+/// The INSERT of [`enqueue`], for a caller that sends it as part of one statement.
+pub fn insert_statement(
+    kind: &str,
+    queue_code: &str,
+    queue_path: &str,
+    subject_id: &str,
+    status: &str,
+    at: i64,
+) -> sea_orm::sea_query::InsertStatement {
+    let row = row(kind, queue_code, queue_path, subject_id, status, None, at);
+    sea_orm::QueryTrait::into_query(entity::outbox::Entity::insert(row))
+}
+
+fn row(
+    kind: &str,
+    queue_code: &str,
+    queue_path: &str,
+    subject_id: &str,
+    status: &str,
+    notify_user: Option<&str>,
+    at: i64,
+) -> entity::outbox::ActiveModel {
     let payload = Event {
         id: 0,
         kind: kind.into(),
@@ -59,17 +97,12 @@ pub async fn enqueue(
         at,
         notify_user: notify_user.map(Into::into),
     };
-    let row = entity::outbox::ActiveModel {
+    entity::outbox::ActiveModel {
         topic: Set(queue_code.into()),
         kind: Set(kind.into()),
         payload: Set(serde_json::to_string(&payload).unwrap_or_default()),
         created_at: Set(at),
         published_at: Set(None),
         ..Default::default()
-    };
-    // Without RETURNING / a follow-up SELECT: the relay reads the row, not the writer.
-    entity::outbox::Entity::insert(row)
-        .exec_without_returning(db)
-        .await
-        .map(|_| ())
+    }
 }

@@ -81,6 +81,9 @@ pub async fn relay_once(state: &AppState) -> Result<usize, String> {
     }
 }
 
+/// The least time between two relay cycles while commits keep coming.
+const GATHER: Duration = Duration::from_millis(5);
+
 /// How long the relay lease lasts; the holder renews it at half that.
 const LEASE: Duration = Duration::from_secs(5);
 
@@ -91,11 +94,19 @@ const LEASE: Duration = Duration::from_secs(5);
 pub async fn run(state: actix_web::web::Data<AppState>) {
     let mut held_until: Option<Instant> = None;
     let mut backoff = Duration::from_millis(50);
+    let mut last_cycle = Instant::now();
     loop {
         if held_until.is_some() {
             tokio::select! {
                 _ = state.relay_nudge.notified() => {}
                 _ = tokio::time::sleep(backoff) => {}
+            }
+            // Under a stream of commits, a cycle per commit would be a SELECT and an UPDATE
+            // per event; waiting out the rest of GATHER since the last cycle batches them
+            // (a single event after a quiet spell goes at once).
+            let since = last_cycle.elapsed();
+            if since < GATHER {
+                tokio::time::sleep(GATHER - since).await;
             }
         } else {
             tokio::time::sleep(backoff).await;
@@ -121,6 +132,7 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
                 }
             }
         }
+        last_cycle = Instant::now();
         loop {
             match relay_once(&state).await {
                 // A full batch means more is waiting, unless the lease is due for renewal.

@@ -4,8 +4,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
 };
 
 use super::categories::{self, Urgency};
@@ -125,51 +125,87 @@ pub async fn submit(
         version: Set(0),
         updated_at: Set(now),
     };
-    let txn = state.db.begin().await?;
-    if let Some(key) = key {
-        if let Err(e) = idempotency::claim(&txn, who.id(), key, &request_hash, &id).await {
-            drop(txn);
-            // A concurrent retry won the key: answer with its report.
-            let first =
-                idempotency::winner_after_failed_claim(&state.db, who.id(), key, &request_hash, e)
-                    .await?;
-            return view_by_id(state, who, &first, false).await;
-        }
-    }
     let inserted = sea_orm::TryIntoModel::try_into_model(model.clone())
         .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
-    reports::Entity::insert(model)
-        .exec_without_returning(&txn)
-        .await?;
-    crate::uploads::attach(&txn, who.id(), &input.photo_ids, "report", &id).await?;
-    timeline::record(
-        &txn,
-        Entry {
-            subject_kind: "report",
-            subject_id: &id,
-            actor_id: Some(who.id()),
-            actor_role: "reporter",
-            action: "submit",
-            from: "",
-            to: ReportStatus::Submitted.as_str(),
-            note: None,
-            data: Some(serde_json::json!({ "queue": route.queue.code })),
-            at: now,
-        },
-    )
-    .await?;
-    outbox::enqueue(
-        &txn,
-        "report_submitted",
-        &route.queue.code,
-        &route.queue.path,
-        &id,
-        "submitted",
-        None,
-        now,
-    )
-    .await?;
-    txn.commit().await?;
+    let submitted = Entry {
+        subject_kind: "report",
+        subject_id: &id,
+        actor_id: Some(who.id()),
+        actor_role: "reporter",
+        action: "submit",
+        from: "",
+        to: ReportStatus::Submitted.as_str(),
+        note: None,
+        data: Some(serde_json::json!({ "queue": route.queue.code })),
+        at: now,
+    };
+    let duplicate_query = duplicates_query(&id, &input.category, gcj.lat(), gcj.lng(), now);
+
+    // PostgreSQL takes the whole submission as one statement (see `submit_in_one_statement`);
+    // photos, and a key whose first claim failed, take the transaction below.
+    let mut nearby = None;
+    if state.db.get_database_backend() == sea_orm::DbBackend::Postgres && input.photo_ids.is_empty()
+    {
+        let one = submit_in_one_statement(
+            state,
+            model.clone(),
+            submitted.clone(),
+            key.map(|k| idempotency::claim_statement(who.id(), k, &request_hash, &id)),
+            &route,
+            duplicate_query.clone(),
+        )
+        .await;
+        match one {
+            Ok(rows) => nearby = Some(rows),
+            // Nothing was written (one statement); the transaction sorts out the key.
+            Err(e) if key.is_some() => {
+                tracing::debug!(error = %e, "one-statement submit failed; taking the transaction")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let nearby = match nearby {
+        Some(rows) => rows,
+        None => {
+            let txn = state.db.begin().await?;
+            if let Some(key) = key {
+                if let Err(e) = idempotency::claim(&txn, who.id(), key, &request_hash, &id).await {
+                    drop(txn);
+                    // A concurrent retry won the key: answer with its report.
+                    let first = idempotency::winner_after_failed_claim(
+                        &state.db,
+                        who.id(),
+                        key,
+                        &request_hash,
+                        e,
+                    )
+                    .await?;
+                    return view_by_id(state, who, &first, false).await;
+                }
+            }
+            reports::Entity::insert(model)
+                .exec_without_returning(&txn)
+                .await?;
+            crate::uploads::attach(&txn, who.id(), &input.photo_ids, "report", &id).await?;
+            timeline::record(&txn, submitted).await?;
+            outbox::enqueue(
+                &txn,
+                "report_submitted",
+                &route.queue.code,
+                &route.queue.path,
+                &id,
+                "submitted",
+                None,
+                now,
+            )
+            .await?;
+            txn.commit().await?;
+            reports::Entity::find()
+                .from_raw_sql(state.db.get_database_backend().build(&duplicate_query))
+                .all(&state.db)
+                .await?
+        }
+    };
     state.outbox_written();
     let snap = state.router.snapshot();
     crate::dashboard::report_changed(&state.db, &inserted, snap.areas.get(&inserted.grid_code))
@@ -190,21 +226,69 @@ pub async fn submit(
         Some(reporter_view(&who.user)),
         photos,
     );
-    view.possible_duplicates =
-        Some(duplicates_near(state, &id, &input.category, gcj.lat(), gcj.lng(), now).await?);
+    view.possible_duplicates = Some(duplicate_hints(gcj.lat(), gcj.lng(), nearby));
     Ok(view)
 }
 
-/// Open reports of the same category within 50 m from the last 7 days.
-async fn duplicates_near(
+/// The submission as one PostgreSQL statement in autocommit: the idempotency claim (if a key
+/// was sent), the report, its timeline row and its outbox row as data-modifying CTEs, and the
+/// duplicate-nearby SELECT as the statement's result. One round trip and one commit instead
+/// of seven; atomic like the transaction, since a statement commits or fails whole. The
+/// SELECT reads the snapshot taken before the inserts, so it never finds the new report.
+async fn submit_in_one_statement(
     state: &AppState,
+    model: reports::ActiveModel,
+    submitted: Entry<'_>,
+    claim: Option<sea_orm::sea_query::InsertStatement>,
+    route: &crate::grids::router::Route,
+    duplicates: sea_orm::sea_query::SelectStatement,
+) -> Result<Vec<reports::Model>, sea_orm::DbErr> {
+    use sea_orm::sea_query::{Alias, CommonTableExpression, WithClause};
+    let (report_id, at) = (submitted.subject_id.to_owned(), submitted.at);
+    let mut parts = Vec::new();
+    if let Some(claim) = claim {
+        parts.push(claim);
+    }
+    parts.push(sea_orm::QueryTrait::into_query(reports::Entity::insert(
+        model,
+    )));
+    parts.push(timeline::insert_statement(submitted));
+    parts.push(outbox::insert_statement(
+        "report_submitted",
+        &route.queue.code,
+        &route.queue.path,
+        &report_id,
+        "submitted",
+        at,
+    ));
+    let mut with = WithClause::new();
+    for (i, part) in parts.into_iter().enumerate() {
+        with.cte(
+            CommonTableExpression::new()
+                .query(part)
+                .table_name(Alias::new(format!("w{i}")))
+                .to_owned(),
+        );
+    }
+    let statement = state
+        .db
+        .get_database_backend()
+        .build(&duplicates.with(with));
+    reports::Entity::find()
+        .from_raw_sql(statement)
+        .all(&state.db)
+        .await
+}
+
+/// Open reports of the same category within 50 m from the last 7 days, as a query: a
+/// bounding box first (≈ 1e-5 degrees per metre); [`duplicate_hints`] keeps the exact circle.
+fn duplicates_query(
     id: &str,
     category: &str,
     lat: f64,
     lng: f64,
     now: i64,
-) -> ApiResult<Vec<DuplicateHint>> {
-    // A bounding box first (≈ 1e-5 degrees per metre), then the exact distance.
+) -> sea_orm::sea_query::SelectStatement {
     let dlat = DUPLICATE_RADIUS_M / 111_000.0;
     let dlng = dlat / lat.to_radians().cos().max(0.01);
     let open: Vec<&str> = ReportStatus::ALL
@@ -212,20 +296,24 @@ async fn duplicates_near(
         .filter(|s| s.is_open())
         .map(|s| s.as_str())
         .collect();
-    let rows = reports::Entity::find()
-        .filter(reports::Column::Category.eq(category))
-        .filter(reports::Column::SubmittedAt.gte(now - DUPLICATE_WINDOW_MS))
-        .filter(reports::Column::Lat.between(lat - dlat, lat + dlat))
-        .filter(reports::Column::Lng.between(lng - dlng, lng + dlng))
-        .filter(reports::Column::Status.is_in(open))
-        .filter(reports::Column::Id.ne(id))
-        .limit(10)
-        .all(&state.db)
-        .await?;
-    let here = Coordinate::new(lat, lng, CoordSystem::Gcj02)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
-    Ok(rows
-        .into_iter()
+    sea_orm::QueryTrait::into_query(
+        reports::Entity::find()
+            .filter(reports::Column::Category.eq(category))
+            .filter(reports::Column::SubmittedAt.gte(now - DUPLICATE_WINDOW_MS))
+            .filter(reports::Column::Lat.between(lat - dlat, lat + dlat))
+            .filter(reports::Column::Lng.between(lng - dlng, lng + dlng))
+            .filter(reports::Column::Status.is_in(open))
+            .filter(reports::Column::Id.ne(id))
+            .limit(10),
+    )
+}
+
+/// The candidates of [`duplicates_query`] that are within the radius.
+fn duplicate_hints(lat: f64, lng: f64, rows: Vec<reports::Model>) -> Vec<DuplicateHint> {
+    let Ok(here) = Coordinate::new(lat, lng, CoordSystem::Gcj02) else {
+        return Vec::new();
+    };
+    rows.into_iter()
         .filter_map(|r| {
             let there = Coordinate::new(r.lat, r.lng, CoordSystem::Gcj02).ok()?;
             let d = distance_m(&here, &there);
@@ -236,7 +324,7 @@ async fn duplicates_near(
                 submitted_at: rfc3339(r.submitted_at),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// The caller's relations to a report, for the state machine.

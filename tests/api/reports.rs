@@ -263,6 +263,55 @@ async fn a_retried_submission_with_the_same_key_creates_one_report() {
     assert_error(res, 422, "idempotency_key_reused").await;
 }
 
+#[tokio::test]
+async fn a_key_past_its_24_hours_makes_way_for_a_new_report() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let w = world().await;
+    let app = &w.app;
+    let send = |description: &'static str| {
+        app.http
+            .post(app.url("/api/v1/reports"))
+            .bearer_auth(&w.resident.access)
+            .header("Idempotency-Key", "old-key")
+            .json(&json!({
+                "category": "sanitation",
+                "description": description,
+                "location": { "lat": 31.205, "lng": 121.405 },
+            }))
+            .send()
+    };
+    let first = send("垃圾堆放").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    // The record ages out of its window (the purge job has not run yet).
+    entity::idempotency::Entity::update_many()
+        .col_expr(
+            entity::idempotency::Column::CreatedAt,
+            sea_orm::sea_query::Expr::value(safegrid::util::now_ms() - 25 * 3_600_000),
+        )
+        .filter(entity::idempotency::Column::IdemKey.eq("old-key"))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    // A new request under the old key is new: another body is not a conflict any more,
+    // and it creates a second report rather than replaying the first.
+    let second = send("又有垃圾").await.unwrap();
+    assert_eq!(second.status(), 201);
+    let second: Value = second.json().await.unwrap();
+    assert_ne!(first["id"], second["id"]);
+    assert_eq!(second["description"], "又有垃圾");
+    // And that one is now what the key replays.
+    let again: Value = send("又有垃圾").await.unwrap().json().await.unwrap();
+    assert_eq!(again["id"], second["id"]);
+    let mine: Value = app
+        .get_auth("/api/v1/me/reports", &w.resident.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 2);
+}
+
 async fn futures_join_all<F: std::future::Future<Output = reqwest::Result<reqwest::Response>>>(
     futs: impl Iterator<Item = F>,
 ) -> Vec<Value> {
