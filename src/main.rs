@@ -6,6 +6,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use safegrid::config::Settings;
 
+/// jemalloc rather than glibc's malloc: glibc keeps each thread's arena at its high-water mark
+/// (a burst of worker-queue responses left the server 30 MB larger for good); jemalloc, with
+/// the background purging set in `.cargo/config.toml`, gives freed pages back within a second
+/// and is no slower (BENCHMARKS.md, "Memory").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// SafeGrid: safety-key reports, micro-wishes and grid worker queues for WeChat.
 ///
 /// Configuration comes from SAFEGRID_* environment variables (see README.md); with none set

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::area::AreaLevel;
 use super::geo::Coordinate;
@@ -101,9 +101,32 @@ impl GridRouter {
         if !force && version == self.snapshot().version {
             return Ok(false);
         }
-        let rows = entity::areas::Entity::find().all(db).await?;
-        // Parsing tens of thousands of polygons is CPU work: off the async workers.
-        let snapshot = tokio::task::spawn_blocking(move || build_snapshot(version, rows))
+        // A page at a time: the polygons' text (~45 MB at 10,000 grids) never sits in memory
+        // whole, so the process does not keep a heap sized for it after the build. Parsing is
+        // CPU work: off the async workers.
+        let mut parsed = Parsed::default();
+        let mut after = String::new();
+        loop {
+            let rows = entity::areas::Entity::find()
+                .filter(entity::areas::Column::Code.gt(after.as_str()))
+                .order_by_asc(entity::areas::Column::Code)
+                .limit(PAGE)
+                .all(db)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.code.clone();
+            let full = rows.len() as u64 == PAGE;
+            parsed = tokio::task::spawn_blocking(move || {
+                parsed.add(rows);
+                parsed
+            })
+            .await
+            .map_err(|e| sea_orm::DbErr::Custom(format!("index build panicked: {e}")))?;
+            if !full {
+                break;
+            }
+        }
+        let snapshot = tokio::task::spawn_blocking(move || parsed.into_snapshot(version))
             .await
             .map_err(|e| sea_orm::DbErr::Custom(format!("index build panicked: {e}")))?;
         tracing::info!(
@@ -117,39 +140,58 @@ impl GridRouter {
     }
 }
 
+/// Areas read per query while the index is rebuilt.
+const PAGE: u64 = 1_000;
+
 pub fn build_snapshot(version: i64, rows: Vec<entity::areas::Model>) -> Snapshot {
-    let mut shapes = Vec::new();
-    let mut areas = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let Some(level) = AreaLevel::parse(&row.level) else {
-            continue;
-        };
-        if let Some(geometry) = row
-            .geometry
-            .as_deref()
-            .and_then(super::service::multipolygon_from_json)
-        {
-            shapes.push(AreaShape {
-                code: row.code.clone(),
-                level,
-                geometry,
-            });
+    let mut parsed = Parsed::default();
+    parsed.add(rows);
+    parsed.into_snapshot(version)
+}
+
+/// Areas parsed so far, page by page.
+#[derive(Default)]
+struct Parsed {
+    shapes: Vec<AreaShape>,
+    areas: HashMap<String, AreaInfo>,
+}
+
+impl Parsed {
+    fn add(&mut self, rows: Vec<entity::areas::Model>) {
+        for row in rows {
+            let Some(level) = AreaLevel::parse(&row.level) else {
+                continue;
+            };
+            if let Some(geometry) = row
+                .geometry
+                .as_deref()
+                .and_then(super::service::multipolygon_from_json)
+            {
+                self.shapes.push(AreaShape {
+                    code: row.code.clone(),
+                    level,
+                    geometry,
+                });
+            }
+            self.areas.insert(
+                row.code.clone(),
+                AreaInfo {
+                    code: row.code,
+                    name: row.name,
+                    level,
+                    parent_code: row.parent_code,
+                    path: row.path,
+                },
+            );
         }
-        areas.insert(
-            row.code.clone(),
-            AreaInfo {
-                code: row.code,
-                name: row.name,
-                level,
-                parent_code: row.parent_code,
-                path: row.path,
-            },
-        );
     }
-    Snapshot {
-        version,
-        index: RoutingIndex::build(shapes),
-        areas,
+
+    fn into_snapshot(self, version: i64) -> Snapshot {
+        Snapshot {
+            version,
+            index: RoutingIndex::build(self.shapes),
+            areas: self.areas,
+        }
     }
 }
 
