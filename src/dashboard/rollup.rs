@@ -185,17 +185,63 @@ async fn count_raw(
 ) -> Result<(Counts, Option<i64>), DbErr> {
     let start = day_start_ms(key.day);
     let end = day_start_ms(key.day.succ_opt().unwrap_or(key.day));
-    let rows = reports::Entity::find()
-        .filter(reports::Column::GridCode.eq(&key.area_code))
-        .filter(reports::Column::SubmittedAt.gte(start))
-        .filter(reports::Column::SubmittedAt.lt(end))
-        .filter(reports::Column::Category.eq(&key.category))
+    // Only the columns a Fact reads: a busy key holds thousands of reports, and their
+    // descriptions and addresses would be most of the bytes (a refresh of a 50,000-report key
+    // stalled requests on the 2-core benchmark machine; BENCHMARKS.md).
+    type FactRow = (
+        String,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        i32,
+        Option<i16>,
+    );
+    use reports::Column as C;
+    let rows: Vec<FactRow> = reports::Entity::find()
+        .select_only()
+        .columns([
+            C::Status,
+            C::SubmittedAt,
+            C::AcceptedAt,
+            C::Deadline,
+            C::SuspendedAt,
+            C::ClosedAt,
+            C::ReworkCount,
+            C::Rating,
+        ])
+        .filter(C::GridCode.eq(&key.area_code))
+        .filter(C::SubmittedAt.gte(start))
+        .filter(C::SubmittedAt.lt(end))
+        .filter(C::Category.eq(&key.category))
+        .into_tuple()
         .all(db)
         .await?;
     let mut counts = Counts::default();
     let mut next = None::<i64>;
-    for r in &rows {
-        if let Some(d) = counts.add(&Fact::from(r), now) {
+    for (
+        status,
+        submitted_at,
+        accepted_at,
+        deadline,
+        suspended_at,
+        closed_at,
+        rework_count,
+        rating,
+    ) in &rows
+    {
+        let fact = Fact {
+            status,
+            submitted_at: *submitted_at,
+            accepted_at: *accepted_at,
+            deadline: *deadline,
+            suspended_at: *suspended_at,
+            closed_at: *closed_at,
+            rework_count: *rework_count,
+            rating: *rating,
+        };
+        if let Some(d) = counts.add(&fact, now) {
             next = Some(next.map_or(d, |n| n.min(d)));
         }
     }
