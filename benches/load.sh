@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # The command as run, with the environment that changes what it measures.
 ENVSET=
-for v in SAFEGRID_BIN PERF MALLOC_ARENA_MAX BENCH_GRIDS BENCH_REPORTS BENCH_SECONDS BENCH_CONNECTIONS; do
+for v in SAFEGRID_BIN SAFEGRID_JOBS PERF MALLOC_ARENA_MAX BENCH_GRIDS BENCH_REPORTS BENCH_SECONDS BENCH_CONNECTIONS; do
   [ -n "${!v:-}" ] && ENVSET+="$v=${!v} "
 done
 COMMAND=$(echo "${ENVSET}bash benches/load.sh $*" | sed "s/ *$//")
@@ -107,6 +107,12 @@ for k in ("resident", "worker"):
     open(f"{out}/{k}.token", "w").write(t[k])
 json.dump(t["report"], open(f"{out}/report.json", "w"), ensure_ascii=False)
 EOF
+
+# Steady state, as pgbench measures it: the bulk load's autovacuum and checkpoint would
+# otherwise run during the first phases and land in their tail latencies.
+say "vacuum analyze + checkpoint after the bulk load"
+psql "$SAFEGRID_DATABASE_URL" -qc "VACUUM ANALYZE" >/dev/null
+psql "$PG_URL/postgres" -qc "CHECKPOINT" >/dev/null
 
 say "server"
 "$BIN" serve >"$OUT/server.log" 2>&1 &
