@@ -474,29 +474,17 @@ async fn mark_stale(
 fn mark_stale_if_fresh(key: &Key, own: AreaInfo) -> sea_orm::sea_query::WithQuery {
     use sea_orm::sea_query::{CommonTableExpression, WithClause};
     let day = day_key(key.day);
-    let mut create = Query::insert();
-    create
-        .into_table(a(TABLE))
-        .columns(key_cols().into_iter().chain([a("next_deadline")]))
-        .values_panic([
-            own.code.clone().into(),
-            "g".into(),
-            day.clone().into(),
-            key.category.clone().into(),
-            own.parent_code.into(),
-            own.level.into(),
-            own.path.into(),
-            0i64.into(),
-        ])
-        .on_conflict(
-            OnConflict::columns([a("area_code"), a("grain"), a("day"), a("category")])
-                .do_nothing()
-                .to_owned(),
-        );
+    let code = own.code.clone();
+    let mut create = stale_row(key, own);
+    create.on_conflict(
+        OnConflict::columns([a("area_code"), a("grain"), a("day"), a("category")])
+            .do_nothing()
+            .to_owned(),
+    );
     let mut mark = Query::update();
     mark.table(a(TABLE))
         .value(a("next_deadline"), 0i64)
-        .and_where(key_filter(&own.code, "g", &day, &key.category))
+        .and_where(key_filter(&code, "g", &day, &key.category))
         // NULL (fresh, nothing open) is not stale either.
         .and_where(
             Expr::col(a("next_deadline"))
@@ -538,6 +526,17 @@ impl AreaInfo {
 }
 
 fn mark_stale_statement(key: &Key, own: AreaInfo) -> sea_orm::sea_query::InsertStatement {
+    let mut ins = stale_row(key, own);
+    ins.on_conflict(
+        OnConflict::columns([a("area_code"), a("grain"), a("day"), a("category")])
+            .update_column(a("next_deadline"))
+            .to_owned(),
+    );
+    ins
+}
+
+/// The INSERT of a key's own row, stale (`next_deadline = 0`); callers choose the conflict.
+fn stale_row(key: &Key, own: AreaInfo) -> sea_orm::sea_query::InsertStatement {
     let mut ins = Query::insert();
     ins.into_table(a(TABLE))
         .columns(key_cols().into_iter().chain([a("next_deadline")]))
@@ -550,12 +549,7 @@ fn mark_stale_statement(key: &Key, own: AreaInfo) -> sea_orm::sea_query::InsertS
             own.level.into(),
             own.path.into(),
             0i64.into(),
-        ])
-        .on_conflict(
-            OnConflict::columns([a("area_code"), a("grain"), a("day"), a("category")])
-                .update_column(a("next_deadline"))
-                .to_owned(),
-        );
+        ]);
     ins
 }
 
