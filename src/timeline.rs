@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use entity::timeline_events as te;
 
 /// One timeline row to write.
-#[derive(Clone)]
 pub struct Entry<'a> {
     pub subject_kind: &'a str,
     pub subject_id: &'a str,
@@ -25,20 +24,15 @@ pub struct Entry<'a> {
 }
 
 pub async fn record(db: &impl ConnectionTrait, e: Entry<'_>) -> Result<(), sea_orm::DbErr> {
-    // Without RETURNING / a follow-up SELECT: nobody needs the row back.
-    te::Entity::insert(row(e))
-        .exec_without_returning(db)
+    db.execute(db.get_database_backend().build(&insert_statement(e)))
         .await
         .map(|_| ())
 }
 
-/// The INSERT of [`record`], for a caller that sends it as part of one statement.
+/// The INSERT of [`record`], for a caller that sends it as part of a larger statement.
+/// Without RETURNING or a follow-up SELECT: nobody needs the row back.
 pub fn insert_statement(e: Entry<'_>) -> sea_orm::sea_query::InsertStatement {
-    sea_orm::QueryTrait::into_query(te::Entity::insert(row(e)))
-}
-
-fn row(e: Entry<'_>) -> te::ActiveModel {
-    te::ActiveModel {
+    let row = te::ActiveModel {
         subject_kind: Set(e.subject_kind.into()),
         subject_id: Set(e.subject_id.into()),
         actor_id: Set(e.actor_id.map(Into::into)),
@@ -50,7 +44,8 @@ fn row(e: Entry<'_>) -> te::ActiveModel {
         data: Set(e.data.map(|d| d.to_string())),
         at: Set(e.at),
         ..Default::default()
-    }
+    };
+    sea_orm::QueryTrait::into_query(te::Entity::insert(row))
 }
 
 /// A timeline row as shown to clients. `actor_id` is left out: the role says enough and an

@@ -49,7 +49,7 @@ pub async fn enqueue(
     notify_user: Option<&str>,
     at: i64,
 ) -> Result<(), sea_orm::DbErr> {
-    let row = row(
+    let row = insert_statement(
         kind,
         queue_code,
         queue_path,
@@ -58,27 +58,14 @@ pub async fn enqueue(
         notify_user,
         at,
     );
-    // Without RETURNING / a follow-up SELECT: the relay reads the row, not the writer.
-    entity::outbox::Entity::insert(row)
-        .exec_without_returning(db)
+    db.execute(db.get_database_backend().build(&row))
         .await
         .map(|_| ())
 }
 
-/// The INSERT of [`enqueue`], for a caller that sends it as part of one statement.
+/// The INSERT of [`enqueue`], for a caller that sends it as part of a larger statement.
+/// Without RETURNING or a follow-up SELECT: the relay reads the row, not the writer.
 pub fn insert_statement(
-    kind: &str,
-    queue_code: &str,
-    queue_path: &str,
-    subject_id: &str,
-    status: &str,
-    at: i64,
-) -> sea_orm::sea_query::InsertStatement {
-    let row = row(kind, queue_code, queue_path, subject_id, status, None, at);
-    sea_orm::QueryTrait::into_query(entity::outbox::Entity::insert(row))
-}
-
-fn row(
     kind: &str,
     queue_code: &str,
     queue_path: &str,
@@ -86,7 +73,7 @@ fn row(
     status: &str,
     notify_user: Option<&str>,
     at: i64,
-) -> entity::outbox::ActiveModel {
+) -> sea_orm::sea_query::InsertStatement {
     let payload = Event {
         id: 0,
         kind: kind.into(),
@@ -97,12 +84,13 @@ fn row(
         at,
         notify_user: notify_user.map(Into::into),
     };
-    entity::outbox::ActiveModel {
+    let row = entity::outbox::ActiveModel {
         topic: Set(queue_code.into()),
         kind: Set(kind.into()),
         payload: Set(serde_json::to_string(&payload).unwrap_or_default()),
         created_at: Set(at),
         published_at: Set(None),
         ..Default::default()
-    }
+    };
+    sea_orm::QueryTrait::into_query(entity::outbox::Entity::insert(row))
 }

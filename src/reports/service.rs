@@ -127,7 +127,9 @@ pub async fn submit(
     };
     let inserted = sea_orm::TryIntoModel::try_into_model(model.clone())
         .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
-    let submitted = Entry {
+    // The rows a submission writes, built once for either road below.
+    let report_row = sea_orm::QueryTrait::into_query(reports::Entity::insert(model));
+    let timeline_row = timeline::insert_statement(Entry {
         subject_kind: "report",
         subject_id: &id,
         actor_id: Some(who.id()),
@@ -138,24 +140,29 @@ pub async fn submit(
         note: None,
         data: Some(serde_json::json!({ "queue": route.queue.code })),
         at: now,
-    };
+    });
+    let outbox_row = outbox::insert_statement(
+        "report_submitted",
+        &route.queue.code,
+        &route.queue.path,
+        &id,
+        "submitted",
+        None,
+        now,
+    );
     let duplicate_query = duplicates_query(&id, &input.category, gcj.lat(), gcj.lng(), now);
+    let backend = state.db.get_database_backend();
 
     // PostgreSQL takes the whole submission as one statement (see `submit_in_one_statement`);
     // photos, and a key whose first claim failed, take the transaction below.
     let mut nearby = None;
-    if state.db.get_database_backend() == sea_orm::DbBackend::Postgres && input.photo_ids.is_empty()
-    {
-        let one = submit_in_one_statement(
-            state,
-            model.clone(),
-            submitted.clone(),
-            key.map(|k| idempotency::claim_statement(who.id(), k, &request_hash, &id)),
-            &route,
-            duplicate_query.clone(),
-        )
-        .await;
-        match one {
+    if backend == sea_orm::DbBackend::Postgres && input.photo_ids.is_empty() {
+        let claim = key.map(|k| idempotency::claim_statement(who.id(), k, &request_hash, &id));
+        let writes =
+            claim
+                .into_iter()
+                .chain([report_row.clone(), timeline_row.clone(), outbox_row.clone()]);
+        match submit_in_one_statement(state, writes, duplicate_query.clone()).await {
             Ok(rows) => nearby = Some(rows),
             // Nothing was written (one statement); the transaction sorts out the key.
             Err(e) if key.is_some() => {
@@ -183,25 +190,13 @@ pub async fn submit(
                     return view_by_id(state, who, &first, false).await;
                 }
             }
-            reports::Entity::insert(model)
-                .exec_without_returning(&txn)
-                .await?;
+            txn.execute(backend.build(&report_row)).await?;
             crate::uploads::attach(&txn, who.id(), &input.photo_ids, "report", &id).await?;
-            timeline::record(&txn, submitted).await?;
-            outbox::enqueue(
-                &txn,
-                "report_submitted",
-                &route.queue.code,
-                &route.queue.path,
-                &id,
-                "submitted",
-                None,
-                now,
-            )
-            .await?;
+            txn.execute(backend.build(&timeline_row)).await?;
+            txn.execute(backend.build(&outbox_row)).await?;
             txn.commit().await?;
             reports::Entity::find()
-                .from_raw_sql(state.db.get_database_backend().build(&duplicate_query))
+                .from_raw_sql(backend.build(&duplicate_query))
                 .all(&state.db)
                 .await?
         }
@@ -230,42 +225,22 @@ pub async fn submit(
     Ok(view)
 }
 
-/// The submission as one PostgreSQL statement in autocommit: the idempotency claim (if a key
-/// was sent), the report, its timeline row and its outbox row as data-modifying CTEs, and the
-/// duplicate-nearby SELECT as the statement's result. One round trip and one commit instead
+/// The submission as one PostgreSQL statement in autocommit: its writes (the idempotency
+/// claim if a key was sent, the report, its timeline row, its outbox row) as data-modifying
+/// CTEs, and the duplicate-nearby SELECT as the statement's result. One round trip and one commit instead
 /// of seven; atomic like the transaction, since a statement commits or fails whole. The
 /// SELECT reads the snapshot taken before the inserts, so it never finds the new report.
 async fn submit_in_one_statement(
     state: &AppState,
-    model: reports::ActiveModel,
-    submitted: Entry<'_>,
-    claim: Option<sea_orm::sea_query::InsertStatement>,
-    route: &crate::grids::router::Route,
+    writes: impl IntoIterator<Item = sea_orm::sea_query::InsertStatement>,
     duplicates: sea_orm::sea_query::SelectStatement,
 ) -> Result<Vec<reports::Model>, sea_orm::DbErr> {
     use sea_orm::sea_query::{Alias, CommonTableExpression, WithClause};
-    let (report_id, at) = (submitted.subject_id.to_owned(), submitted.at);
-    let mut parts = Vec::new();
-    if let Some(claim) = claim {
-        parts.push(claim);
-    }
-    parts.push(sea_orm::QueryTrait::into_query(reports::Entity::insert(
-        model,
-    )));
-    parts.push(timeline::insert_statement(submitted));
-    parts.push(outbox::insert_statement(
-        "report_submitted",
-        &route.queue.code,
-        &route.queue.path,
-        &report_id,
-        "submitted",
-        at,
-    ));
     let mut with = WithClause::new();
-    for (i, part) in parts.into_iter().enumerate() {
+    for (i, write) in writes.into_iter().enumerate() {
         with.cte(
             CommonTableExpression::new()
-                .query(part)
+                .query(write)
                 .table_name(Alias::new(format!("w{i}")))
                 .to_owned(),
         );
