@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::notify::EventKind;
+
 /// Where the server runs: production refuses generated secrets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunMode {
@@ -48,7 +50,7 @@ pub struct Settings {
     /// How often the background jobs look for work.
     pub job_interval: Duration,
     /// Subscribe-message templates by event kind (`report_accepted=TEMPLATE_ID,...`).
-    pub templates: HashMap<String, String>,
+    pub templates: HashMap<EventKind, String>,
     pub log_filter: String,
 }
 
@@ -156,12 +158,21 @@ impl Settings {
             .to_string();
         let templates = match get("SAFEGRID_TEMPLATES") {
             None => HashMap::new(),
-            Some(text) => parse_pairs(&text).ok_or_else(|| {
-                err(
-                    "SAFEGRID_TEMPLATES",
-                    "expected kind=template_id pairs separated by commas".into(),
-                )
-            })?,
+            Some(text) => parse_pairs(&text)
+                .ok_or_else(|| {
+                    err(
+                        "SAFEGRID_TEMPLATES",
+                        "expected kind=template_id pairs separated by commas".into(),
+                    )
+                })?
+                .into_iter()
+                .map(|(kind, template)| {
+                    let kind = kind
+                        .parse::<EventKind>()
+                        .map_err(|e| err("SAFEGRID_TEMPLATES", e.to_string()))?;
+                    Ok((kind, template))
+                })
+                .collect::<Result<_, ConfigError>>()?,
         };
         Ok(Settings {
             mode,
@@ -305,9 +316,21 @@ mod tests {
             ("SAFEGRID_CONTENT_CHECK", "maybe"),
             ("SAFEGRID_CONFIRM_WINDOW_HOURS", "-3"),
             ("SAFEGRID_JWT_SECRET", "short"),
+            ("SAFEGRID_TEMPLATES", "report_accepted=T1,report_lost=T2"),
         ] {
             let e = Settings::from_map(&vars(&[(name, value)])).unwrap_err();
             assert_eq!(e.variable, name, "{e}");
         }
+    }
+
+    #[test]
+    fn templates_are_keyed_by_event_kind() {
+        let s = Settings::from_map(&vars(&[(
+            "SAFEGRID_TEMPLATES",
+            "report_accepted=T1, wish_published=T2",
+        )]))
+        .unwrap();
+        assert_eq!(s.templates[&EventKind::ReportAccepted], "T1");
+        assert_eq!(s.templates[&EventKind::WishPublished], "T2");
     }
 }

@@ -22,7 +22,7 @@ use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use tokio::sync::{broadcast, Notify};
 
-use super::outbox::Event;
+use super::event::BusEvent;
 use crate::infra::redis::RedisHandle;
 
 /// A position in a topic stream: Redis's `ms-seq`.
@@ -47,7 +47,7 @@ impl std::fmt::Display for StreamId {
 pub struct Delivery {
     pub topic: String,
     pub position: StreamId,
-    pub event: Event,
+    pub event: BusEvent,
 }
 
 /// One event as it reached this process live: where it landed in each topic's stream, and
@@ -66,13 +66,13 @@ pub struct Placement {
 }
 
 impl Live {
-    fn new(event: &Event, at: impl IntoIterator<Item = (String, StreamId)>) -> Live {
-        let data = serde_json::to_string(event).unwrap_or_default();
+    fn new(event: &BusEvent, at: impl IntoIterator<Item = (String, StreamId)>) -> Live {
+        let data = client_data(event);
         Live {
             placements: at
                 .into_iter()
                 .map(|(topic, position)| Placement {
-                    frame: render_frame(position, &event.kind, &data),
+                    frame: render_frame(position, event.kind.as_str(), &data),
                     topic,
                     position,
                 })
@@ -83,8 +83,12 @@ impl Live {
 
 /// The SSE frame of an event at a stream position.
 pub fn sse_frame(d: &Delivery) -> Bytes {
-    let data = serde_json::to_string(&d.event).unwrap_or_default();
-    render_frame(d.position, &d.event.kind, &data)
+    render_frame(d.position, d.event.kind.as_str(), &client_data(&d.event))
+}
+
+/// An SSE frame's `data`: the client's shape of the event, never the bus message itself.
+fn client_data(event: &BusEvent) -> String {
+    serde_json::to_string(&event.to_client()).unwrap_or_default()
 }
 
 fn render_frame(position: StreamId, kind: &str, data: &str) -> Bytes {
@@ -95,7 +99,7 @@ pub type BusResult<T> = Result<T, String>;
 
 pub trait Bus: Send + Sync {
     /// Appends the event to each of its topics' streams (idempotently) and fans it out live.
-    fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, BusResult<()>>;
+    fn publish<'a>(&'a self, event: &'a BusEvent) -> BoxFuture<'a, BusResult<()>>;
     /// Events of `topics` after `after`, oldest first.
     fn history<'a>(
         &'a self,
@@ -146,7 +150,7 @@ impl InProcessBus {
 }
 
 impl Bus for InProcessBus {
-    fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, BusResult<()>> {
+    fn publish<'a>(&'a self, event: &'a BusEvent) -> BoxFuture<'a, BusResult<()>> {
         Box::pin(async move {
             let mut landed = Vec::new();
             for topic in event.topics() {
@@ -237,7 +241,7 @@ pub struct RedisBus {
 #[derive(serde::Deserialize)]
 struct LiveMessage {
     at: Vec<(String, String)>,
-    event: Event,
+    event: BusEvent,
 }
 
 impl RedisBus {
@@ -301,7 +305,7 @@ impl RedisBus {
 }
 
 impl Bus for RedisBus {
-    fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, BusResult<()>> {
+    fn publish<'a>(&'a self, event: &'a BusEvent) -> BoxFuture<'a, BusResult<()>> {
         Box::pin(async move {
             let mut conn = self.redis.conn().await.map_err(|e| e.to_string())?;
             let data = serde_json::to_string(event).map_err(|e| e.to_string())?;
@@ -345,7 +349,7 @@ impl Bus for RedisBus {
                     let Some(data) = entry.get::<String>("data") else {
                         continue;
                     };
-                    let Ok(event) = serde_json::from_str::<Event>(&data) else {
+                    let Ok(event) = serde_json::from_str::<BusEvent>(&data) else {
                         continue;
                     };
                     out.push(Delivery {

@@ -27,7 +27,7 @@ pub struct EventsQuery {
 /// Live queue events for the caller's grids (workers) or area (admins). Resumes after the
 /// `Last-Event-ID` it is given, so a phone that lost signal gets what it missed.
 #[utoipa::path(tag = "notifications", params(EventsQuery), security(("bearer" = [])),
-    responses((status = 200, content_type = "text/event-stream", body = super::outbox::Event), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, content_type = "text/event-stream", body = super::event::ClientEvent), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/worker/events")]
 async fn events(
     state: web::Data<AppState>,

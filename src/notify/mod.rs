@@ -2,9 +2,11 @@
 //! carries events between instances (Redis, or in-process), and the live SSE feed.
 
 pub mod bus;
+pub mod event;
 mod handlers;
 pub mod outbox;
 pub mod relay;
 pub mod subscribe;
 
+pub use event::EventKind;
 pub use handlers::routes;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::outbox::Event;
+use super::event::StoredEvent;
 use crate::state::AppState;
 use entity::outbox;
 
@@ -27,7 +27,7 @@ pub async fn relay_once(state: &AppState) -> Result<usize, String> {
     let mut published = Vec::with_capacity(rows.len());
     let mut failure = None;
     for row in &rows {
-        let mut event: Event = match serde_json::from_str(&row.payload) {
+        let event: StoredEvent = match serde_json::from_str(&row.payload) {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(outbox_id = row.id, error = %e, "unreadable outbox row skipped");
@@ -35,13 +35,13 @@ pub async fn relay_once(state: &AppState) -> Result<usize, String> {
                 continue;
             }
         };
-        event.id = i64::from(row.id);
-        if let Err(e) = state.bus.publish(&event).await {
+        let id = i64::from(row.id);
+        if let Err(e) = state.bus.publish(&event.to_bus(id)).await {
             failure = Some(e);
             break;
         }
         let mut queued = Ok(());
-        for job in super::subscribe::jobs_for(state, &event).await {
+        for job in super::subscribe::jobs_for(state, id, &event).await {
             queued = state.notify_jobs.enqueue(&job).await;
             if queued.is_err() {
                 break;

@@ -20,7 +20,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Mutex};
 
-use super::outbox::Event;
+use super::event::{EventKind, StoredEvent};
 use crate::infra::redis::RedisHandle;
 use crate::infra::wechat::{truncate_for_field, SubscribeMessage, WeChatError};
 use crate::state::AppState;
@@ -31,18 +31,18 @@ pub const MAX_ATTEMPTS: u32 = 5;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Job {
     pub event_id: i64,
-    /// Event kind, e.g. `report_accepted`; picks the template.
-    pub kind: String,
+    /// The event's kind; picks the template.
+    pub kind: EventKind,
     pub user_id: String,
     pub subject_id: String,
     pub attempts: u32,
 }
 
-/// Which users an event notifies, under which template kind.
-pub async fn jobs_for(state: &AppState, event: &Event) -> Vec<Job> {
+/// Which users the stored event `event_id` notifies, under which template kind.
+pub async fn jobs_for(state: &AppState, event_id: i64, event: &StoredEvent) -> Vec<Job> {
     let job = |user_id: String| Job {
-        event_id: event.id,
-        kind: event.kind.clone(),
+        event_id,
+        kind: event.kind,
         user_id,
         subject_id: event.subject_id.clone(),
         attempts: 0,
@@ -50,13 +50,13 @@ pub async fn jobs_for(state: &AppState, event: &Event) -> Vec<Job> {
     if !state.settings.templates.contains_key(&event.kind) {
         return Vec::new();
     }
-    match event.kind.as_str() {
+    match event.kind {
         // Residents hear about their own report.
-        "report_accepted" | "report_resolved" | "report_closed" => {
+        EventKind::ReportAccepted | EventKind::ReportResolved | EventKind::ReportClosed => {
             event.notify_user.clone().map(job).into_iter().collect()
         }
         // Workers hear about new and late tasks in their grid.
-        "report_submitted" | "report_overdue" | "report_handed_down" => {
+        EventKind::ReportSubmitted | EventKind::ReportOverdue | EventKind::ReportHandedDown => {
             entity::grid_members::Entity::find()
                 .filter(entity::grid_members::Column::GridCode.eq(&event.queue_code))
                 .filter(entity::grid_members::Column::Role.is_in(["worker", "backup"]))
@@ -291,7 +291,7 @@ async fn handle(state: &AppState, job: Job) {
         Outcome::Retry(reason) | Outcome::Dead(reason) => {
             state.metrics.notifications_dead.inc();
             let row = entity::dead_letters::ActiveModel {
-                kind: Set(job.kind.clone()),
+                kind: Set(job.kind.as_str().into()),
                 payload: Set(serde_json::to_string(&job).unwrap_or_default()),
                 error: Set(reason),
                 attempts: Set(job.attempts as i32 + 1),
@@ -403,12 +403,12 @@ async fn compose(
         .as_ref()
         .map(|r| r.description.clone())
         .unwrap_or_else(|| "平安上报".into());
-    let phrase = match job.kind.as_str() {
-        "report_accepted" => "已受理",
-        "report_resolved" => "待确认",
-        "report_closed" => "已办结",
-        "report_submitted" | "report_handed_down" => "新任务",
-        "report_overdue" => "已超期",
+    let phrase = match job.kind {
+        EventKind::ReportAccepted => "已受理",
+        EventKind::ReportResolved => "待确认",
+        EventKind::ReportClosed => "已办结",
+        EventKind::ReportSubmitted | EventKind::ReportHandedDown => "新任务",
+        EventKind::ReportOverdue => "已超期",
         _ => "有更新",
     };
     let when = {

@@ -141,15 +141,16 @@ pub async fn submit(
         data: Some(serde_json::json!({ "queue": route.queue.code })),
         at: now,
     });
-    let outbox_row = outbox::insert_statement(
-        "report_submitted",
-        &route.queue.code,
-        &route.queue.path,
-        &id,
-        "submitted",
-        None,
-        now,
-    );
+    let outbox_row = outbox::insert_statement(&outbox::NewEvent {
+        kind: outbox::EventKind::ReportSubmitted,
+        queue_code: &route.queue.code,
+        queue_path: &route.queue.path,
+        subject_id: &id,
+        case_no: None,
+        status: "submitted",
+        notify_user: None,
+        at: now,
+    });
     let duplicate_query = duplicates_query(&id, &input.category, gcj.lat(), gcj.lng(), now);
     let backend = state.db.get_database_backend();
 
@@ -665,13 +666,16 @@ async fn apply(
         .then_some(r.reporter_id.as_str());
         outbox::enqueue(
             &txn,
-            kind,
-            &queue.0,
-            &queue.1,
-            &r.id,
-            t.to.as_str(),
-            notify,
-            now,
+            &outbox::NewEvent {
+                kind,
+                queue_code: &queue.0,
+                queue_path: &queue.1,
+                subject_id: &r.id,
+                case_no: None,
+                status: t.to.as_str(),
+                notify_user: notify,
+                at: now,
+            },
         )
         .await?;
     }
@@ -683,19 +687,20 @@ async fn apply(
     Ok(true)
 }
 
-fn event_kind(action: ActionKind) -> Option<&'static str> {
+fn event_kind(action: ActionKind) -> Option<outbox::EventKind> {
+    use outbox::EventKind as K;
     Some(match action {
-        ActionKind::Accept => "report_accepted",
-        ActionKind::Reject => "report_rejected",
-        ActionKind::Escalate => "report_escalated",
-        ActionKind::HandDown => "report_handed_down",
-        ActionKind::Resolve => "report_resolved",
-        ActionKind::Confirm | ActionKind::AutoClose => "report_closed",
-        ActionKind::Rework => "report_rework",
-        ActionKind::Cancel => "report_cancelled",
-        ActionKind::Suspend => "report_suspended",
-        ActionKind::Resume => "report_resumed",
-        ActionKind::RequestExtension => "report_extension_requested",
+        ActionKind::Accept => K::ReportAccepted,
+        ActionKind::Reject => K::ReportRejected,
+        ActionKind::Escalate => K::ReportEscalated,
+        ActionKind::HandDown => K::ReportHandedDown,
+        ActionKind::Resolve => K::ReportResolved,
+        ActionKind::Confirm | ActionKind::AutoClose => K::ReportClosed,
+        ActionKind::Rework => K::ReportRework,
+        ActionKind::Cancel => K::ReportCancelled,
+        ActionKind::Suspend => K::ReportSuspended,
+        ActionKind::Resume => K::ReportResumed,
+        ActionKind::RequestExtension => K::ReportExtensionRequested,
         ActionKind::Note | ActionKind::ApproveExtension | ActionKind::Rate => return None,
     })
 }
@@ -750,13 +755,16 @@ pub async fn auto_close(state: &AppState) -> ApiResult<usize> {
             .await?;
             outbox::enqueue(
                 &txn,
-                "report_closed",
-                &r.queue_code,
-                &r.queue_path,
-                &r.id,
-                t.to.as_str(),
-                Some(&r.reporter_id),
-                now,
+                &outbox::NewEvent {
+                    kind: outbox::EventKind::ReportClosed,
+                    queue_code: &r.queue_code,
+                    queue_path: &r.queue_path,
+                    subject_id: &r.id,
+                    case_no: None,
+                    status: t.to.as_str(),
+                    notify_user: Some(&r.reporter_id),
+                    at: now,
+                },
             )
             .await?;
             closed += 1;
@@ -793,13 +801,16 @@ pub async fn mark_overdue(state: &AppState) -> ApiResult<usize> {
         if changed == 1 {
             outbox::enqueue(
                 &txn,
-                "report_overdue",
-                &r.queue_code,
-                &r.queue_path,
-                &r.id,
-                &r.status,
-                None,
-                now,
+                &outbox::NewEvent {
+                    kind: outbox::EventKind::ReportOverdue,
+                    queue_code: &r.queue_code,
+                    queue_path: &r.queue_path,
+                    subject_id: &r.id,
+                    case_no: None,
+                    status: &r.status,
+                    notify_user: None,
+                    at: now,
+                },
             )
             .await?;
             marked += 1;

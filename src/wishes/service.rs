@@ -169,13 +169,16 @@ pub async fn submit(
     .await?;
     outbox::enqueue(
         &txn,
-        "wish_submitted",
-        &route.queue.code,
-        &route.queue.path,
-        &id,
-        WishStatus::Submitted.as_str(),
-        None,
-        now,
+        &outbox::NewEvent {
+            kind: outbox::EventKind::WishSubmitted,
+            queue_code: &route.queue.code,
+            queue_path: &route.queue.path,
+            subject_id: &id,
+            case_no: None,
+            status: WishStatus::Submitted.as_str(),
+            notify_user: None,
+            at: now,
+        },
     )
     .await?;
     txn.commit().await?;
@@ -411,13 +414,16 @@ async fn apply(
     let (kind, tell_wisher) = event_kind(action);
     outbox::enqueue(
         &txn,
-        kind,
-        &w.grid_code,
-        &w.queue_path,
-        &w.id,
-        t.to.as_str(),
-        tell_wisher.then_some(w.wisher_id.as_str()),
-        now,
+        &outbox::NewEvent {
+            kind,
+            queue_code: &w.grid_code,
+            queue_path: &w.queue_path,
+            subject_id: &w.id,
+            case_no: None,
+            status: t.to.as_str(),
+            notify_user: tell_wisher.then_some(w.wisher_id.as_str()),
+            at: now,
+        },
     )
     .await?;
     txn.commit().await?;
@@ -426,16 +432,17 @@ async fn apply(
 }
 
 /// The outbox event of an action, and whether the wisher is told by subscribe message.
-fn event_kind(action: WishAction) -> (&'static str, bool) {
+fn event_kind(action: WishAction) -> (outbox::EventKind, bool) {
+    use outbox::EventKind as K;
     match action {
-        WishAction::Approve => ("wish_published", true),
-        WishAction::Reject => ("wish_rejected", true),
-        WishAction::Claim => ("wish_claimed", true),
-        WishAction::Release => ("wish_released", false),
-        WishAction::Fulfil => ("wish_fulfilled", true),
-        WishAction::Confirm | WishAction::AutoConfirm => ("wish_closed", false),
-        WishAction::Cancel => ("wish_cancelled", false),
-        WishAction::Expire => ("wish_expired", false),
+        WishAction::Approve => (K::WishPublished, true),
+        WishAction::Reject => (K::WishRejected, true),
+        WishAction::Claim => (K::WishClaimed, true),
+        WishAction::Release => (K::WishReleased, false),
+        WishAction::Fulfil => (K::WishFulfilled, true),
+        WishAction::Confirm | WishAction::AutoConfirm => (K::WishClosed, false),
+        WishAction::Cancel => (K::WishCancelled, false),
+        WishAction::Expire => (K::WishExpired, false),
     }
 }
 

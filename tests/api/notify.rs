@@ -11,11 +11,12 @@ use crate::helpers::{
     spawn_app, spawn_app_with, spawn_second_instance, test_redis_url, Session, TestApp,
 };
 
-/// One SSE frame: its `id:` and its JSON data.
+/// One SSE frame: its `id:`, its JSON data, and the frame as sent.
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub id: String,
     pub data: Value,
+    pub raw: String,
 }
 
 /// Connects to the worker feed and forwards frames to a channel.
@@ -52,7 +53,14 @@ pub async fn connect(
                     }
                 }
                 if let (Some(id), Some(data)) = (id, data) {
-                    if tx.send(Frame { id, data }).is_err() {
+                    if tx
+                        .send(Frame {
+                            id,
+                            data,
+                            raw: block,
+                        })
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -241,4 +249,110 @@ async fn reports_submitted_while_redis_is_down_arrive_exactly_once_after_it_retu
         .map(|f| f.data["subject_id"].clone())
         .collect();
     assert_eq!(ids, submitted, "each event exactly once, in order");
+}
+
+/// Submits an anonymous report at G01 as `who`; returns its id.
+async fn anonymous_report(app: &TestApp, who: &Session) -> String {
+    let res = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&who.access),
+            &serde_json::json!({
+                "category": "dispute",
+                "description": "邻里噪音纠纷",
+                "location": { "lat": 31.205, "lng": 121.405, "coord": "gcj02" },
+                "anonymous": true,
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Takes `id` through accept, resolve and confirm.
+async fn accept_resolve_confirm(app: &TestApp, worker: &Session, resident: &Session, id: &str) {
+    for (who, body) in [
+        (worker, serde_json::json!({ "action": "accept" })),
+        (
+            worker,
+            serde_json::json!({ "action": "resolve", "note": "已调解" }),
+        ),
+        (resident, serde_json::json!({ "action": "confirm" })),
+    ] {
+        assert_eq!(app.act(who, id, body).await.status(), 200);
+    }
+}
+
+fn assert_no_user(frames: &[Frame], user_id: &str) {
+    for f in frames {
+        assert!(f.data.get("notify_user").is_none(), "{}", f.raw);
+        assert!(
+            !f.raw.contains(user_id),
+            "the reporter's id went out: {}",
+            f.raw
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_workers_stream_never_carries_the_reporters_id_live_or_resumed() {
+    let app = spawn_app().await;
+    let (worker, resident) = setup(&app).await;
+    let mut live = connect(&app, &worker, None).await;
+    let id = anonymous_report(&app, &resident).await;
+    let submitted = collect(&mut live, 1, Duration::from_secs(5)).await;
+    assert_eq!(submitted.len(), 1);
+    accept_resolve_confirm(&app, &worker, &resident, &id).await;
+    let frames = collect(&mut live, 3, Duration::from_secs(5)).await;
+    let kinds: Vec<&Value> = frames.iter().map(|f| &f.data["kind"]).collect();
+    assert_eq!(
+        kinds,
+        ["report_accepted", "report_resolved", "report_closed"]
+    );
+    assert_no_user(&frames, &resident.user_id);
+
+    // The backlog (Last-Event-ID) renders the same events from the streams.
+    drop(live);
+    let mut resumed = connect(&app, &worker, Some(&submitted[0].id)).await;
+    let backlog = collect(&mut resumed, 3, Duration::from_secs(2)).await;
+    assert_eq!(backlog.len(), 3);
+    assert_no_user(&backlog, &resident.user_id);
+}
+
+#[tokio::test]
+async fn an_event_has_the_documented_fields_and_its_time_in_rfc_3339_shanghai() {
+    let app = spawn_app().await;
+    let (worker, resident) = setup(&app).await;
+    let mut rx = connect(&app, &worker, None).await;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(2);
+    app.report_at(&resident, 31.205, 121.405).await;
+    let frames = collect(&mut rx, 1, Duration::from_secs(5)).await;
+    assert_eq!(frames.len(), 1);
+    let data = &frames[0].data;
+    let at = data["at"].as_str().expect("`at` is a string");
+    let at = chrono::DateTime::parse_from_rfc3339(at).expect("`at` is RFC 3339");
+    assert_eq!(at.offset().local_minus_utc(), 8 * 3600, "Asia/Shanghai");
+    assert!(at >= before && at <= chrono::Utc::now() + chrono::Duration::seconds(2));
+    let mut fields: Vec<&str> = data
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "at",
+            "case_no",
+            "id",
+            "kind",
+            "queue_code",
+            "status",
+            "subject_id"
+        ]
+    );
 }
