@@ -15,7 +15,10 @@ use crate::state::AppState;
 pub fn spawn_all(state: web::Data<AppState>) {
     if state.settings.run_jobs {
         tokio::spawn(crate::notify::relay::run(state.clone()));
-        tokio::spawn(crate::notify::subscribe::run(state.clone()));
+        tokio::spawn(crate::notify::subscribe::run(
+            state.notify.clone(),
+            state.instance_id.clone(),
+        ));
         let s = state.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(s.settings.job_interval);

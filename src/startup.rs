@@ -62,13 +62,23 @@ impl Application {
             settings.public_base_url = format!("http://{}", listener.local_addr()?);
         }
         let relay_nudge = Arc::new(tokio::sync::Notify::new());
+        let metrics = Metrics::new();
+        let wechat_tokens = Arc::new(AccessTokenCache::new(wechat.clone(), redis.clone()));
+        let notify = Arc::new(crate::notify::subscribe::Sender::new(
+            db.clone(),
+            settings.templates.clone(),
+            wechat.clone(),
+            wechat_tokens.clone(),
+            metrics.clone(),
+            crate::notify::subscribe::JobQueue::new(redis.clone()),
+        ));
         let state = web::Data::new(AppState {
             db,
             jwt: JwtKeys::new(
                 settings.jwt_secret_bytes(),
                 settings.access_token_ttl.as_secs() as i64,
             ),
-            wechat_tokens: AccessTokenCache::new(wechat.clone(), redis.clone()),
+            wechat_tokens,
             limiter: RateLimiter::new(redis.clone()),
             router: GridRouter::default(),
             calendar: load_calendar(&settings)?,
@@ -79,10 +89,10 @@ impl Application {
             },
             relay_nudge,
             relay_lease_held: Default::default(),
-            notify_jobs: Arc::new(crate::notify::subscribe::JobQueue::new(redis.clone())),
+            notify,
             settings: Arc::new(settings),
             redis,
-            metrics: Metrics::new(),
+            metrics,
             wechat,
             instance_id: crate::util::new_id(),
         });

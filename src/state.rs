@@ -21,7 +21,7 @@ pub struct AppState {
     pub redis: Option<Arc<RedisHandle>>,
     pub metrics: Metrics,
     pub wechat: WeChatClient,
-    pub wechat_tokens: AccessTokenCache,
+    pub wechat_tokens: Arc<AccessTokenCache>,
     pub jwt: JwtKeys,
     pub limiter: RateLimiter,
     pub router: GridRouter,
@@ -33,7 +33,8 @@ pub struct AppState {
     pub relay_nudge: Arc<tokio::sync::Notify>,
     /// Whether this instance's relay holds the relay lease (then no one else needs telling).
     pub relay_lease_held: std::sync::atomic::AtomicBool,
-    pub notify_jobs: Arc<crate::notify::subscribe::JobQueue>,
+    /// Builds, queues and sends subscribe messages (shares the token cache above).
+    pub notify: Arc<crate::notify::subscribe::Sender>,
     /// Distinguishes this process in leases and logs.
     pub instance_id: String,
 }

@@ -7,21 +7,35 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
+use super::bus::Bus;
 use super::event::StoredEvent;
+use super::subscribe::Sender;
 use crate::state::AppState;
+use crate::telemetry::Metrics;
 use entity::outbox;
 
 const BATCH: u64 = 200;
 
-/// Publishes one batch; returns how many rows went out.
-pub async fn relay_once(state: &AppState) -> Result<usize, String> {
+/// Publishes one batch and queues its subscribe messages; returns how many rows went out.
+/// A row is marked published only once both are done: on any failure (the bus, the job
+/// queue, or reading whom to message) it and the rows after it wait for the next cycle, which
+/// publishes it again harmlessly (appends are once per topic and event).
+pub async fn relay_once(
+    db: &DatabaseConnection,
+    bus: &dyn Bus,
+    sender: &Sender,
+    metrics: &Metrics,
+) -> Result<usize, String> {
     let rows = outbox::Entity::find()
         .filter(outbox::Column::PublishedAt.is_null())
         .order_by_asc(outbox::Column::Id)
         .limit(BATCH)
-        .all(&state.db)
+        .all(db)
         .await
         .map_err(|e| e.to_string())?;
     let mut published = Vec::with_capacity(rows.len());
@@ -36,13 +50,21 @@ pub async fn relay_once(state: &AppState) -> Result<usize, String> {
             }
         };
         let id = i64::from(row.id);
-        if let Err(e) = state.bus.publish(&event.to_bus(id)).await {
+        if let Err(e) = bus.publish(&event.to_bus(id)).await {
             failure = Some(e);
             break;
         }
+        // The jobs come from the stored row (it alone names the user to message).
+        let jobs = match sender.jobs_for(id, &event).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                failure = Some(format!("could not build subscribe messages: {e}"));
+                break;
+            }
+        };
         let mut queued = Ok(());
-        for job in super::subscribe::jobs_for(state, id, &event).await {
-            queued = state.notify_jobs.enqueue(&job).await;
+        for job in &jobs {
+            queued = sender.enqueue(job).await;
             if queued.is_err() {
                 break;
             }
@@ -51,7 +73,7 @@ pub async fn relay_once(state: &AppState) -> Result<usize, String> {
             failure = Some(e);
             break;
         }
-        state.metrics.events_published.inc();
+        metrics.events_published.inc();
         published.push(row.id);
     }
     if !published.is_empty() {
@@ -61,19 +83,19 @@ pub async fn relay_once(state: &AppState) -> Result<usize, String> {
                 Expr::value(crate::util::now_ms()),
             )
             .filter(outbox::Column::Id.is_in(published.clone()))
-            .exec(&state.db)
+            .exec(db)
             .await
             .map_err(|e| e.to_string())?;
     }
     // Counting the backlog is a query of its own; a drained short batch means it is ~0.
     if failure.is_none() && (rows.len() as u64) < BATCH {
-        state.metrics.outbox_lag.set(0);
+        metrics.outbox_lag.set(0);
     } else if let Ok(lag) = outbox::Entity::find()
         .filter(outbox::Column::PublishedAt.is_null())
-        .count(&state.db)
+        .count(db)
         .await
     {
-        state.metrics.outbox_lag.set(lag as i64);
+        metrics.outbox_lag.set(lag as i64);
     }
     match failure {
         Some(e) => Err(e),
@@ -134,7 +156,7 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
         }
         last_cycle = Instant::now();
         loop {
-            match relay_once(&state).await {
+            match relay_once(&state.db, &*state.bus, &state.notify, &state.metrics).await {
                 // A full batch means more is waiting, unless the lease is due for renewal.
                 Ok(n) if n as u64 == BATCH && held_until.is_some_and(|u| Instant::now() < u) => {
                     continue
@@ -149,7 +171,7 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "outbox relay paused: the bus is unavailable");
+                    tracing::warn!(error = %e, "outbox relay paused; it retries shortly");
                     backoff = Duration::from_millis(500);
                     break;
                 }

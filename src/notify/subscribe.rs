@@ -1,9 +1,9 @@
 //! WeChat subscribe messages, sent by a background consumer — never inside a user's request.
 //!
-//! The relay turns events into jobs (`enqueue`). With Redis, jobs go to a Redis Stream read
-//! by a consumer group, so every instance shares the work and a job whose consumer died
-//! mid-send is claimed again after a minute. Without Redis, an in-process queue does the
-//! same inside one process.
+//! The relay turns stored events into jobs ([`Sender::jobs_for`], [`Sender::enqueue`]). With
+//! Redis, jobs go to a Redis Stream read by a consumer group, so every instance shares the
+//! work and a job whose consumer died mid-send is claimed again after a minute. Without
+//! Redis, an in-process queue does the same inside one process.
 //!
 //! The consent ledger (`subscriptions`): each "accept" allows one send of that template;
 //! a send takes one unit first and gives it back if the send failed for a passing reason.
@@ -11,19 +11,20 @@
 //! field's type) is logged with the payload and dead-lettered; other failures are retried a
 //! bounded number of times with backoff, then dead-lettered for an admin to see.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Mutex};
 
 use super::event::{EventKind, StoredEvent};
 use crate::infra::redis::RedisHandle;
-use crate::infra::wechat::{truncate_for_field, SubscribeMessage, WeChatError};
-use crate::state::AppState;
+use crate::infra::wechat::{truncate_for_field, SubscribeMessage, WeChatClient, WeChatError};
+use crate::infra::wechat_token::AccessTokenCache;
+use crate::telemetry::Metrics;
 
 pub const MAX_ATTEMPTS: u32 = 5;
 
@@ -38,34 +39,77 @@ pub struct Job {
     pub attempts: u32,
 }
 
-/// Which users the stored event `event_id` notifies, under which template kind.
-pub async fn jobs_for(state: &AppState, event_id: i64, event: &StoredEvent) -> Vec<Job> {
-    let job = |user_id: String| Job {
-        event_id,
-        kind: event.kind,
-        user_id,
-        subject_id: event.subject_id.clone(),
-        attempts: 0,
-    };
-    if !state.settings.templates.contains_key(&event.kind) {
-        return Vec::new();
+/// The subscribe-message sender: what building, queueing and sending jobs needs, built once
+/// at start and shared by the relay (which hands it jobs) and the consumer loop.
+pub struct Sender {
+    db: DatabaseConnection,
+    /// Template ids by event kind (`SAFEGRID_TEMPLATES`); a kind without one sends nothing.
+    templates: HashMap<EventKind, String>,
+    wechat: WeChatClient,
+    tokens: Arc<AccessTokenCache>,
+    metrics: Metrics,
+    queue: Arc<JobQueue>,
+}
+
+impl Sender {
+    pub fn new(
+        db: DatabaseConnection,
+        templates: HashMap<EventKind, String>,
+        wechat: WeChatClient,
+        tokens: Arc<AccessTokenCache>,
+        metrics: Metrics,
+        queue: JobQueue,
+    ) -> Sender {
+        Sender {
+            db,
+            templates,
+            wechat,
+            tokens,
+            metrics,
+            queue: Arc::new(queue),
+        }
     }
-    match event.kind {
-        // Residents hear about their own report.
-        EventKind::ReportAccepted | EventKind::ReportResolved | EventKind::ReportClosed => {
-            event.notify_user.clone().map(job).into_iter().collect()
+
+    /// Which users the stored event `event_id` notifies. A database error is returned, not
+    /// taken for "nobody": the relay then leaves the event to be published again.
+    pub async fn jobs_for(
+        &self,
+        event_id: i64,
+        event: &StoredEvent,
+    ) -> Result<Vec<Job>, sea_orm::DbErr> {
+        let job = |user_id: String| Job {
+            event_id,
+            kind: event.kind,
+            user_id,
+            subject_id: event.subject_id.clone(),
+            attempts: 0,
+        };
+        if !self.templates.contains_key(&event.kind) {
+            return Ok(Vec::new());
         }
-        // Workers hear about new and late tasks in their grid.
-        EventKind::ReportSubmitted | EventKind::ReportOverdue | EventKind::ReportHandedDown => {
-            entity::grid_members::Entity::find()
-                .filter(entity::grid_members::Column::GridCode.eq(&event.queue_code))
-                .filter(entity::grid_members::Column::Role.is_in(["worker", "backup"]))
-                .all(&state.db)
-                .await
-                .map(|members| members.into_iter().map(|m| job(m.user_id)).collect())
-                .unwrap_or_default()
-        }
-        _ => Vec::new(),
+        Ok(match event.kind {
+            // Residents hear about their own report.
+            EventKind::ReportAccepted | EventKind::ReportResolved | EventKind::ReportClosed => {
+                event.notify_user.clone().map(job).into_iter().collect()
+            }
+            // Workers hear about new and late tasks in their grid.
+            EventKind::ReportSubmitted | EventKind::ReportOverdue | EventKind::ReportHandedDown => {
+                entity::grid_members::Entity::find()
+                    .filter(entity::grid_members::Column::GridCode.eq(&event.queue_code))
+                    .filter(entity::grid_members::Column::Role.is_in(["worker", "backup"]))
+                    .all(&self.db)
+                    .await?
+                    .into_iter()
+                    .map(|m| job(m.user_id))
+                    .collect()
+            }
+            _ => Vec::new(),
+        })
+    }
+
+    /// Queues a job (once per event, user and attempt).
+    pub async fn enqueue(&self, job: &Job) -> Result<(), String> {
+        self.queue.enqueue(job).await
     }
 }
 
@@ -242,15 +286,14 @@ fn parse_entries(value: &redis::Value) -> Vec<(Option<String>, Job)> {
         .collect()
 }
 
-/// The consumer loop of this instance.
-pub async fn run(state: actix_web::web::Data<AppState>) {
-    let consumer = state.instance_id.clone();
+/// The consumer loop of this instance (`consumer` names it in the Redis consumer group).
+pub async fn run(sender: Arc<Sender>, consumer: String) {
     loop {
-        match state.notify_jobs.next(&consumer).await {
+        match sender.queue.next(&consumer).await {
             Ok(jobs) => {
                 for (receipt, job) in jobs {
-                    handle(&state, job).await;
-                    state.notify_jobs.ack(receipt).await;
+                    handle(&sender, job).await;
+                    sender.queue.ack(receipt).await;
                 }
             }
             Err(e) => {
@@ -268,18 +311,18 @@ enum Outcome {
     Dead(String),
 }
 
-async fn handle(state: &AppState, job: Job) {
-    match send(state, &job).await {
-        Outcome::Sent => state.metrics.notifications_sent.inc(),
+async fn handle(sender: &Sender, job: Job) {
+    match send(sender, &job).await {
+        Outcome::Sent => sender.metrics.notifications_sent.inc(),
         Outcome::Skipped => {}
         Outcome::Retry(reason) if job.attempts + 1 < MAX_ATTEMPTS => {
-            state.metrics.notifications_retried.inc();
+            sender.metrics.notifications_retried.inc();
             let next = Job {
                 attempts: job.attempts + 1,
                 ..job
             };
             tracing::info!(kind = %next.kind, attempts = next.attempts, %reason, "notification will be retried");
-            let queue = state.notify_jobs.clone();
+            let queue = sender.queue.clone();
             // Exponential backoff without holding the consumer.
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(next.attempts))).await;
@@ -289,7 +332,7 @@ async fn handle(state: &AppState, job: Job) {
             });
         }
         Outcome::Retry(reason) | Outcome::Dead(reason) => {
-            state.metrics.notifications_dead.inc();
+            sender.metrics.notifications_dead.inc();
             let row = entity::dead_letters::ActiveModel {
                 kind: Set(job.kind.as_str().into()),
                 payload: Set(serde_json::to_string(&job).unwrap_or_default()),
@@ -298,20 +341,20 @@ async fn handle(state: &AppState, job: Job) {
                 created_at: Set(crate::util::now_ms()),
                 ..Default::default()
             };
-            if let Err(e) = row.insert(&state.db).await {
+            if let Err(e) = row.insert(&sender.db).await {
                 tracing::error!(error = %e, "could not record a dead letter");
             }
         }
     }
 }
 
-async fn send(state: &AppState, job: &Job) -> Outcome {
+async fn send(sender: &Sender, job: &Job) -> Outcome {
     use entity::subscriptions as sub;
-    let Some(template) = state.settings.templates.get(&job.kind).cloned() else {
+    let Some(template) = sender.templates.get(&job.kind).cloned() else {
         return Outcome::Skipped;
     };
     let user = match entity::users::Entity::find_by_id(job.user_id.clone())
-        .one(&state.db)
+        .one(&sender.db)
         .await
     {
         Ok(Some(u)) => u,
@@ -330,20 +373,20 @@ async fn send(state: &AppState, job: &Job) -> Outcome {
         .filter(sub::Column::UserId.eq(&job.user_id))
         .filter(sub::Column::TemplateId.eq(&template))
         .filter(sub::Column::Remaining.gt(0))
-        .exec(&state.db)
+        .exec(&sender.db)
         .await;
     match taken {
         Ok(r) if r.rows_affected == 1 => {}
         Ok(_) => return Outcome::Skipped,
         Err(e) => return Outcome::Retry(e.to_string()),
     }
-    let message = match compose(state, job, &openid, &template).await {
+    let message = match compose(sender, job, &openid, &template).await {
         Ok(m) => m,
         Err(e) => return Outcome::Retry(e),
     };
-    let wechat = state.wechat.clone();
-    let result = state
-        .wechat_tokens
+    let wechat = sender.wechat.clone();
+    let result = sender
+        .tokens
         .with_token(|token| {
             let (wechat, message) = (wechat.clone(), message.clone());
             async move { wechat.send_subscribe(&token, &message).await }
@@ -357,7 +400,7 @@ async fn send(state: &AppState, job: &Job) -> Outcome {
             )
             .filter(sub::Column::UserId.eq(&job.user_id))
             .filter(sub::Column::TemplateId.eq(&template))
-            .exec(&state.db)
+            .exec(&sender.db)
             .await;
     };
     match result {
@@ -368,7 +411,7 @@ async fn send(state: &AppState, job: &Job) -> Outcome {
                 .col_expr(sub::Column::Remaining, Expr::value(0))
                 .filter(sub::Column::UserId.eq(&job.user_id))
                 .filter(sub::Column::TemplateId.eq(&template))
-                .exec(&state.db)
+                .exec(&sender.db)
                 .await;
             Outcome::Skipped
         }
@@ -390,13 +433,13 @@ async fn send(state: &AppState, job: &Job) -> Outcome {
 
 /// The message for a job: `thing1` what, `phrase2` the state, `time3` when.
 async fn compose(
-    state: &AppState,
+    sender: &Sender,
     job: &Job,
     openid: &str,
     template: &str,
 ) -> Result<SubscribeMessage, String> {
     let report = entity::reports::Entity::find_by_id(job.subject_id.clone())
-        .one(&state.db)
+        .one(&sender.db)
         .await
         .map_err(|e| e.to_string())?;
     let summary = report

@@ -159,3 +159,55 @@ async fn a_value_wechat_refuses_is_dead_lettered_for_an_admin() {
     assert!(letters[0]["error"].as_str().unwrap().contains("47003"));
     assert!(app.wechat.sent().is_empty());
 }
+
+#[tokio::test]
+async fn a_database_error_while_building_messages_leaves_the_event_to_be_retried_and_sent() {
+    use safegrid::notify::relay::relay_once;
+    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    // No background relay or consumer: this test runs each relay cycle itself.
+    let app = spawn_app_with(vec![
+        ("SAFEGRID_TEMPLATES", "report_submitted=TPL_NEW_TASK".into()),
+        ("SAFEGRID_JOBS", "false".into()),
+    ])
+    .await;
+    import_demo_tree(&app).await;
+    let admin = app.admin("district", "D01").await;
+    let worker = app.enrolled("openid-worker", "G01", "worker", &admin).await;
+    let resident = app.login_wechat("openid-resident").await;
+    app.wechat.set_unlimited_quota(true);
+    consent(&app, &worker, "TPL_NEW_TASK").await;
+    app.report_at(&resident, 31.205, 121.405).await;
+
+    let s = &app.state;
+    let cycle = || relay_once(&s.db, &*s.bus, &s.notify, &s.metrics);
+    let unpublished = || async {
+        entity::outbox::Entity::find()
+            .filter(entity::outbox::Column::PublishedAt.is_null())
+            .count(&s.db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(unpublished().await, 1);
+    // The grid's workers cannot be read: the cycle fails and the event stays unpublished.
+    s.db.execute_unprepared("ALTER TABLE grid_members RENAME TO grid_members_away")
+        .await
+        .unwrap();
+    let failed = cycle().await;
+    s.db.execute_unprepared("ALTER TABLE grid_members_away RENAME TO grid_members")
+        .await
+        .unwrap();
+    assert!(failed.is_err(), "a failed cycle reports it: {failed:?}");
+    assert_eq!(unpublished().await, 1, "the event waits for the next cycle");
+
+    assert_eq!(cycle().await, Ok(1));
+    assert_eq!(unpublished().await, 0);
+    tokio::spawn(safegrid::notify::subscribe::run(
+        s.notify.clone(),
+        "test-consumer".into(),
+    ));
+    let sent = wait_for_sent(&app, 1).await;
+    assert_eq!(sent.len(), 1, "the workers' message is sent after all");
+    assert_eq!(sent[0].touser, "openid-worker");
+    assert_eq!(sent[0].template_id, "TPL_NEW_TASK");
+}
