@@ -36,7 +36,7 @@ pub struct Fact<'a> {
 impl<'a> From<&'a entity::reports::Model> for Fact<'a> {
     fn from(r: &'a entity::reports::Model) -> Self {
         Fact {
-            status: &r.status,
+            status: r.status.as_str(),
             submitted_at: r.submitted_at,
             accepted_at: r.accepted_at,
             deadline: r.deadline,
