@@ -27,8 +27,8 @@ use crate::reports::status::ReportStatus;
 
 /// The facts of one report the metrics need (a row of `reports`).
 #[derive(Clone, Debug)]
-pub struct Fact<'a> {
-    pub status: &'a str,
+pub struct Fact {
+    pub status: ReportStatus,
     pub submitted_at: i64,
     pub accepted_at: Option<i64>,
     pub deadline: Option<i64>,
@@ -38,10 +38,10 @@ pub struct Fact<'a> {
     pub rating: Option<i16>,
 }
 
-impl<'a> From<&'a entity::reports::Model> for Fact<'a> {
-    fn from(r: &'a entity::reports::Model) -> Self {
+impl From<&entity::reports::Model> for Fact {
+    fn from(r: &entity::reports::Model) -> Self {
         Fact {
-            status: r.status.as_str(),
+            status: r.status,
             submitted_at: r.submitted_at,
             accepted_at: r.accepted_at,
             deadline: r.deadline,
@@ -95,11 +95,10 @@ fn is_open_unhandled(status: ReportStatus) -> bool {
 impl Counts {
     /// Adds one report as of `now`; returns the deadline at which this report would turn
     /// overdue later (an open, running report still within its limit), if any. A cancelled
-    /// report adds nothing. An unknown status (never written by the state machine) counts
-    /// as submitted, neither open nor handled.
-    pub fn add(&mut self, f: &Fact<'_>, now: i64) -> Option<i64> {
-        let status = ReportStatus::parse(f.status);
-        if status == Some(ReportStatus::Cancelled) {
+    /// report adds nothing.
+    pub fn add(&mut self, f: &Fact, now: i64) -> Option<i64> {
+        let status = f.status;
+        if status == ReportStatus::Cancelled {
             return None;
         }
         self.submitted += 1;
@@ -107,10 +106,10 @@ impl Counts {
             self.accepted += 1;
             self.to_accept.add(at - f.submitted_at);
         }
-        if status.is_some_and(ReportStatus::is_handled) {
+        if status.is_handled() {
             self.handled += 1;
         }
-        if status == Some(ReportStatus::Closed) {
+        if status == ReportStatus::Closed {
             self.closed += 1;
             let closed_at = f.closed_at.unwrap_or(f.submitted_at);
             match f.deadline {
@@ -120,9 +119,9 @@ impl Counts {
             self.to_close.add(closed_at - f.submitted_at);
         }
         let mut turns_overdue = None;
-        if status.is_some_and(is_open_unhandled) {
+        if is_open_unhandled(status) {
             self.open += 1;
-            let suspended = status == Some(ReportStatus::Suspended);
+            let suspended = status == ReportStatus::Suspended;
             let clock = if suspended {
                 f.suspended_at.unwrap_or(now)
             } else {
@@ -323,7 +322,7 @@ mod tests {
     const H: i64 = 3_600_000;
     const NOW: i64 = 1_000 * H;
 
-    fn fact(status: &str) -> Fact<'_> {
+    fn fact(status: ReportStatus) -> Fact {
         Fact {
             status,
             submitted_at: 0,
@@ -336,7 +335,7 @@ mod tests {
         }
     }
 
-    fn metrics(facts: &[Fact<'_>]) -> Metrics {
+    fn metrics(facts: &[Fact]) -> Metrics {
         let mut c = Counts::default();
         for f in facts {
             c.add(f, NOW);
@@ -359,7 +358,7 @@ mod tests {
         let m = metrics(&[Fact {
             accepted_at: Some(H),
             deadline: Some(NOW + H),
-            ..fact("in_progress")
+            ..fact(ReportStatus::InProgress)
         }]);
         assert_eq!((m.submitted, m.open, m.due, m.overdue), (1, 1, 0, 0));
         assert_eq!(m.closure_rate, None);
@@ -375,7 +374,7 @@ mod tests {
                 deadline: Some(20 * H),
                 closed_at: Some(10 * H),
                 rating: Some(5),
-                ..fact("closed")
+                ..fact(ReportStatus::Closed)
             },
             // 2. closed after its deadline, reworked once, rated 3.
             Fact {
@@ -384,42 +383,42 @@ mod tests {
                 closed_at: Some(30 * H),
                 rework_count: 1,
                 rating: Some(3),
-                ..fact("closed")
+                ..fact(ReportStatus::Closed)
             },
             // 3. resolved, waiting for the check: handled, not closed.
             Fact {
                 accepted_at: Some(2 * H),
                 deadline: Some(NOW + H),
-                ..fact("resolved")
+                ..fact(ReportStatus::Resolved)
             },
             // 4. open past its deadline.
             Fact {
                 accepted_at: Some(H),
                 deadline: Some(50 * H),
-                ..fact("in_progress")
+                ..fact(ReportStatus::InProgress)
             },
             // 5. suspended before its deadline: the clock stopped, so not overdue.
             Fact {
                 accepted_at: Some(H),
                 deadline: Some(60 * H),
                 suspended_at: Some(40 * H),
-                ..fact("suspended")
+                ..fact(ReportStatus::Suspended)
             },
             // 6. suspended after its deadline had passed: overdue.
             Fact {
                 accepted_at: Some(H),
                 deadline: Some(60 * H),
                 suspended_at: Some(70 * H),
-                ..fact("suspended")
+                ..fact(ReportStatus::Suspended)
             },
             // 7. rejected: counted as submitted only.
-            fact("rejected"),
+            fact(ReportStatus::Rejected),
             // 8. back in progress after rework, within its limit.
             Fact {
                 accepted_at: Some(H),
                 deadline: Some(NOW + 10 * H),
                 rework_count: 2,
-                ..fact("in_progress")
+                ..fact(ReportStatus::InProgress)
             },
         ];
         let m = metrics(&facts);
@@ -457,7 +456,7 @@ mod tests {
         let running = Fact {
             accepted_at: Some(H),
             deadline: Some(NOW + 5),
-            ..fact("accepted")
+            ..fact(ReportStatus::Accepted)
         };
         assert_eq!(c.add(&running, NOW), Some(NOW + 5));
         let suspended = Fact {
@@ -465,7 +464,7 @@ mod tests {
             ..running.clone()
         };
         let suspended = Fact {
-            status: "suspended",
+            status: ReportStatus::Suspended,
             ..suspended
         };
         assert_eq!(c.add(&suspended, NOW), None);
@@ -478,9 +477,9 @@ mod tests {
     #[test]
     fn counts_add_and_subtract_field_by_field() {
         let mut a = Counts::default();
-        a.add(&fact("closed"), NOW);
+        a.add(&fact(ReportStatus::Closed), NOW);
         let mut b = a;
-        b.add(&fact("submitted"), NOW);
+        b.add(&fact(ReportStatus::Submitted), NOW);
         let d = b.combine(&a, -1);
         assert_eq!(d.submitted, 1);
         assert_eq!(d.closed, 0);
@@ -490,10 +489,10 @@ mod tests {
 
     #[test]
     fn a_cancelled_report_counts_nowhere_not_even_as_submitted() {
-        let m = metrics(&[fact("cancelled"), fact("submitted")]);
+        let m = metrics(&[fact(ReportStatus::Cancelled), fact(ReportStatus::Submitted)]);
         assert_eq!((m.submitted, m.open, m.due, m.handled), (1, 1, 0, 0));
         let mut c = Counts::default();
-        c.add(&fact("cancelled"), NOW);
+        c.add(&fact(ReportStatus::Cancelled), NOW);
         assert!(c.is_zero());
     }
 
@@ -501,7 +500,7 @@ mod tests {
     fn open_and_handled_follow_the_state_machine_for_every_status() {
         for status in ReportStatus::ALL {
             let mut c = Counts::default();
-            c.add(&fact(status.as_str()), NOW);
+            c.add(&fact(status), NOW);
             if status == ReportStatus::Cancelled {
                 assert!(c.is_zero(), "{status}");
                 continue;
@@ -528,7 +527,7 @@ mod tests {
         // A histogram quantile comes out in minutes, not seconds or milliseconds.
         let m = metrics(&[Fact {
             accepted_at: Some(10 * 60_000),
-            ..fact("accepted")
+            ..fact(ReportStatus::Accepted)
         }]);
         let p50 = m.accept_minutes_p50.unwrap();
         assert!((p50 - 10.0).abs() / 10.0 < 0.2, "{p50}");
@@ -538,7 +537,7 @@ mod tests {
     #[test]
     fn metrics_serialize_flat_under_the_names_of_the_contract() {
         let mut c = Counts::default();
-        c.add(&fact("closed"), NOW);
+        c.add(&fact(ReportStatus::Closed), NOW);
         let wishes = WishCounts {
             submitted: 3,
             claimed: 2,

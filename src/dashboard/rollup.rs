@@ -21,6 +21,7 @@ use sea_orm::{
 
 use super::histogram::{Histogram, BUCKETS};
 use super::metrics::{Counts, Fact, COUNTERS};
+use crate::reports::status::ReportStatus;
 use entity::reports;
 
 pub const TABLE: &str = "dashboard_rollups";
@@ -187,7 +188,7 @@ async fn count_raw(
     // descriptions and addresses would be most of the bytes (a refresh of a 50,000-report key
     // stalled requests on the 2-core benchmark machine; BENCHMARKS.md).
     type FactRow = (
-        String,
+        ReportStatus,
         i64,
         Option<i64>,
         Option<i64>,
@@ -230,7 +231,7 @@ async fn count_raw(
     ) in &rows
     {
         let fact = Fact {
-            status,
+            status: *status,
             submitted_at: *submitted_at,
             accepted_at: *accepted_at,
             deadline: *deadline,
@@ -846,7 +847,7 @@ mod tests {
         let mut c = Counts::default();
         c.add(
             &Fact {
-                status: "closed",
+                status: ReportStatus::Closed,
                 submitted_at: 0,
                 accepted_at: Some(90_000),
                 deadline: Some(1_000_000),
