@@ -201,6 +201,7 @@ fn naive_statement(from_ms: i64, to_ms: i64) -> Statement {
             percentile_cont(0.9) WITHIN GROUP (ORDER BY r.closed_at - r.submitted_at) AS close_p90
           FROM reports r JOIN areas a ON a.code = r.grid_code
           WHERE a.path LIKE '/D01/%' AND r.submitted_at >= $1 AND r.submitted_at < $2
+            AND r.status <> 'cancelled'
           GROUP BY ROLLUP (split_part(a.path, '/', 3))"#,
         [
             from_ms.into(),

@@ -6,6 +6,8 @@
 //! a worker whose queue holds exactly `queue_tasks` open reports, and of the district admin,
 //! plus a report body that routes to a grid other than that worker's.
 
+use crate::cases::number::{self, CaseKind};
+use entity::enums::{ReportStatus, WishKind, WishStatus};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -187,7 +189,7 @@ pub async fn generate(
             let c = a
                 .geometry
                 .as_deref()
-                .and_then(crate::grids::service::multipolygon_from_json)
+                .and_then(crate::grids::geojson::multipolygon_from_json)
                 .and_then(|mp| mp.centroid())?;
             Some(Grid {
                 code: a.code,
@@ -266,23 +268,24 @@ pub async fn generate(
         let (grid, worker) = (&grids[gi], &worker_ids[gi]);
         let reporter = &resident_ids[rng.gen_range(0..resident_ids.len())];
         let r = synth_report(&mut rng, now, grid, reporter, worker, queue_task);
-        match r.status.as_str() {
-            "closed" => {
+        match r.status {
+            ReportStatus::Closed => {
                 if r.closed_at.zip(r.deadline).is_some_and(|(c, d)| c <= d) {
                     summary.closed_on_time += 1;
                 }
             }
-            "rejected" => {}
+            ReportStatus::Rejected => {}
             _ => summary.open_reports += 1,
         }
         if r.rework_count > 0 {
             summary.reworked += 1;
         }
         timeline.extend(timeline_of(&r));
-        reports.push(r.into_active());
+        reports.push(r.into_active(reports.len() as i64 + 1));
     }
     summary.reports = reports.len();
     let total = reports.len();
+    number::advance_past(db, CaseKind::Report, total as i64).await?;
     bulk(
         db,
         reports,
@@ -306,10 +309,12 @@ pub async fn generate(
     for _ in 0..opts.wishes {
         let grid = &grids[rng.gen_range(1..grids.len())];
         let wisher = &resident_ids[rng.gen_range(0..resident_ids.len())];
-        wishes.push(synth_wish(&mut rng, now, grid, wisher));
+        let seq = wishes.len() as i64 + 1;
+        wishes.push(synth_wish(&mut rng, now, grid, wisher, seq));
     }
     summary.wishes = wishes.len();
     let total = wishes.len();
+    number::advance_past(db, CaseKind::Wish, total as i64).await?;
     bulk(
         db,
         wishes,
@@ -381,7 +386,7 @@ struct SynthReport {
     category: String,
     lat: f64,
     lng: f64,
-    status: String,
+    status: ReportStatus,
     grid_code: String,
     queue_path: String,
     submitted_at: i64,
@@ -414,7 +419,12 @@ fn synth_report(
     let accepted = submitted + rng.gen_range(5 * 60_000..4 * HOUR);
     let deadline = accepted + limit;
     let roll: f64 = rng.gen();
-    let open_states = ["submitted", "accepted", "in_progress", "in_progress"];
+    let open_states = [
+        ReportStatus::Submitted,
+        ReportStatus::Accepted,
+        ReportStatus::InProgress,
+        ReportStatus::InProgress,
+    ];
     let (status, on_time, rework) = if queue_task {
         (
             open_states[rng.gen_range(0..open_states.len())],
@@ -423,28 +433,35 @@ fn synth_report(
         )
     } else if age < 14 * DAY && roll < 0.5 {
         (
-            ["submitted", "accepted", "in_progress", "resolved"][rng.gen_range(0..4)],
+            [
+                ReportStatus::Submitted,
+                ReportStatus::Accepted,
+                ReportStatus::InProgress,
+                ReportStatus::Resolved,
+            ][rng.gen_range(0..4)],
             true,
             false,
         )
     } else if roll < 0.02 {
-        ("rejected", true, false)
+        (ReportStatus::Rejected, true, false)
     } else if roll < 0.035 {
-        ("in_progress", false, false) // overdue and still open
+        (ReportStatus::InProgress, false, false) // overdue and still open
     } else if roll < 0.065 {
-        ("closed", roll < 0.05, true) // reworked once
+        (ReportStatus::Closed, roll < 0.05, true) // reworked once
     } else if roll < 0.10 {
-        ("closed", false, false) // closed late
+        (ReportStatus::Closed, false, false) // closed late
     } else {
-        ("closed", true, false)
+        (ReportStatus::Closed, true, false)
     };
-    let accepted_at = (status != "submitted" && status != "rejected").then_some(accepted);
+    let accepted_at =
+        (status != ReportStatus::Submitted && status != ReportStatus::Rejected).then_some(accepted);
     let handled = if on_time {
         accepted + rng.gen_range(limit / 10..limit * 7 / 10)
     } else {
         deadline + rng.gen_range(HOUR..3 * DAY)
     };
-    let resolved_at = matches!(status, "resolved" | "closed").then_some(handled.min(now));
+    let resolved_at =
+        matches!(status, ReportStatus::Resolved | ReportStatus::Closed).then_some(handled.min(now));
     // Closing (the reporter's confirmation) follows the resolution; on time means by the
     // deadline, late means some hours after it.
     let close_gap = if on_time {
@@ -452,7 +469,7 @@ fn synth_report(
     } else {
         rng.gen_range(HOUR..DAY)
     };
-    let closed_at = (status == "closed").then(|| (handled + close_gap).min(now));
+    let closed_at = (status == ReportStatus::Closed).then(|| (handled + close_gap).min(now));
     let jitter = 0.0008;
     SynthReport {
         id: crate::util::new_id(),
@@ -461,7 +478,7 @@ fn synth_report(
         category: CATEGORIES[rng.gen_range(0..CATEGORIES.len())].into(),
         lat: grid.lat + rng.gen_range(-jitter..jitter),
         lng: grid.lng + rng.gen_range(-jitter..jitter),
-        status: status.into(),
+        status,
         grid_code: grid.code.clone(),
         queue_path: grid.path.clone(),
         submitted_at: submitted,
@@ -470,7 +487,7 @@ fn synth_report(
         resolved_at,
         closed_at,
         rework_count: i32::from(rework),
-        rating: (status == "closed" && rng.gen_bool(0.6)).then(|| {
+        rating: (status == ReportStatus::Closed && rng.gen_bool(0.6)).then(|| {
             if rng.gen_bool(0.92) {
                 rng.gen_range(4..=5)
             } else {
@@ -481,13 +498,14 @@ fn synth_report(
 }
 
 impl SynthReport {
-    fn into_active(self) -> entity::reports::ActiveModel {
+    fn into_active(self, seq: i64) -> entity::reports::ActiveModel {
         let updated = self
             .closed_at
             .or(self.resolved_at)
             .or(self.accepted_at)
             .unwrap_or(self.submitted_at);
         entity::reports::ActiveModel {
+            case_no: Set(number::format(CaseKind::Report, seq, self.submitted_at)),
             id: Set(self.id),
             reporter_id: Set(self.reporter_id),
             category: Set(self.category),
@@ -497,8 +515,8 @@ impl SynthReport {
             coord_input: Set("gcj02".into()),
             address: Set(None),
             anonymous: Set(false),
-            urgency: Set("normal".into()),
-            status: Set(self.status.clone()),
+            urgency: Set(entity::enums::Urgency::Normal),
+            status: Set(self.status),
             grid_code: Set(self.grid_code.clone()),
             queue_code: Set(self.grid_code),
             queue_path: Set(self.queue_path),
@@ -517,7 +535,7 @@ impl SynthReport {
             duplicate_of: Set(None),
             flagged: Set(false),
             overdue_notified: Set(
-                self.status != "closed" && self.deadline.is_some_and(|d| d < updated)
+                self.status != ReportStatus::Closed && self.deadline.is_some_and(|d| d < updated)
             ),
             version: Set(0),
             updated_at: Set(updated),
@@ -550,7 +568,7 @@ fn timeline_of(r: &SynthReport) -> Vec<entity::timeline_events::ActiveModel> {
         "submitted",
         r.submitted_at,
     )];
-    if r.status == "rejected" {
+    if r.status == ReportStatus::Rejected {
         rows.push(row(
             &r.worker_id,
             "worker",
@@ -598,25 +616,33 @@ fn synth_wish(
     now: i64,
     grid: &Grid,
     wisher: &str,
+    seq: i64,
 ) -> entity::wishes::ActiveModel {
     let submitted = now - rng.gen_range(HOUR..365 * DAY);
     let roll: f64 = rng.gen();
     let status = if now - submitted < 30 * DAY && roll < 0.4 {
-        ["submitted", "approved", "claimed"][rng.gen_range(0..3)]
+        [
+            WishStatus::Submitted,
+            WishStatus::Approved,
+            WishStatus::Claimed,
+        ][rng.gen_range(0..3)]
     } else if roll < 0.03 {
-        "rejected"
+        WishStatus::Rejected
     } else if roll < 0.06 {
-        "expired"
+        WishStatus::Expired
     } else if roll < 0.08 {
-        "cancelled"
+        WishStatus::Cancelled
     } else {
-        "closed"
+        WishStatus::Closed
     };
-    let approved = (status != "submitted" && status != "rejected").then_some(submitted + DAY);
-    let claimed = matches!(status, "claimed" | "closed").then_some(submitted + 3 * DAY);
-    let fulfilled = (status == "closed").then_some(submitted + 7 * DAY);
+    let approved = (status != WishStatus::Submitted && status != WishStatus::Rejected)
+        .then_some(submitted + DAY);
+    let claimed =
+        matches!(status, WishStatus::Claimed | WishStatus::Closed).then_some(submitted + 3 * DAY);
+    let fulfilled = (status == WishStatus::Closed).then_some(submitted + 7 * DAY);
     let goods = rng.gen_bool(0.6);
     entity::wishes::ActiveModel {
+        case_no: Set(number::format(CaseKind::Wish, seq, submitted)),
         id: Set(crate::util::new_id()),
         wisher_id: Set(wisher.into()),
         title: Set(if goods {
@@ -626,19 +652,23 @@ fn synth_wish(
         }
         .into()),
         description: Set("基准数据：独居老人的小心愿。".into()),
-        kind: Set(if goods { "goods" } else { "service" }.into()),
+        kind: Set(if goods {
+            WishKind::Goods
+        } else {
+            WishKind::Service
+        }),
         estimated_value_fen: Set(goods.then(|| rng.gen_range(2_000..30_000))),
         lat: Set(grid.lat),
         lng: Set(grid.lng),
         grid_code: Set(grid.code.clone()),
         queue_path: Set(grid.path.clone()),
-        status: Set(status.into()),
+        status: Set(status),
         deadline: Set(submitted + 30 * DAY),
         claimant_id: Set(None),
         claimant_unit: Set(claimed.map(|_| "志愿服务队".to_string())),
         reason: Set(None),
         flagged: Set(false),
-        expired_to_queue: Set(status == "expired"),
+        expired_to_queue: Set(status == WishStatus::Expired),
         submitted_at: Set(submitted),
         approved_at: Set(approved),
         claimed_at: Set(claimed),
@@ -694,7 +724,7 @@ async fn write_tokens(
             .context("no grids")?;
         grid.geometry
             .as_deref()
-            .and_then(crate::grids::service::multipolygon_from_json)
+            .and_then(crate::grids::geojson::multipolygon_from_json)
             .and_then(|mp| mp.centroid())
             .context("grid has no shape")
     };

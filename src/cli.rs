@@ -230,15 +230,16 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
     }
     .insert(db)
     .await?;
+    use entity::enums::{ReportStatus as S, Urgency};
     let states = [
-        "submitted",
-        "accepted",
-        "in_progress",
-        "resolved",
-        "closed",
-        "closed",
-        "closed",
-        "rejected",
+        S::Submitted,
+        S::Accepted,
+        S::InProgress,
+        S::Resolved,
+        S::Closed,
+        S::Closed,
+        S::Closed,
+        S::Rejected,
     ];
     let categories = [
         "sanitation",
@@ -253,17 +254,21 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
         let status = states[i % states.len()];
         let submitted = now - (i as i64 + 1) * 5 * 3_600_000;
         let accepted =
-            (status != "submitted" && status != "rejected").then_some(submitted + 1_800_000);
+            (status != S::Submitted && status != S::Rejected).then_some(submitted + 1_800_000);
         let id = new_id();
         let centre = grid
             .geometry
             .as_deref()
-            .and_then(crate::grids::service::multipolygon_from_json)
+            .and_then(crate::grids::geojson::multipolygon_from_json)
             .and_then(|mp| geo::Centroid::centroid(&mp))
             .map(|p| (p.y(), p.x()))
             .unwrap_or((31.2, 121.4));
+        let case_no =
+            crate::cases::number::next(db, crate::cases::number::CaseKind::Report, submitted)
+                .await?;
         entity::reports::ActiveModel {
             id: Set(id.clone()),
+            case_no: Set(case_no),
             reporter_id: Set(resident_id.clone()),
             category: Set(categories[i % categories.len()].into()),
             description: Set(format!("示范上报 #{}：请网格员处理", i + 1)),
@@ -272,8 +277,8 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
             coord_input: Set("gcj02".into()),
             address: Set(None),
             anonymous: Set(false),
-            urgency: Set("normal".into()),
-            status: Set(status.into()),
+            urgency: Set(Urgency::Normal),
+            status: Set(status),
             grid_code: Set(grid.code.clone()),
             queue_code: Set(grid.code.clone()),
             queue_path: Set(grid.path.clone()),
@@ -282,12 +287,10 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
             accepted_at: Set(accepted),
             deadline: Set(accepted.map(|a| a + 8 * 3_600_000)),
             suspended_at: Set(None),
-            resolved_at: Set(
-                matches!(status, "resolved" | "closed").then_some(submitted + 4 * 3_600_000)
-            ),
-            closed_at: Set((status == "closed").then_some(submitted + 5 * 3_600_000)),
+            resolved_at: Set(status.is_handled().then_some(submitted + 4 * 3_600_000)),
+            closed_at: Set((status == S::Closed).then_some(submitted + 5 * 3_600_000)),
             rework_count: Set(0),
-            rating: Set((status == "closed").then_some(5)),
+            rating: Set((status == S::Closed).then_some(5)),
             rating_comment: Set(None),
             extension_until: Set(None),
             extension_reason: Set(None),

@@ -8,9 +8,11 @@
 //! it are fresh too).
 
 use actix_web::{dev::Payload, FromRequest, HttpRequest};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
+};
 
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, ApiResult, Code};
 use crate::util::{now_ms, sha256_hex};
 
 use entity::idempotency as idem;
@@ -46,14 +48,102 @@ impl FromRequest for IdempotencyKey {
 }
 
 /// What a key already produced.
-pub enum Prior {
+enum Prior {
     None,
     /// The id of the resource the first request created.
     Created(String),
 }
 
+/// One creating request seen through its `Idempotency-Key` (or the lack of one): the only
+/// door every creating POST goes through. [`Request::replay`] answers a retry before any work;
+/// [`Request::begin`] opens the creating transaction with the key claimed as its first write,
+/// or says which earlier request won the key.
+pub struct Request<'a> {
+    user_id: &'a str,
+    key: Option<&'a str>,
+    hash: String,
+}
+
+/// What the creating request does next.
+pub enum NextAction {
+    /// Create, inside this transaction (the key, if any, is already claimed in it).
+    Proceed(sea_orm::DatabaseTransaction),
+    /// Answer with the resource this id names: an earlier request with the key created it.
+    Replay(String),
+}
+
+impl<'a> Request<'a> {
+    /// `body` is what makes two requests "the same": the JSON of the input, or the bytes of
+    /// an upload.
+    pub fn new(user_id: &'a str, key: Option<&'a str>, body: &[u8]) -> Self {
+        Request {
+            user_id,
+            key,
+            hash: sha256_hex(body),
+        }
+    }
+
+    /// [`Request::new`] for a JSON input.
+    pub fn for_json(user_id: &'a str, key: Option<&'a str>, input: &impl serde::Serialize) -> Self {
+        Self::new(
+            user_id,
+            key,
+            serde_json::to_string(input).unwrap_or_default().as_bytes(),
+        )
+    }
+
+    /// The id an earlier request with this key created, if any (422 when the key came with
+    /// another body). Cheap: call it before validating and before any outside call.
+    pub async fn replay(&self, db: &impl ConnectionTrait) -> ApiResult<Option<String>> {
+        let Some(key) = self.key else {
+            return Ok(None);
+        };
+        Ok(match lookup(db, self.user_id, key, &self.hash).await? {
+            Prior::Created(id) => Some(id),
+            Prior::None => None,
+        })
+    }
+
+    /// Opens the creating transaction and claims the key for `created_id` as its first write.
+    /// When a concurrent retry won the key, the transaction is dropped and the winner named.
+    pub async fn begin(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        created_id: &str,
+    ) -> ApiResult<NextAction> {
+        let txn = db.begin().await?;
+        let Some(key) = self.key else {
+            return Ok(NextAction::Proceed(txn));
+        };
+        match claim(&txn, self.user_id, key, &self.hash, created_id).await {
+            Ok(()) => Ok(NextAction::Proceed(txn)),
+            Err(e) => {
+                drop(txn);
+                let winner =
+                    winner_after_failed_claim(db, self.user_id, key, &self.hash, e).await?;
+                Ok(NextAction::Replay(winner))
+            }
+        }
+    }
+
+    /// The claim's INSERT alone, for a creation sent as one statement (PostgreSQL's submit):
+    /// a live record makes that statement fail whole, and the caller then goes through
+    /// [`Request::begin`], which sorts the key out.
+    pub fn claim_statement(&self, created_id: &str) -> Option<sea_orm::sea_query::InsertStatement> {
+        let key = self.key?;
+        Some(sea_orm::QueryTrait::into_query(idem::Entity::insert(
+            record(self.user_id, key, &self.hash, created_id),
+        )))
+    }
+
+    /// Whether the request carries a key.
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
 /// Looks the key up; a live record with another request body is a client bug (422).
-pub async fn lookup(
+async fn lookup(
     db: &impl ConnectionTrait,
     user_id: &str,
     key: &str,
@@ -79,7 +169,7 @@ pub async fn lookup(
 
 /// Claims the key inside the creating transaction. A unique violation here means a
 /// concurrent request with the same key won: the caller rolls back and replays.
-pub async fn claim(
+async fn claim(
     db: &impl ConnectionTrait,
     user_id: &str,
     key: &str,
@@ -118,23 +208,6 @@ pub async fn claim(
         .map(|_| ())
 }
 
-/// The claim's INSERT alone (no clearing of an expired record first), for a caller that
-/// sends it inside one statement with the creation: a live record makes that statement fail
-/// as a whole, and the caller then takes the path through [`claim`].
-pub fn claim_statement(
-    user_id: &str,
-    key: &str,
-    request_hash: &str,
-    created_id: &str,
-) -> sea_orm::sea_query::InsertStatement {
-    sea_orm::QueryTrait::into_query(idem::Entity::insert(record(
-        user_id,
-        key,
-        request_hash,
-        created_id,
-    )))
-}
-
 fn record(user_id: &str, key: &str, request_hash: &str, created_id: &str) -> idem::ActiveModel {
     idem::ActiveModel {
         user_id: Set(user_id.into()),
@@ -150,7 +223,7 @@ fn record(user_id: &str, key: &str, request_hash: &str, created_id: &str) -> ide
 /// violation when a concurrent retry committed first, or (on MySQL) a deadlock between the
 /// two inserts whose survivor may commit a moment later, so the lookup is retried briefly.
 /// Returns the winner's resource id, or the original error when no request holds the key.
-pub async fn winner_after_failed_claim(
+async fn winner_after_failed_claim(
     db: &impl ConnectionTrait,
     user_id: &str,
     key: &str,
@@ -166,10 +239,6 @@ pub async fn winner_after_failed_claim(
         pause *= 2;
     }
     Err(claim_error.into())
-}
-
-pub fn hash_request(body: &impl serde::Serialize) -> String {
-    sha256_hex(serde_json::to_string(body).unwrap_or_default().as_bytes())
 }
 
 /// Drops records older than the window (a background job).

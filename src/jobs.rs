@@ -7,8 +7,6 @@
 use std::time::Duration;
 
 use actix_web::web;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::state::AppState;
 
@@ -42,69 +40,30 @@ pub fn spawn_all(state: web::Data<AppState>) {
     });
 }
 
-/// Tries to hold the lease `name` for `ttl`; true when this instance holds it now.
-pub async fn acquire_lease(
-    db: &impl ConnectionTrait,
-    name: &str,
-    holder: &str,
-    ttl: Duration,
-) -> Result<bool, sea_orm::DbErr> {
-    use entity::job_leases as l;
-    let now = crate::util::now_ms();
-    let until = now + ttl.as_millis() as i64;
-    // Create the row if it has never existed; a conflict means someone created it first.
-    l::Entity::insert(l::ActiveModel {
-        name: Set(name.into()),
-        holder: Set(String::new()),
-        expires_at: Set(0),
-    })
-    // A no-op update rather than DO NOTHING, which sea-query renders invalid for MySQL.
-    .on_conflict(
-        OnConflict::column(l::Column::Name)
-            .update_column(l::Column::Name)
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    let won = l::Entity::update_many()
-        .col_expr(l::Column::Holder, Expr::value(holder))
-        .col_expr(l::Column::ExpiresAt, Expr::value(until))
-        .filter(l::Column::Name.eq(name))
-        .filter(
-            l::Column::ExpiresAt
-                .lt(now)
-                .or(l::Column::Holder.eq(holder)),
-        )
-        .exec(db)
-        .await?
-        .rows_affected;
-    Ok(won == 1)
-}
-
 /// The jobs that must run once across all instances, each behind its own lease.
 async fn run_leased_jobs(state: &AppState) {
     let ttl = state.settings.job_interval * 3;
     let holder = state.instance_id.as_str();
     if lease(state, "reports_auto_close", holder, ttl).await {
-        match crate::reports::service::auto_close(state).await {
+        match crate::reports::jobs::auto_close(state).await {
             Ok(n) if n > 0 => tracing::info!(closed = n, "auto-closed resolved reports"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "auto-close failed"),
         }
     }
     if lease(state, "reports_overdue", holder, ttl).await {
-        if let Err(e) = crate::reports::service::mark_overdue(state).await {
+        if let Err(e) = crate::reports::jobs::mark_overdue(state).await {
             tracing::warn!(error = %e, "overdue marking failed");
         }
     }
     if lease(state, "wishes", holder, ttl).await {
         let now = crate::util::now_ms();
-        match crate::wishes::service::expire_unclaimed(state, now).await {
+        match crate::wishes::actions::expire_unclaimed(state, now).await {
             Ok(n) if n > 0 => tracing::info!(expired = n, "unclaimed wishes moved to grid queues"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "wish expiry failed"),
         }
-        if let Err(e) = crate::wishes::service::auto_confirm(state, now).await {
+        if let Err(e) = crate::wishes::actions::auto_confirm(state, now).await {
             tracing::warn!(error = %e, "wish auto-confirm failed");
         }
     }
@@ -129,7 +88,7 @@ async fn run_leased_jobs(state: &AppState) {
 }
 
 async fn lease(state: &AppState, name: &str, holder: &str, ttl: Duration) -> bool {
-    match acquire_lease(&state.db, name, holder, ttl).await {
+    match crate::infra::lease::acquire(&state.db, name, holder, ttl).await {
         Ok(won) => won,
         Err(e) => {
             tracing::warn!(error = %e, job = name, "could not take the job lease");

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod benchdata;
+pub mod cases;
 pub mod cli;
 pub mod config;
 pub mod content;
@@ -15,6 +16,7 @@ pub mod infra;
 pub mod jobs;
 pub mod notify;
 pub mod openapi;
+pub mod paging;
 pub mod reports;
 pub mod routes;
 pub mod startup;

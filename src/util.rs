@@ -56,25 +56,6 @@ pub fn mask_phone(phone: &str) -> String {
     format!("{head}****{tail}")
 }
 
-/// The `limit` of a list request: default 20, at most 100.
-pub fn page_limit(limit: Option<u64>) -> Result<u64, crate::error::ApiError> {
-    match limit {
-        None => Ok(20),
-        Some(n) if (1..=100).contains(&n) => Ok(n),
-        Some(_) => Err(crate::error::ApiError::invalid(
-            "limit",
-            "must be between 1 and 100",
-        )),
-    }
-}
-
-/// A keyset cursor `<sort key>_<id>`, as the lists hand out in `next_cursor`.
-pub fn parse_cursor(cursor: &str) -> Result<(i64, String), crate::error::ApiError> {
-    let bad = || crate::error::ApiError::invalid("cursor", "malformed cursor");
-    let (k, id) = cursor.split_once('_').ok_or_else(bad)?;
-    Ok((k.parse().map_err(|_| bad())?, id.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,13 +64,6 @@ mod tests {
     fn phones_are_masked_in_the_middle() {
         assert_eq!(mask_phone("13812345678"), "138****5678");
         assert_eq!(mask_phone("123"), "***");
-    }
-
-    #[test]
-    fn cursors_parse_or_fail_as_validation_errors() {
-        assert_eq!(parse_cursor("12_ab").unwrap(), (12, "ab".to_string()));
-        assert!(parse_cursor("x_ab").is_err());
-        assert!(parse_cursor("12").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod areas;
 pub mod categories;
 pub mod dashboard_rollups;
 pub mod dead_letters;
+pub mod enums;
 pub mod grid_members;
 pub mod idempotency;
 pub mod invites;

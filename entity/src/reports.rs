@@ -7,6 +7,9 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
+    /// `R20261205-00042`: the kind, the Asia/Shanghai day of creation, a counter that only grows.
+    #[sea_orm(unique)]
+    pub case_no: String,
     pub reporter_id: String,
     pub category: String,
     #[sea_orm(column_type = "Text")]
@@ -18,8 +21,8 @@ pub struct Model {
     pub coord_input: String,
     pub address: Option<String>,
     pub anonymous: bool,
-    pub urgency: String,
-    pub status: String,
+    pub urgency: crate::enums::Urgency,
+    pub status: crate::enums::ReportStatus,
     pub grid_code: String,
     pub queue_code: String,
     pub queue_path: String,

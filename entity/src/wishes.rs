@@ -7,11 +7,14 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
+    /// `R20261205-00042`: the kind, the Asia/Shanghai day of creation, a counter that only grows.
+    #[sea_orm(unique)]
+    pub case_no: String,
     pub wisher_id: String,
     pub title: String,
     #[sea_orm(column_type = "Text")]
     pub description: String,
-    pub kind: String,
+    pub kind: crate::enums::WishKind,
     pub estimated_value_fen: Option<i64>,
     #[sea_orm(column_type = "Double")]
     pub lat: f64,
@@ -19,7 +22,7 @@ pub struct Model {
     pub lng: f64,
     pub grid_code: String,
     pub queue_path: String,
-    pub status: String,
+    pub status: crate::enums::WishStatus,
     pub deadline: i64,
     pub claimant_id: Option<String>,
     pub claimant_unit: Option<String>,

@@ -10,6 +10,7 @@ mod m20261123_000001_init;
 mod m20261125_000001_wishes;
 mod m20261204_000001_dashboard_rollups;
 mod m20261204_000001_perf_indexes;
+mod m20261205_000001_case_numbers;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_wishes::Migration),
             Box::new(m20261204_000001_perf_indexes::Migration),
             Box::new(m20261204_000001_dashboard_rollups::Migration),
+            Box::new(m20261205_000001_case_numbers::Migration),
         ]
     }
 }

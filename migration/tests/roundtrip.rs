@@ -109,3 +109,105 @@ async fn migrations_go_up_down_to_empty_and_up_again() {
         .expect("pending")
         .is_empty());
 }
+
+#[tokio::test]
+async fn existing_reports_are_numbered_in_creation_order_and_new_ones_follow() {
+    use sea_orm_migration::sea_orm::sea_query::{Alias, Query};
+    let (db, _dir) = fresh_database().await;
+    let before_case_numbers = Migrator::migrations().len() as u32 - 1;
+    Migrator::up(&db, Some(before_case_numbers))
+        .await
+        .expect("up to the migration before case numbers");
+    let backend = db.get_database_backend();
+    // Inserted out of order: the later report first. 1796401800000 = 2026-12-05 00:30 Shanghai.
+    for (id, at) in [
+        ("b", 1_796_401_800_000_i64 + 60_000),
+        ("a", 1_796_401_800_000),
+    ] {
+        let insert = Query::insert()
+            .into_table(Alias::new("reports"))
+            .columns(
+                [
+                    "id",
+                    "reporter_id",
+                    "category",
+                    "description",
+                    "lat",
+                    "lng",
+                    "coord_input",
+                    "urgency",
+                    "status",
+                    "grid_code",
+                    "queue_code",
+                    "queue_path",
+                    "submitted_at",
+                    "updated_at",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                id.into(),
+                "u".into(),
+                "sanitation".into(),
+                "d".into(),
+                31.2.into(),
+                121.4.into(),
+                "gcj02".into(),
+                "normal".into(),
+                "submitted".into(),
+                "G01".into(),
+                "G01".into(),
+                "/D01/G01/".into(),
+                at.into(),
+                at.into(),
+            ])
+            .to_owned();
+        db.execute(backend.build(&insert))
+            .await
+            .expect("insert report");
+    }
+    Migrator::up(&db, None).await.expect("up");
+    let numbers = db
+        .query_all(
+            backend.build(
+                Query::select()
+                    .columns([Alias::new("id"), Alias::new("case_no")])
+                    .from(Alias::new("reports"))
+                    .order_by(Alias::new("id"), sea_orm_migration::prelude::Order::Asc),
+            ),
+        )
+        .await
+        .expect("select");
+    let got: Vec<(String, String)> = numbers
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "id").unwrap(),
+                r.try_get("", "case_no").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a".to_string(), "R20261205-00001".to_string()),
+            ("b".to_string(), "R20261205-00002".to_string()),
+        ]
+    );
+    // The counter moved past them: the next number is 3.
+    let mut next = Query::insert()
+        .into_table(Alias::new("report_numbers"))
+        .or_default_values()
+        .to_owned();
+    let id: i64 = if backend == sea_orm_migration::sea_orm::DbBackend::Postgres {
+        next.returning_col(Alias::new("id"));
+        let row = db.query_one(backend.build(&next)).await.unwrap().unwrap();
+        i64::from(row.try_get::<i32>("", "id").unwrap())
+    } else {
+        db.execute(backend.build(&next))
+            .await
+            .unwrap()
+            .last_insert_id() as i64
+    };
+    assert_eq!(id, 3);
+}

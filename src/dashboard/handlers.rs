@@ -10,8 +10,9 @@ use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
-/// Closure metrics of an area and period: totals and groups (child areas or grids worst
-/// first, categories, or days). Rates are null when their denominator is 0.
+/// Closure metrics of an area and period: totals and groups (every child area or every grid,
+/// worst first; categories; or days), each group's metrics beside its `key` and `name`.
+/// Rates are null when their denominator is 0; durations are minutes with one decimal.
 #[utoipa::path(tag = "dashboard", params(DashboardQuery), security(("bearer" = [])),
     responses((status = 200, body = Dashboard),
         (status = 403, description = "not an admin, or the area is outside the admin's", body = crate::error::ErrorBody),
@@ -67,8 +68,10 @@ fn pct(r: Option<f64>) -> String {
     r.map(|v| format!("{:.2}", v * 100.0)).unwrap_or_default()
 }
 
-fn hours(s: Option<i64>) -> String {
-    s.map(|v| format!("{:.2}", v as f64 / 3600.0))
+/// Minutes shown in hours, as the column headers say.
+fn hours(minutes: Option<f64>) -> String {
+    minutes
+        .map(|v| format!("{:.2}", v / 60.0))
         .unwrap_or_default()
 }
 
@@ -85,20 +88,20 @@ pub fn csv_line(key: &str, name: &str, m: &Metrics) -> String {
         m.closed_on_time.to_string(),
         m.open.to_string(),
         m.overdue.to_string(),
-        m.rework.to_string(),
+        m.reworked.to_string(),
         pct(m.closure_rate),
         pct(m.on_time_rate),
         pct(m.rework_rate),
         pct(m.satisfaction_rate),
-        pct(m.loop_rate),
-        hours(m.accept_median_s),
-        hours(m.accept_p90_s),
-        hours(m.close_median_s),
-        hours(m.close_p90_s),
-        m.ratings.to_string(),
-        m.wishes.submitted.to_string(),
-        m.wishes.claimed.to_string(),
-        m.wishes.fulfilled.to_string(),
+        pct(m.loop_closed_rate),
+        hours(m.accept_minutes_p50),
+        hours(m.accept_minutes_p90),
+        hours(m.close_minutes_p50),
+        hours(m.close_minutes_p90),
+        m.rated.to_string(),
+        m.wishes_submitted.to_string(),
+        m.wishes_claimed.to_string(),
+        m.wishes_fulfilled.to_string(),
     ];
     let mut line = fields.join(",");
     line.push_str("\r\n");
@@ -121,7 +124,6 @@ async fn dashboard_csv(
     let scope = service::resolve(&state, &who, &q).await?;
     let (wish_total, wish_groups) = service::wishes(&state.db, &scope).await?;
     let totals = service::totals(&state, &scope, wish_total).await?;
-    let names = service::names(&state, &scope).await?;
     let mut head = String::from("\u{feff}");
     head.push_str(&CSV_HEADER.join(","));
     head.push_str("\r\n");
@@ -141,7 +143,7 @@ async fn dashboard_csv(
         while let Some(row) = rows.next().await {
             let line = row
                 .map_err(crate::error::ApiError::from)
-                .and_then(|r| service::group_of(&r, &wish_groups, &names))
+                .and_then(|r| service::group_of(&r, &wish_groups))
                 .map(|g| csv_line(&g.key, &g.name, &g.metrics));
             match line {
                 Ok(l) => yield Ok(web::Bytes::from(l)),

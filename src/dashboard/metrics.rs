@@ -14,16 +14,21 @@
 //! - overdue (超期) = open past deadline + closed late.
 //! - reworked: went through rework at least once (any status).
 //! - rated: has a rating; satisfied: rating 4–5.
+//! - cancelled reports count nowhere (API.md), not even as submitted.
+//!
+//! Statuses are read through [`ReportStatus`] and its methods (`is_open`, `is_handled`), so
+//! the metrics and the state machine cannot disagree on what "open" and "handled" mean.
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::histogram::Histogram;
+use crate::reports::status::ReportStatus;
 
 /// The facts of one report the metrics need (a row of `reports`).
 #[derive(Clone, Debug)]
-pub struct Fact<'a> {
-    pub status: &'a str,
+pub struct Fact {
+    pub status: ReportStatus,
     pub submitted_at: i64,
     pub accepted_at: Option<i64>,
     pub deadline: Option<i64>,
@@ -33,10 +38,10 @@ pub struct Fact<'a> {
     pub rating: Option<i16>,
 }
 
-impl<'a> From<&'a entity::reports::Model> for Fact<'a> {
-    fn from(r: &'a entity::reports::Model) -> Self {
+impl From<&entity::reports::Model> for Fact {
+    fn from(r: &entity::reports::Model) -> Self {
         Fact {
-            status: &r.status,
+            status: r.status,
             submitted_at: r.submitted_at,
             accepted_at: r.accepted_at,
             deadline: r.deadline,
@@ -81,26 +86,30 @@ pub const COUNTERS: [&str; 11] = [
     "satisfied",
 ];
 
-fn is_open_unhandled(status: &str) -> bool {
-    matches!(
-        status,
-        "submitted" | "accepted" | "in_progress" | "escalated" | "suspended"
-    )
+/// Open in the metrics' sense: still needs attention and not yet handled (a resolved report
+/// is open to the state machine, but handled here).
+fn is_open_unhandled(status: ReportStatus) -> bool {
+    status.is_open() && !status.is_handled()
 }
 
 impl Counts {
     /// Adds one report as of `now`; returns the deadline at which this report would turn
-    /// overdue later (an open, running report still within its limit), if any.
-    pub fn add(&mut self, f: &Fact<'_>, now: i64) -> Option<i64> {
+    /// overdue later (an open, running report still within its limit), if any. A cancelled
+    /// report adds nothing.
+    pub fn add(&mut self, f: &Fact, now: i64) -> Option<i64> {
+        let status = f.status;
+        if status == ReportStatus::Cancelled {
+            return None;
+        }
         self.submitted += 1;
         if let Some(at) = f.accepted_at {
             self.accepted += 1;
             self.to_accept.add(at - f.submitted_at);
         }
-        if matches!(f.status, "resolved" | "closed") {
+        if status.is_handled() {
             self.handled += 1;
         }
-        if f.status == "closed" {
+        if status == ReportStatus::Closed {
             self.closed += 1;
             let closed_at = f.closed_at.unwrap_or(f.submitted_at);
             match f.deadline {
@@ -110,9 +119,9 @@ impl Counts {
             self.to_close.add(closed_at - f.submitted_at);
         }
         let mut turns_overdue = None;
-        if is_open_unhandled(f.status) {
+        if is_open_unhandled(status) {
             self.open += 1;
-            let suspended = f.status == "suspended";
+            let suspended = status == ReportStatus::Suspended;
             let clock = if suspended {
                 f.suspended_at.unwrap_or(now)
             } else {
@@ -194,22 +203,23 @@ impl Counts {
 }
 
 /// Wish volumes of a cohort (submitted in the period).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WishCounts {
     pub submitted: i64,
     pub claimed: i64,
     pub fulfilled: i64,
 }
 
-/// Every figure of the dashboard for one set of reports and wishes.
+/// Every figure of the dashboard for one set of reports and wishes, under the names of the
+/// client contract (API.md). Counts are integers; rates are in 0..1, null when their
+/// denominator is 0; durations are minutes rounded to one decimal, null when nothing was
+/// measured.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Metrics {
-    /// Reports submitted (上报数).
+    /// Reports submitted (上报数); cancelled reports count nowhere.
     pub submitted: i64,
     /// Reports accepted (受理数).
     pub accepted: i64,
-    /// Reports handled: resolved or closed.
-    pub handled: i64,
     /// 应结案: handled + open past deadline.
     pub due: i64,
     /// 结案数.
@@ -221,56 +231,86 @@ pub struct Metrics {
     /// 超期: open past deadline + closed after deadline.
     pub overdue: i64,
     /// Reports that went through rework (返工).
-    pub rework: i64,
+    pub reworked: i64,
+    /// Reports with a rating (评价数).
+    pub rated: i64,
+    /// Reports rated 4–5.
+    pub satisfied: i64,
     /// 结案率 = closed / due.
+    #[schema(required = true, minimum = 0.0, maximum = 1.0)]
     pub closure_rate: Option<f64>,
     /// 按期结案率 = closed on time / due.
+    #[schema(required = true, minimum = 0.0, maximum = 1.0)]
     pub on_time_rate: Option<f64>,
-    /// 返工率 = reworked / handled.
+    /// 返工率 = reworked / handled. Reworked counts reports back in progress too, so this
+    /// can exceed 1 while reworked reports are still open.
+    #[schema(required = true, minimum = 0.0)]
     pub rework_rate: Option<f64>,
-    /// 满意率 = ratings 4–5 / ratings.
+    /// 满意率 = satisfied / rated.
+    #[schema(required = true, minimum = 0.0, maximum = 1.0)]
     pub satisfaction_rate: Option<f64>,
     /// 闭环率 = closed / accepted.
-    pub loop_rate: Option<f64>,
-    pub ratings: i64,
-    /// Time to accept, median and p90, in seconds (log buckets, ±19 %).
-    pub accept_median_s: Option<i64>,
-    pub accept_p90_s: Option<i64>,
-    /// Time to close, median and p90, in seconds.
-    pub close_median_s: Option<i64>,
-    pub close_p90_s: Option<i64>,
-    pub wishes: WishCounts,
+    #[schema(required = true, minimum = 0.0)]
+    pub loop_closed_rate: Option<f64>,
+    /// Time to accept, median, in minutes (one decimal; log buckets, within ±19 %).
+    #[schema(required = true, minimum = 0.0)]
+    pub accept_minutes_p50: Option<f64>,
+    /// Time to accept, 90th percentile, in minutes (one decimal).
+    #[schema(required = true, minimum = 0.0)]
+    pub accept_minutes_p90: Option<f64>,
+    /// Time to close, median, in minutes (one decimal).
+    #[schema(required = true, minimum = 0.0)]
+    pub close_minutes_p50: Option<f64>,
+    /// Time to close, 90th percentile, in minutes (one decimal).
+    #[schema(required = true, minimum = 0.0)]
+    pub close_minutes_p90: Option<f64>,
+    /// Wishes submitted in the period.
+    pub wishes_submitted: i64,
+    /// Of those, claimed.
+    pub wishes_claimed: i64,
+    /// Of those, fulfilled.
+    pub wishes_fulfilled: i64,
+    /// Reports handled (办结数): resolved or closed; the denominator of `rework_rate`.
+    pub handled: i64,
 }
 
 fn rate(num: i64, den: i64) -> Option<f64> {
     (den != 0).then(|| num as f64 / den as f64)
 }
 
+/// Milliseconds as minutes rounded to one decimal.
+fn minutes(ms: i64) -> f64 {
+    (ms as f64 / 6_000.0).round() / 10.0
+}
+
 impl Metrics {
     pub fn from_counts(c: &Counts, wishes: WishCounts) -> Metrics {
         let due = c.handled + c.open_overdue;
-        let secs = |ms: Option<i64>| ms.map(|v| (v + 500) / 1000);
+        let p = |h: &Histogram, q: f64| h.quantile_ms(q).map(minutes);
         Metrics {
             submitted: c.submitted,
             accepted: c.accepted,
-            handled: c.handled,
             due,
             closed: c.closed,
             closed_on_time: c.closed_on_time,
             open: c.open,
             overdue: c.open_overdue + c.closed_late,
-            rework: c.reworked,
+            reworked: c.reworked,
+            rated: c.rated,
+            satisfied: c.satisfied,
             closure_rate: rate(c.closed, due),
             on_time_rate: rate(c.closed_on_time, due),
             rework_rate: rate(c.reworked, c.handled),
             satisfaction_rate: rate(c.satisfied, c.rated),
-            loop_rate: rate(c.closed, c.accepted),
-            ratings: c.rated,
-            accept_median_s: secs(c.to_accept.quantile_ms(0.5)),
-            accept_p90_s: secs(c.to_accept.quantile_ms(0.9)),
-            close_median_s: secs(c.to_close.quantile_ms(0.5)),
-            close_p90_s: secs(c.to_close.quantile_ms(0.9)),
-            wishes,
+            loop_closed_rate: rate(c.closed, c.accepted),
+            accept_minutes_p50: p(&c.to_accept, 0.5),
+            accept_minutes_p90: p(&c.to_accept, 0.9),
+            close_minutes_p50: p(&c.to_close, 0.5),
+            close_minutes_p90: p(&c.to_close, 0.9),
+            wishes_submitted: wishes.submitted,
+            wishes_claimed: wishes.claimed,
+            wishes_fulfilled: wishes.fulfilled,
+            handled: c.handled,
         }
     }
 }
@@ -282,7 +322,7 @@ mod tests {
     const H: i64 = 3_600_000;
     const NOW: i64 = 1_000 * H;
 
-    fn fact(status: &str) -> Fact<'_> {
+    fn fact(status: ReportStatus) -> Fact {
         Fact {
             status,
             submitted_at: 0,
@@ -295,7 +335,7 @@ mod tests {
         }
     }
 
-    fn metrics(facts: &[Fact<'_>]) -> Metrics {
+    fn metrics(facts: &[Fact]) -> Metrics {
         let mut c = Counts::default();
         for f in facts {
             c.add(f, NOW);
@@ -311,17 +351,18 @@ mod tests {
         assert_eq!(m.on_time_rate, None);
         assert_eq!(m.rework_rate, None);
         assert_eq!(m.satisfaction_rate, None);
-        assert_eq!(m.loop_rate, None);
-        assert_eq!(m.accept_median_s, None);
+        assert_eq!(m.loop_closed_rate, None);
+        assert_eq!(m.accept_minutes_p50, None);
+        assert_eq!(m.close_minutes_p90, None);
         // Open within the limit: submitted and open, still not due.
         let m = metrics(&[Fact {
             accepted_at: Some(H),
             deadline: Some(NOW + H),
-            ..fact("in_progress")
+            ..fact(ReportStatus::InProgress)
         }]);
         assert_eq!((m.submitted, m.open, m.due, m.overdue), (1, 1, 0, 0));
         assert_eq!(m.closure_rate, None);
-        assert_eq!(m.loop_rate, Some(0.0));
+        assert_eq!(m.loop_closed_rate, Some(0.0));
     }
 
     #[test]
@@ -333,7 +374,7 @@ mod tests {
                 deadline: Some(20 * H),
                 closed_at: Some(10 * H),
                 rating: Some(5),
-                ..fact("closed")
+                ..fact(ReportStatus::Closed)
             },
             // 2. closed after its deadline, reworked once, rated 3.
             Fact {
@@ -342,42 +383,42 @@ mod tests {
                 closed_at: Some(30 * H),
                 rework_count: 1,
                 rating: Some(3),
-                ..fact("closed")
+                ..fact(ReportStatus::Closed)
             },
             // 3. resolved, waiting for the check: handled, not closed.
             Fact {
                 accepted_at: Some(2 * H),
                 deadline: Some(NOW + H),
-                ..fact("resolved")
+                ..fact(ReportStatus::Resolved)
             },
             // 4. open past its deadline.
             Fact {
                 accepted_at: Some(H),
                 deadline: Some(50 * H),
-                ..fact("in_progress")
+                ..fact(ReportStatus::InProgress)
             },
             // 5. suspended before its deadline: the clock stopped, so not overdue.
             Fact {
                 accepted_at: Some(H),
                 deadline: Some(60 * H),
                 suspended_at: Some(40 * H),
-                ..fact("suspended")
+                ..fact(ReportStatus::Suspended)
             },
             // 6. suspended after its deadline had passed: overdue.
             Fact {
                 accepted_at: Some(H),
                 deadline: Some(60 * H),
                 suspended_at: Some(70 * H),
-                ..fact("suspended")
+                ..fact(ReportStatus::Suspended)
             },
             // 7. rejected: counted as submitted only.
-            fact("rejected"),
+            fact(ReportStatus::Rejected),
             // 8. back in progress after rework, within its limit.
             Fact {
                 accepted_at: Some(H),
                 deadline: Some(NOW + 10 * H),
                 rework_count: 2,
-                ..fact("in_progress")
+                ..fact(ReportStatus::InProgress)
             },
         ];
         let m = metrics(&facts);
@@ -389,21 +430,24 @@ mod tests {
         assert_eq!(m.closed_on_time, 1);
         assert_eq!(m.open, 4); // 4, 5, 6, 8
         assert_eq!(m.overdue, 3); // 4, 6 open past deadline + 2 closed late
-        assert_eq!(m.rework, 2); // 2 and 8
+        assert_eq!(m.reworked, 2); // 2 and 8
         assert_eq!(m.closure_rate, Some(2.0 / 5.0));
         assert_eq!(m.on_time_rate, Some(1.0 / 5.0));
         assert_eq!(m.rework_rate, Some(2.0 / 3.0));
         assert_eq!(m.satisfaction_rate, Some(1.0 / 2.0));
-        assert_eq!(m.loop_rate, Some(2.0 / 7.0));
-        assert_eq!(m.ratings, 2);
+        assert_eq!(m.loop_closed_rate, Some(2.0 / 7.0));
+        assert_eq!(m.rated, 2);
+        assert_eq!(m.satisfied, 1);
         // Times to close: 10 h and 30 h; the median is the first, within a bucket.
-        let median = m.close_median_s.unwrap() as f64;
-        assert!((median - 36_000.0).abs() / 36_000.0 < 0.2, "{median}");
-        let p90 = m.close_p90_s.unwrap() as f64;
-        assert!((p90 - 108_000.0).abs() / 108_000.0 < 0.2, "{p90}");
+        let median = m.close_minutes_p50.unwrap();
+        assert!((median - 600.0).abs() / 600.0 < 0.2, "{median}");
+        let p90 = m.close_minutes_p90.unwrap();
+        assert!((p90 - 1_800.0).abs() / 1_800.0 < 0.2, "{p90}");
         // Six accepted after 1 h, one after 2 h.
-        let accept = m.accept_median_s.unwrap() as f64;
-        assert!((accept - 3_600.0).abs() / 3_600.0 < 0.2, "{accept}");
+        let accept = m.accept_minutes_p50.unwrap();
+        assert!((accept - 60.0).abs() / 60.0 < 0.2, "{accept}");
+        let accept90 = m.accept_minutes_p90.unwrap();
+        assert!((accept90 - 120.0).abs() / 120.0 < 0.2, "{accept90}");
     }
 
     #[test]
@@ -412,7 +456,7 @@ mod tests {
         let running = Fact {
             accepted_at: Some(H),
             deadline: Some(NOW + 5),
-            ..fact("accepted")
+            ..fact(ReportStatus::Accepted)
         };
         assert_eq!(c.add(&running, NOW), Some(NOW + 5));
         let suspended = Fact {
@@ -420,7 +464,7 @@ mod tests {
             ..running.clone()
         };
         let suspended = Fact {
-            status: "suspended",
+            status: ReportStatus::Suspended,
             ..suspended
         };
         assert_eq!(c.add(&suspended, NOW), None);
@@ -433,13 +477,113 @@ mod tests {
     #[test]
     fn counts_add_and_subtract_field_by_field() {
         let mut a = Counts::default();
-        a.add(&fact("closed"), NOW);
+        a.add(&fact(ReportStatus::Closed), NOW);
         let mut b = a;
-        b.add(&fact("submitted"), NOW);
+        b.add(&fact(ReportStatus::Submitted), NOW);
         let d = b.combine(&a, -1);
         assert_eq!(d.submitted, 1);
         assert_eq!(d.closed, 0);
         assert_eq!(a.combine(&d, 1), b);
         assert!(b.combine(&b, -1).is_zero());
     }
+
+    #[test]
+    fn a_cancelled_report_counts_nowhere_not_even_as_submitted() {
+        let m = metrics(&[fact(ReportStatus::Cancelled), fact(ReportStatus::Submitted)]);
+        assert_eq!((m.submitted, m.open, m.due, m.handled), (1, 1, 0, 0));
+        let mut c = Counts::default();
+        c.add(&fact(ReportStatus::Cancelled), NOW);
+        assert!(c.is_zero());
+    }
+
+    #[test]
+    fn open_and_handled_follow_the_state_machine_for_every_status() {
+        for status in ReportStatus::ALL {
+            let mut c = Counts::default();
+            c.add(&fact(status), NOW);
+            if status == ReportStatus::Cancelled {
+                assert!(c.is_zero(), "{status}");
+                continue;
+            }
+            assert_eq!(c.submitted, 1, "{status}");
+            assert_eq!(c.handled == 1, status.is_handled(), "{status}");
+            assert_eq!(
+                c.open == 1,
+                status.is_open() && !status.is_handled(),
+                "{status}"
+            );
+            assert_eq!(c.closed == 1, status == ReportStatus::Closed, "{status}");
+        }
+    }
+
+    #[test]
+    fn durations_are_minutes_with_one_decimal() {
+        assert_eq!(minutes(0), 0.0);
+        assert_eq!(minutes(30_000), 0.5);
+        assert_eq!(minutes(90_000), 1.5);
+        assert_eq!(minutes(3_600_000), 60.0);
+        assert_eq!(minutes(3_629_999), 60.5);
+        assert_eq!(minutes(3_602_999), 60.0);
+        // A histogram quantile comes out in minutes, not seconds or milliseconds.
+        let m = metrics(&[Fact {
+            accepted_at: Some(10 * 60_000),
+            ..fact(ReportStatus::Accepted)
+        }]);
+        let p50 = m.accept_minutes_p50.unwrap();
+        assert!((p50 - 10.0).abs() / 10.0 < 0.2, "{p50}");
+        assert_eq!((p50 * 10.0).round() / 10.0, p50);
+    }
+
+    #[test]
+    fn metrics_serialize_flat_under_the_names_of_the_contract() {
+        let mut c = Counts::default();
+        c.add(&fact(ReportStatus::Closed), NOW);
+        let wishes = WishCounts {
+            submitted: 3,
+            claimed: 2,
+            fulfilled: 1,
+        };
+        let v = serde_json::to_value(Metrics::from_counts(&c, wishes)).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        for name in CONTRACT {
+            assert!(keys.contains(&name), "{name} is missing from {keys:?}");
+        }
+        // Additions beyond the contract: only `handled` (the CSV's 办结数).
+        let extra: Vec<&&str> = keys
+            .iter()
+            .filter(|k| !CONTRACT.contains(k) && **k != "handled")
+            .collect();
+        assert!(extra.is_empty(), "{extra:?}");
+        assert_eq!(v["wishes_submitted"], 3);
+        assert_eq!(v["wishes_claimed"], 2);
+        assert_eq!(v["wishes_fulfilled"], 1);
+        assert_eq!(v["loop_closed_rate"], serde_json::Value::Null);
+        assert!(v["close_minutes_p50"].is_f64());
+    }
+
+    /// The dashboard metric fields of API.md, exactly as spelled there.
+    const CONTRACT: [&str; 22] = [
+        "submitted",
+        "accepted",
+        "due",
+        "closed",
+        "closed_on_time",
+        "open",
+        "overdue",
+        "reworked",
+        "rated",
+        "satisfied",
+        "closure_rate",
+        "on_time_rate",
+        "rework_rate",
+        "satisfaction_rate",
+        "loop_closed_rate",
+        "accept_minutes_p50",
+        "accept_minutes_p90",
+        "close_minutes_p50",
+        "close_minutes_p90",
+        "wishes_submitted",
+        "wishes_claimed",
+        "wishes_fulfilled",
+    ];
 }

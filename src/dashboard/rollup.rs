@@ -11,14 +11,17 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, TimeZone};
-use sea_orm::sea_query::{Alias, Expr, LockType, OnConflict, Query, SimpleExpr};
+use sea_orm::sea_query::{
+    Alias, Expr, Func, IntoColumnRef, LockType, OnConflict, Query, SimpleExpr,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, IsolationLevel, QueryFilter,
-    QueryOrder, QueryResult, QuerySelect, Statement, TransactionTrait, Value,
+    QueryOrder, QueryResult, QuerySelect, TransactionTrait,
 };
 
 use super::histogram::{Histogram, BUCKETS};
 use super::metrics::{Counts, Fact, COUNTERS};
+use crate::reports::status::ReportStatus;
 use entity::reports;
 
 pub const TABLE: &str = "dashboard_rollups";
@@ -62,22 +65,18 @@ pub fn counts_from_values(v: &[i64]) -> Counts {
     Counts::from_counters(c, ta, tc)
 }
 
-/// Quotes an identifier for the backend (`open` is reserved on MySQL).
-pub fn q(backend: DatabaseBackend, ident: &str) -> String {
+/// `SUM(col)` as a 64-bit integer on every backend, 0 over no rows: PostgreSQL sums BIGINT
+/// to NUMERIC and MySQL to DECIMAL, neither of which reads back as `i64`.
+pub fn int_sum(backend: DatabaseBackend, col: impl IntoColumnRef) -> SimpleExpr {
+    let sum: SimpleExpr = Func::coalesce([
+        Func::sum(Expr::col(col)).into(),
+        SimpleExpr::Constant(0i64.into()),
+    ])
+    .into();
     match backend {
-        DatabaseBackend::MySql => format!("`{ident}`"),
-        _ => format!("\"{ident}\""),
-    }
-}
-
-/// `SUM(col)` as a 64-bit integer on every backend (PostgreSQL and MySQL sum to decimals).
-pub fn int_sum(backend: DatabaseBackend, col: &str) -> String {
-    match backend {
-        DatabaseBackend::Postgres => {
-            format!("CAST(COALESCE(SUM({}), 0) AS BIGINT)", q(backend, col))
-        }
-        DatabaseBackend::MySql => format!("CAST(COALESCE(SUM({}), 0) AS SIGNED)", q(backend, col)),
-        DatabaseBackend::Sqlite => format!("COALESCE(SUM({}), 0)", q(backend, col)),
+        DatabaseBackend::Postgres => Func::cast_as(sum, a("BIGINT")).into(),
+        DatabaseBackend::MySql => Func::cast_as(sum, a("SIGNED")).into(),
+        DatabaseBackend::Sqlite => sum,
     }
 }
 
@@ -189,7 +188,7 @@ async fn count_raw(
     // descriptions and addresses would be most of the bytes (a refresh of a 50,000-report key
     // stalled requests on the 2-core benchmark machine; BENCHMARKS.md).
     type FactRow = (
-        String,
+        ReportStatus,
         i64,
         Option<i64>,
         Option<i64>,
@@ -232,7 +231,7 @@ async fn count_raw(
     ) in &rows
     {
         let fact = Fact {
-            status,
+            status: *status,
             submitted_at: *submitted_at,
             accepted_at: *accepted_at,
             deadline: *deadline,
@@ -680,46 +679,25 @@ where
     // rows (each row is read once, by its parent), by day and category, then by month.
     let mut subtree_rows = 0;
     let value_cols = value_columns();
-    let sums: Vec<String> = value_cols
-        .iter()
-        .map(|c| format!("{} AS {}", int_sum(backend, c), q(backend, c)))
-        .collect();
     let mut order: Vec<&entity::areas::Model> = areas.values().collect();
     order.sort_by_key(|x| std::cmp::Reverse(x.path.matches('/').count()));
     for area in order {
-        let ph: Vec<String> = (1..=4)
-            .map(|i| match backend {
-                DatabaseBackend::Postgres => format!("${i}"),
-                _ => "?".into(),
-            })
-            .collect();
-        let sql = format!(
-            "SELECT {day}, {cat}, {sums} FROM {TABLE} \
-             WHERE ({grain} = {} AND {parent} = {}) OR ({grain} = {} AND {code} = {}) \
-             GROUP BY {day}, {cat}",
-            ph[0],
-            ph[1],
-            ph[2],
-            ph[3],
-            day = q(backend, "day"),
-            cat = q(backend, "category"),
-            grain = q(backend, "grain"),
-            parent = q(backend, "parent_code"),
-            code = q(backend, "area_code"),
-            sums = sums.join(", "),
-        );
-        let found = txn
-            .query_all(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [
-                    Value::from("d"),
-                    Value::from(area.code.clone()),
-                    Value::from("g"),
-                    Value::from(area.code.clone()),
-                ],
-            ))
-            .await?;
+        let mut sel = Query::select();
+        sel.columns([a("day"), a("category")]);
+        for c in &value_cols {
+            sel.expr_as(int_sum(backend, a(c)), a(c));
+        }
+        sel.from(a(TABLE))
+            .cond_where(
+                Expr::col(a("grain"))
+                    .eq("d")
+                    .and(Expr::col(a("parent_code")).eq(area.code.as_str()))
+                    .or(Expr::col(a("grain"))
+                        .eq("g")
+                        .and(Expr::col(a("area_code")).eq(area.code.as_str()))),
+            )
+            .group_by_columns([a("day"), a("category")]);
+        let found = txn.query_all(backend.build(&sel)).await?;
         let me = info(&area.code);
         let mut months: BTreeMap<String, Counts> = BTreeMap::new();
         let mut rows = Vec::with_capacity(found.len());
@@ -869,7 +847,7 @@ mod tests {
         let mut c = Counts::default();
         c.add(
             &Fact {
-                status: "closed",
+                status: ReportStatus::Closed,
                 submitted_at: 0,
                 accepted_at: Some(90_000),
                 deadline: Some(1_000_000),
@@ -883,5 +861,27 @@ mod tests {
         let v = counts_to_values(&c);
         assert_eq!(v.len(), value_columns().len());
         assert_eq!(counts_from_values(&v), c);
+    }
+
+    #[test]
+    fn sums_are_64_bit_integers_on_every_backend() {
+        let sql = |backend: DatabaseBackend| {
+            let mut sel = Query::select();
+            sel.expr_as(int_sum(backend, a("open")), a("open"))
+                .from(a(TABLE));
+            backend.build(&sel).sql
+        };
+        assert_eq!(
+            sql(DatabaseBackend::Postgres),
+            r#"SELECT CAST(COALESCE(SUM("open"), 0) AS BIGINT) AS "open" FROM "dashboard_rollups""#
+        );
+        assert_eq!(
+            sql(DatabaseBackend::MySql),
+            "SELECT CAST(COALESCE(SUM(`open`), 0) AS SIGNED) AS `open` FROM `dashboard_rollups`"
+        );
+        assert_eq!(
+            sql(DatabaseBackend::Sqlite),
+            r#"SELECT COALESCE(SUM("open"), 0) AS "open" FROM "dashboard_rollups""#
+        );
     }
 }

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
-use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, QueryResult, Statement, Value};
+use sea_orm::sea_query::{Alias, Condition, Expr, JoinType, Order, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, QueryResult, Statement};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::metrics::{Metrics, WishCounts};
-use super::rollup::{self, counts_from_values, day_key, int_sum, q, read_values, value_columns};
+use super::rollup::{self, counts_from_values, day_key, int_sum, read_values, value_columns};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -18,9 +19,10 @@ use crate::state::AppState;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
-    /// The areas one level below (streets of a district, …), worst first.
+    /// Every area one level below (streets of a district, …), worst first; one without
+    /// reports in the period is a group of zeros.
     Child,
-    /// Every grid below the area, worst first.
+    /// Every grid below the area, worst first, with or without reports.
     Grid,
     /// Report categories.
     Category,
@@ -50,12 +52,14 @@ pub struct AreaRef {
     pub path: String,
 }
 
-/// One group of a dashboard.
+/// One group of a dashboard: its key and name beside its metrics (flat, as in `totals`).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Group {
     /// Area code, category code or day.
     pub key: String,
+    /// Area or category name; the day again for days.
     pub name: String,
+    #[serde(flatten)]
     pub metrics: Metrics,
 }
 
@@ -125,36 +129,6 @@ pub async fn resolve(state: &AppState, who: &Principal, qy: &DashboardQuery) -> 
     })
 }
 
-/// SQL text with bound values, placeholders written for the backend.
-struct Sql {
-    backend: DatabaseBackend,
-    text: String,
-    values: Vec<Value>,
-}
-
-impl Sql {
-    fn new(backend: DatabaseBackend) -> Self {
-        Sql {
-            backend,
-            text: String::new(),
-            values: Vec::new(),
-        }
-    }
-    fn p(&mut self, v: impl Into<Value>) -> String {
-        self.values.push(v.into());
-        match self.backend {
-            DatabaseBackend::Postgres => format!("${}", self.values.len()),
-            _ => "?".into(),
-        }
-    }
-    fn c(&self, ident: &str) -> String {
-        q(self.backend, ident)
-    }
-    fn build(self) -> Statement {
-        Statement::from_sql_and_values(self.backend, self.text, self.values)
-    }
-}
-
 /// The period as whole months and runs of edge days.
 pub fn split_period(
     from: NaiveDate,
@@ -186,98 +160,125 @@ pub fn split_period(
     (months, runs)
 }
 
-/// `(grain m AND day IN months) OR (grain d AND day BETWEEN …)`.
-fn period_condition(sql: &mut Sql, s: &Scope) -> String {
-    let (months, runs) = split_period(s.from, s.to);
-    let (grain, day) = (sql.c("grain"), sql.c("day"));
-    let mut parts = Vec::new();
-    if !months.is_empty() {
-        let m = sql.p("m");
-        let list: Vec<String> = months.iter().map(|m| sql.p(day_key(*m))).collect();
-        parts.push(format!(
-            "({grain} = {m} AND {day} IN ({}))",
-            list.join(", ")
-        ));
-    }
-    for (a, b) in runs {
-        let (d, a, b) = (sql.p("d"), sql.p(day_key(a)), sql.p(day_key(b)));
-        parts.push(format!("({grain} = {d} AND {day} >= {a} AND {day} <= {b})"));
-    }
-    format!("({})", parts.join(" OR "))
+fn a(name: &str) -> Alias {
+    Alias::new(name)
 }
 
-fn sums(sql: &Sql) -> String {
-    value_columns()
-        .iter()
-        .map(|c| format!("{} AS {}", int_sum(sql.backend, c), sql.c(c)))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// How the statements below name the rollup table, the areas and the categories.
+const R: &str = "r";
+const AREAS: &str = "ar";
+const CATS: &str = "cat";
+
+/// A column of the rollup table `r`.
+fn r(column: &str) -> Expr {
+    Expr::col((a(R), a(column)))
+}
+
+/// `(grain m AND day IN months) OR (grain d AND day BETWEEN …)` on the rollup table `r`.
+fn period_condition(s: &Scope) -> Condition {
+    let (months, runs) = split_period(s.from, s.to);
+    let mut any = Condition::any();
+    if !months.is_empty() {
+        any = any.add(
+            r("grain")
+                .eq("m")
+                .and(r("day").is_in(months.into_iter().map(day_key))),
+        );
+    }
+    for (from, to) in runs {
+        any = any.add(
+            r("grain")
+                .eq("d")
+                .and(r("day").gte(day_key(from)))
+                .and(r("day").lte(day_key(to))),
+        );
+    }
+    any
+}
+
+/// Selects every additive column of `r`, summed, under its own name.
+fn select_sums(sel: &mut SelectStatement, backend: DatabaseBackend) {
+    for c in value_columns() {
+        sel.expr_as(int_sum(backend, (a(R), a(&c))), a(&c));
+    }
 }
 
 /// The totals of the area over the period.
 fn totals_statement(backend: DatabaseBackend, s: &Scope) -> Statement {
-    let mut sql = Sql::new(backend);
-    // Values bind in text order (`?` placeholders are positional).
-    let area = sql.p(s.area.code.clone());
-    let cond = period_condition(&mut sql, s);
-    sql.text = format!(
-        "SELECT {} FROM {} WHERE {} = {area} AND {cond}",
-        sums(&sql),
-        rollup::TABLE,
-        sql.c("area_code"),
+    let mut sel = Query::select();
+    select_sums(&mut sel, backend);
+    sel.from_as(a(rollup::TABLE), a(R)).cond_where(
+        Condition::all()
+            .add(r("area_code").eq(s.area.code.as_str()))
+            .add(period_condition(s)),
     );
-    sql.build()
+    backend.build(&sel)
 }
 
-/// One row per group (`gkey` and the sums), ordered by key: read whole or streamed.
+/// One row per group (`gkey`, `gname` and the sums), ordered by key: read whole or
+/// streamed. Child areas and grids come from the areas table, joined to their rollups, so
+/// an area without a report in the period is a row of zeros.
 pub fn groups_statement(backend: DatabaseBackend, s: &Scope) -> Statement {
-    let mut sql = Sql::new(backend);
-    let (key, filter) = match s.group_by {
-        GroupBy::Child => {
-            let parent = sql.p(s.area.code.clone());
-            let cond = period_condition(&mut sql, s);
-            (
-                sql.c("area_code"),
-                format!("{} = {parent} AND {cond}", sql.c("parent_code")),
-            )
-        }
-        GroupBy::Grid => {
-            let level = sql.p("grid");
-            let path = sql.p(format!("{}%", s.area.path));
-            let cond = period_condition(&mut sql, s);
-            (
-                sql.c("area_code"),
-                format!(
-                    "{} = {level} AND {} LIKE {path} AND {cond}",
-                    sql.c("area_level"),
-                    sql.c("area_path")
-                ),
-            )
+    use entity::areas::Column as A;
+    let mut sel = Query::select();
+    match s.group_by {
+        GroupBy::Child | GroupBy::Grid => {
+            let area = |c: A| Expr::col((a(AREAS), c));
+            sel.expr_as(area(A::Code), a("gkey"))
+                .expr_as(area(A::Name), a("gname"));
+            select_sums(&mut sel, backend);
+            sel.from_as(entity::areas::Entity, a(AREAS)).join_as(
+                JoinType::LeftJoin,
+                a(rollup::TABLE),
+                a(R),
+                Condition::all()
+                    .add(r("area_code").equals((a(AREAS), A::Code)))
+                    .add(period_condition(s)),
+            );
+            if s.group_by == GroupBy::Child {
+                sel.and_where(area(A::ParentCode).eq(s.area.code.as_str()));
+            } else {
+                sel.and_where(area(A::Level).eq("grid"))
+                    .and_where(area(A::Path).like(format!("{}%", s.area.path)));
+            }
+            sel.group_by_col((a(AREAS), A::Code))
+                .group_by_col((a(AREAS), A::Name))
+                .order_by((a(AREAS), A::Code), Order::Asc);
         }
         GroupBy::Category | GroupBy::Day => {
-            let (area, d) = (sql.p(s.area.code.clone()), sql.p("d"));
-            let (a, b) = (sql.p(day_key(s.from)), sql.p(day_key(s.to)));
-            let day = sql.c("day");
-            (
-                sql.c(if s.group_by == GroupBy::Day {
-                    "day"
-                } else {
-                    "category"
-                }),
-                format!(
-                    "{} = {area} AND {} = {d} AND {day} >= {a} AND {day} <= {b}",
-                    sql.c("area_code"),
-                    sql.c("grain")
-                ),
-            )
+            let key = if s.group_by == GroupBy::Day {
+                "day"
+            } else {
+                "category"
+            };
+            sel.expr_as(r(key), a("gkey"));
+            if s.group_by == GroupBy::Day {
+                sel.expr_as(r("day"), a("gname"));
+            } else {
+                use entity::categories::Column as C;
+                sel.expr_as(Expr::col((a(CATS), C::Name)), a("gname"))
+                    .join_as(
+                        JoinType::LeftJoin,
+                        entity::categories::Entity,
+                        a(CATS),
+                        Expr::col((a(CATS), C::Code)).equals((a(R), a("category"))),
+                    )
+                    .group_by_col((a(CATS), C::Name));
+            }
+            select_sums(&mut sel, backend);
+            sel.from_as(a(rollup::TABLE), a(R))
+                .cond_where(
+                    Condition::all()
+                        .add(r("area_code").eq(s.area.code.as_str()))
+                        .add(r("grain").eq("d"))
+                        .add(r("day").gte(day_key(s.from)))
+                        .add(r("day").lte(day_key(s.to))),
+                )
+                .group_by_col((a(R), a(key)))
+                .order_by((a(R), a(key)), Order::Asc);
         }
-    };
-    sql.text = format!(
-        "SELECT {key} AS gkey, {} FROM {} WHERE {filter} GROUP BY {key} ORDER BY {key}",
-        sums(&sql),
-        rollup::TABLE,
-    );
-    sql.build()
+    }
+    backend.build(&sel)
 }
 
 /// queue_path, grid_code, submitted_at, claimed_at, fulfilled_at.
@@ -328,37 +329,13 @@ pub async fn wishes(
     Ok((total, groups))
 }
 
-/// Display names of group keys (areas from the routing snapshot, categories from the table).
-pub async fn names(state: &AppState, s: &Scope) -> ApiResult<HashMap<String, String>> {
-    Ok(match s.group_by {
-        GroupBy::Category => entity::categories::Entity::find()
-            .all(&state.db)
-            .await?
-            .into_iter()
-            .map(|c| (c.code, c.name))
-            .collect(),
-        GroupBy::Day => HashMap::new(),
-        GroupBy::Child | GroupBy::Grid => state
-            .router
-            .snapshot()
-            .areas
-            .iter()
-            .filter(|(_, a)| a.path.starts_with(&s.area.path))
-            .map(|(code, a)| (code.clone(), a.name.clone()))
-            .collect(),
-    })
-}
-
 /// One group row of [`groups_statement`] as metrics.
-pub fn group_of(
-    row: &QueryResult,
-    wishes: &HashMap<String, WishCounts>,
-    names: &HashMap<String, String>,
-) -> ApiResult<Group> {
+pub fn group_of(row: &QueryResult, wishes: &HashMap<String, WishCounts>) -> ApiResult<Group> {
     let key: String = row.try_get("", "gkey")?;
+    let name: Option<String> = row.try_get("", "gname")?;
     let counts = counts_from_values(&read_values(row)?);
     Ok(Group {
-        name: names.get(&key).cloned().unwrap_or_else(|| key.clone()),
+        name: name.unwrap_or_else(|| key.clone()),
         metrics: Metrics::from_counts(&counts, wishes.get(&key).copied().unwrap_or_default()),
         key,
     })
@@ -397,14 +374,13 @@ fn worst_first(a: &Group, b: &Group) -> std::cmp::Ordering {
 pub async fn dashboard(state: &AppState, s: &Scope) -> ApiResult<Dashboard> {
     let (wish_total, wish_groups) = wishes(&state.db, s).await?;
     let totals = totals(state, s, wish_total).await?;
-    let names = names(state, s).await?;
     let rows = state
         .db
         .query_all(groups_statement(state.db.get_database_backend(), s))
         .await?;
     let mut groups = rows
         .iter()
-        .map(|r| group_of(r, &wish_groups, &names))
+        .map(|r| group_of(r, &wish_groups))
         .collect::<ApiResult<Vec<_>>>()?;
     if matches!(s.group_by, GroupBy::Child | GroupBy::Grid) {
         groups.sort_by(worst_first);
@@ -444,5 +420,74 @@ mod tests {
         let (m, r) = split_period(d("2026-02-10"), d("2026-02-10"));
         assert!(m.is_empty());
         assert_eq!(r, vec![(d("2026-02-10"), d("2026-02-10"))]);
+    }
+
+    fn scope(group_by: GroupBy) -> Scope {
+        Scope {
+            area: AreaRef {
+                code: "C01".into(),
+                name: "幸福社区".into(),
+                level: "community".into(),
+                path: "/D01/S01/C01/".into(),
+            },
+            from: d("2026-01-15"),
+            to: d("2026-03-03"),
+            group_by,
+        }
+    }
+
+    #[test]
+    fn child_and_grid_groups_start_from_the_areas_so_an_area_without_rollups_is_a_row() {
+        for backend in [
+            DatabaseBackend::Sqlite,
+            DatabaseBackend::Postgres,
+            DatabaseBackend::MySql,
+        ] {
+            for group_by in [GroupBy::Child, GroupBy::Grid] {
+                let sql = groups_statement(backend, &scope(group_by))
+                    .sql
+                    .replace('`', "\"");
+                assert!(
+                    sql.contains(r#"FROM "areas" AS "ar" LEFT JOIN "dashboard_rollups" AS "r" ON "r"."area_code" = "ar"."code" AND ("#),
+                    "{backend:?} {group_by:?}: {sql}"
+                );
+                assert!(
+                    sql.ends_with(r#"GROUP BY "ar"."code", "ar"."name" ORDER BY "ar"."code" ASC"#),
+                    "{sql}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_period_binds_months_and_edge_days_in_order() {
+        let st = totals_statement(DatabaseBackend::Postgres, &scope(GroupBy::Child));
+        assert!(st.sql.ends_with(
+            r#"WHERE "r"."area_code" = $1 AND (("r"."grain" = $2 AND "r"."day" IN ($3)) OR ("r"."grain" = $4 AND "r"."day" >= $5 AND "r"."day" <= $6) OR ("r"."grain" = $7 AND "r"."day" >= $8 AND "r"."day" <= $9))"#
+        ), "{}", st.sql);
+        let values: Vec<String> = st
+            .values
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|v| match v {
+                sea_orm::Value::String(Some(s)) => *s,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [
+                "C01",
+                "m",
+                "2026-02-01",
+                "d",
+                "2026-01-15",
+                "2026-01-31",
+                "d",
+                "2026-03-01",
+                "2026-03-03"
+            ]
+        );
     }
 }

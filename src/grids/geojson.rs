@@ -875,6 +875,21 @@ fn check_existing_children(lookup: &Lookup<'_>, problems: &mut Vec<ImportProblem
     problems.extend(found);
 }
 
+/// A stored polygon (the `areas` row's JSON rings, GCJ-02) as geometry; `None` when malformed.
+pub fn multipolygon_from_json(text: &str) -> Option<geo::MultiPolygon<f64>> {
+    let polys: Vec<Vec<Vec<[f64; 2]>>> = serde_json::from_str(text).ok()?;
+    let to_ring = |r: &Vec<[f64; 2]>| {
+        geo::LineString::from(r.iter().map(|c| (c[0], c[1])).collect::<Vec<_>>())
+    };
+    Some(geo::MultiPolygon(
+        polys
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| geo::Polygon::new(to_ring(&p[0]), p[1..].iter().map(to_ring).collect()))
+            .collect(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,7 +82,7 @@ async fn children(
     service::find(&state.db, &code)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let limit = crate::util::page_limit(page.limit)?;
+    let limit = crate::paging::page_limit(page.limit)?;
     let mut query = entity::areas::Entity::find()
         .filter(entity::areas::Column::ParentCode.eq(code.as_str()))
         .order_by_asc(entity::areas::Column::Code)

@@ -165,7 +165,7 @@ impl Parsed {
             if let Some(geometry) = row
                 .geometry
                 .as_deref()
-                .and_then(super::service::multipolygon_from_json)
+                .and_then(super::geojson::multipolygon_from_json)
             {
                 self.shapes.push(AreaShape {
                     code: row.code.clone(),

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use geo::{LineString, MultiPolygon, Polygon};
+use geo::{LineString, MultiPolygon};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde::Serialize;
@@ -231,19 +231,6 @@ pub fn multipolygon_to_json(mp: &MultiPolygon<f64>) -> String {
             })
             .collect();
     serde_json::to_string(&polys).unwrap_or_else(|_| "[]".into())
-}
-
-pub fn multipolygon_from_json(text: &str) -> Option<MultiPolygon<f64>> {
-    let polys: Vec<Vec<Vec<[f64; 2]>>> = serde_json::from_str(text).ok()?;
-    let to_ring =
-        |r: &Vec<[f64; 2]>| LineString::from(r.iter().map(|c| (c[0], c[1])).collect::<Vec<_>>());
-    Some(MultiPolygon(
-        polys
-            .iter()
-            .filter(|p| !p.is_empty())
-            .map(|p| Polygon::new(to_ring(&p[0]), p[1..].iter().map(to_ring).collect()))
-            .collect(),
-    ))
 }
 
 /// An area by code.

@@ -2,6 +2,7 @@
 //! counters built on them.
 
 pub mod db;
+pub mod lease;
 pub mod ratelimit;
 pub mod redis;
 pub mod wechat;

@@ -136,7 +136,7 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
         if held_until.is_none_or(|until| Instant::now() >= until) {
             let asked_at = Instant::now();
             let won =
-                crate::jobs::acquire_lease(&state.db, "outbox_relay", &state.instance_id, LEASE)
+                crate::infra::lease::acquire(&state.db, "outbox_relay", &state.instance_id, LEASE)
                     .await;
             held_until = matches!(won, Ok(true)).then(|| asked_at + LEASE / 2);
             state

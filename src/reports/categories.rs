@@ -2,7 +2,7 @@
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Set};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::calendar::{TimeLimit, WorkCalendar};
@@ -188,36 +188,7 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<CategoryView>, sea_or
         .collect())
 }
 
-/// How pressing a report is; it scales the category's limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Urgency {
-    #[default]
-    Normal,
-    /// Half the category's limit.
-    Urgent,
-    /// Two hours of wall time, day or night.
-    Emergency,
-}
-
-impl Urgency {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Urgency::Normal => "normal",
-            Urgency::Urgent => "urgent",
-            Urgency::Emergency => "emergency",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "normal" => Some(Urgency::Normal),
-            "urgent" => Some(Urgency::Urgent),
-            "emergency" => Some(Urgency::Emergency),
-            _ => None,
-        }
-    }
-}
+pub use entity::enums::Urgency;
 
 /// The deadline of a report accepted at `start_ms`.
 pub fn deadline(calendar: &WorkCalendar, limit: TimeLimit, urgency: Urgency, start_ms: i64) -> i64 {

@@ -5,17 +5,8 @@ use utoipa::ToSchema;
 
 use super::categories::Urgency;
 use super::status::{Light, ReportStatus};
-use crate::grids::geo::CoordSystem;
+use crate::cases::dto::{LocationIn, LocationOut, PhotoView, PlaceRef};
 use crate::timeline::EntryView;
-
-#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
-pub struct LocationIn {
-    pub lat: f64,
-    pub lng: f64,
-    /// Default `gcj02`.
-    #[serde(default)]
-    pub coord: CoordSystem,
-}
 
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct NewReport {
@@ -56,28 +47,6 @@ pub struct ActionRequest {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct LocationOut {
-    pub lat: f64,
-    pub lng: f64,
-    /// Always `gcj02`: points are stored in the grids' system.
-    pub coord: &'static str,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PlaceRef {
-    pub code: String,
-    pub name: String,
-    pub level: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PhotoView {
-    pub id: String,
-    /// Signed, valid for an hour.
-    pub url: String,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct ExtensionView {
     pub until: String,
     pub reason: Option<String>,
@@ -93,6 +62,8 @@ pub struct ReporterView {
 #[derive(Serialize, ToSchema)]
 pub struct DuplicateHint {
     pub id: String,
+    /// The case number people read and search: `R20261205-00042`.
+    pub case_no: String,
     pub status: ReportStatus,
     pub distance_m: f64,
     pub submitted_at: String,
@@ -101,6 +72,8 @@ pub struct DuplicateHint {
 #[derive(Serialize, ToSchema)]
 pub struct ReportView {
     pub id: String,
+    /// The case number people read and search: `R20261205-00042`.
+    pub case_no: String,
     pub category: String,
     pub description: String,
     pub location: LocationOut,

@@ -6,13 +6,14 @@ use utoipa::IntoParams;
 
 use super::categories::{self, CategoryView};
 use super::dto::*;
-use super::service::{self, TaskFilter};
+use super::queue::{self, TaskFilter};
 use super::status::{Light, ReportStatus};
+use super::{actions, submit as submission, views};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::IdempotencyKey;
+use crate::paging::page_limit;
 use crate::state::AppState;
-use crate::util::page_limit;
 
 /// Report categories with their time limits.
 #[utoipa::path(tag = "reports", security(("bearer" = [])), responses((status = 200, body = Vec<CategoryView>)))]
@@ -36,7 +37,7 @@ async fn submit(
     key: IdempotencyKey,
     body: web::Json<NewReport>,
 ) -> ApiResult<HttpResponse> {
-    let view = service::submit(&state, &who, body.into_inner(), key.0.as_deref()).await?;
+    let view = submission::submit(&state, &who, body.into_inner(), key.0.as_deref()).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -56,7 +57,7 @@ async fn my_reports(
     q: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<ReportPage>> {
     Ok(web::Json(
-        service::mine(&state, &who, page_limit(q.limit)?, q.cursor.as_deref()).await?,
+        views::mine(&state, &who, page_limit(q.limit)?, q.cursor.as_deref()).await?,
     ))
 }
 
@@ -68,9 +69,7 @@ async fn get_report(
     who: Principal,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<ReportView>> {
-    Ok(web::Json(
-        service::view_by_id(&state, &who, &id, true).await?,
-    ))
+    Ok(web::Json(views::view_by_id(&state, &who, &id, true).await?))
 }
 
 /// One step of the state machine; 409 `invalid_transition` names the current state.
@@ -86,7 +85,7 @@ async fn act(
     id: web::Path<String>,
     body: web::Json<ActionRequest>,
 ) -> ApiResult<web::Json<ReportView>> {
-    Ok(web::Json(service::act(&state, &who, &id, &body).await?))
+    Ok(web::Json(actions::act(&state, &who, &id, &body).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -126,13 +125,13 @@ async fn tasks(
         category: q.category.clone(),
     };
     let limit = page_limit(q.limit)?;
-    let reports = service::tasks(&state, &who, filter, limit, q.cursor.as_deref()).await?;
+    let reports = queue::tasks(&state, &who, filter, limit, q.cursor.as_deref()).await?;
     let wishes_belong = q.cursor.is_none()
         && q.state.is_none()
         && q.category.is_none()
         && matches!(q.light, None | Some(Light::Red));
     let expired_wishes = if wishes_belong {
-        crate::wishes::service::expired_tasks(&state, &who, q.grid.as_deref(), limit).await?
+        crate::wishes::views::expired_tasks(&state, &who, q.grid.as_deref(), limit).await?
     } else {
         Vec::new()
     };

@@ -1,11 +1,20 @@
 //! Reports: the closed loop from the safety key to a checked, rated closure.
-//! `status` (the state machine) and `calendar` (deadlines) are pure; `service` applies them.
+//!
+//! `status` (the state machine), `calendar` (deadlines) and `plan` (the whole change an
+//! action makes) are pure; `submit`, `actions`, `views`, `queue` and `jobs` are the services,
+//! one per way in; `access` says who stands where.
 
+pub mod access;
+pub mod actions;
 pub mod calendar;
 pub mod categories;
 pub mod dto;
 mod handlers;
-pub mod service;
+pub mod jobs;
+pub mod plan;
+pub mod queue;
 pub mod status;
+pub mod submit;
+pub mod views;
 
 pub use handlers::routes;

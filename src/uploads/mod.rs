@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::idempotency::{self, IdempotencyKey, Prior};
+use crate::idempotency::{self, IdempotencyKey, NextAction};
 use crate::state::AppState;
 use crate::util::{new_id, now_ms};
 
@@ -123,15 +123,11 @@ async fn upload(
             "仅支持 JPEG、PNG、WebP 或 HEIC 格式的图片。",
         )
     })?;
-    let request_hash = crate::util::sha256_hex(&data);
-    if let Some(key) = &key.0 {
-        if let Prior::Created(id) =
-            idempotency::lookup(&state.db, who.id(), key, &request_hash).await?
-        {
-            return render(&state, &id)
-                .await
-                .map(|v| HttpResponse::Created().json(v));
-        }
+    let door = idempotency::Request::new(who.id(), key.0.as_deref(), &data);
+    if let Some(id) = door.replay(&state.db).await? {
+        return render(&state, &id)
+            .await
+            .map(|v| HttpResponse::Created().json(v));
     }
     let id = new_id();
     let stored_name = format!("{id}.{ext}");
@@ -152,19 +148,14 @@ async fn upload(
         attached_id: Set(None),
         created_at: Set(now_ms()),
     };
-    use sea_orm::TransactionTrait;
-    let txn = state.db.begin().await?;
-    if let Some(key) = &key.0 {
-        if let Err(e) = idempotency::claim(&txn, who.id(), key, &request_hash, &id).await {
-            drop(txn);
-            let first =
-                idempotency::winner_after_failed_claim(&state.db, who.id(), key, &request_hash, e)
-                    .await?;
+    let txn = match door.begin(&state.db, &id).await? {
+        NextAction::Proceed(txn) => txn,
+        NextAction::Replay(first) => {
             return render(&state, &first)
                 .await
-                .map(|v| HttpResponse::Created().json(v));
+                .map(|v| HttpResponse::Created().json(v))
         }
-    }
+    };
     model.insert(&txn).await?;
     txn.commit().await?;
     Ok(HttpResponse::Created().json(render(&state, &id).await?))

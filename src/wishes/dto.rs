@@ -4,31 +4,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::status::WishStatus;
-use crate::reports::dto::{LocationIn, LocationOut, PhotoView, PlaceRef};
+use crate::cases::dto::{LocationIn, LocationOut, PhotoView, PlaceRef};
 use crate::timeline::EntryView;
 
-/// Goods (实物) or a service (服务).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WishKind {
-    Goods,
-    Service,
-}
-
-impl WishKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Goods => "goods",
-            Self::Service => "service",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Goods, Self::Service]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
+pub use entity::enums::WishKind;
 
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct NewWish {
@@ -80,6 +59,8 @@ pub struct ClaimantView {
 #[derive(Serialize, ToSchema)]
 pub struct WishView {
     pub id: String,
+    /// The case number people read and search: `W20261205-00042`.
+    pub case_no: String,
     pub title: String,
     pub description: String,
     pub kind: WishKind,

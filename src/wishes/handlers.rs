@@ -5,13 +5,13 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::dto::*;
-use super::service;
 use super::status::WishStatus;
+use super::{actions, submit as submission, views, volunteers};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::IdempotencyKey;
+use crate::paging::page_limit;
 use crate::state::AppState;
-use crate::util::page_limit;
 
 /// Post a micro-wish. Routed at once to the grid covering the location, for review.
 #[utoipa::path(tag = "wishes", request_body = NewWish, security(("bearer" = [])),
@@ -26,7 +26,7 @@ async fn submit(
     key: IdempotencyKey,
     body: web::Json<NewWish>,
 ) -> ApiResult<HttpResponse> {
-    let view = service::submit(&state, &who, body.into_inner(), key.0.as_deref()).await?;
+    let view = submission::submit(&state, &who, body.into_inner(), key.0.as_deref()).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -50,7 +50,7 @@ async fn wall(
     q: web::Query<WallQuery>,
 ) -> ApiResult<web::Json<WishPage>> {
     Ok(web::Json(
-        service::wall(
+        views::wall(
             &state,
             &who,
             q.area.as_deref(),
@@ -78,7 +78,7 @@ async fn my_wishes(
     q: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<WishPage>> {
     Ok(web::Json(
-        service::mine(&state, &who, page_limit(q.limit)?, q.cursor.as_deref()).await?,
+        views::mine(&state, &who, page_limit(q.limit)?, q.cursor.as_deref()).await?,
     ))
 }
 
@@ -92,9 +92,7 @@ async fn get_wish(
     who: Principal,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<WishView>> {
-    Ok(web::Json(
-        service::view_by_id(&state, &who, &id, true).await?,
-    ))
+    Ok(web::Json(views::view_by_id(&state, &who, &id, true).await?))
 }
 
 /// One step of the wish state machine: approve, reject, claim, release, fulfil, confirm,
@@ -112,7 +110,7 @@ async fn act(
     id: web::Path<String>,
     body: web::Json<WishActionRequest>,
 ) -> ApiResult<web::Json<WishView>> {
-    Ok(web::Json(service::act(&state, &who, &id, &body).await?))
+    Ok(web::Json(actions::act(&state, &who, &id, &body).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -143,7 +141,7 @@ async fn worker_wishes(
             .collect::<ApiResult<Vec<_>>>()?,
     };
     Ok(web::Json(
-        service::worker_queue(
+        views::worker_queue(
             &state,
             &who,
             states,
@@ -167,7 +165,7 @@ async fn apply_volunteer(
     who: Principal,
     body: web::Json<VolunteerApplication>,
 ) -> ApiResult<HttpResponse> {
-    let (view, created) = service::apply_volunteer(&state, &who, body.into_inner()).await?;
+    let (view, created) = volunteers::apply_volunteer(&state, &who, body.into_inner()).await?;
     Ok(if created {
         HttpResponse::Created().json(view)
     } else {
@@ -193,7 +191,7 @@ async fn list_volunteers(
     q: web::Query<VolunteerQuery>,
 ) -> ApiResult<web::Json<VolunteerRequestPage>> {
     Ok(web::Json(
-        service::volunteer_requests(
+        volunteers::volunteer_requests(
             &state,
             &who,
             q.status.as_deref(),
@@ -217,7 +215,7 @@ async fn approve_volunteer(
     id: web::Path<String>,
 ) -> ApiResult<web::Json<VolunteerRequestView>> {
     Ok(web::Json(
-        service::approve_volunteer(&state, &who, &id).await?,
+        volunteers::approve_volunteer(&state, &who, &id).await?,
     ))
 }
 

@@ -31,68 +31,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Where a wish stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WishStatus {
-    /// Waiting for the community's review.
-    Submitted,
-    /// Published on the wish wall, waiting for a claimant.
-    Approved,
-    /// Declined by the community with a reason. Terminal.
-    Rejected,
-    /// Taken on by one volunteer, party member or partner unit.
-    Claimed,
-    /// Done, with a proof photo; waiting for the wisher's confirmation.
-    Fulfilled,
-    /// Confirmed by the wisher (or nobody objected within the window). Terminal.
-    Closed,
-    /// Withdrawn by the wisher before anyone claimed it. Terminal.
-    Cancelled,
-    /// Unclaimed past its deadline: now a task in the grid's queue.
-    Expired,
-}
-
-impl WishStatus {
-    pub const ALL: [Self; 8] = [
-        Self::Submitted,
-        Self::Approved,
-        Self::Rejected,
-        Self::Claimed,
-        Self::Fulfilled,
-        Self::Closed,
-        Self::Cancelled,
-        Self::Expired,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Submitted => "submitted",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-            Self::Claimed => "claimed",
-            Self::Fulfilled => "fulfilled",
-            Self::Closed => "closed",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
-    }
-
-    /// Shown on the wish wall to every logged-in user.
-    pub const fn is_published(self) -> bool {
-        matches!(self, Self::Approved)
-    }
-}
-
-impl fmt::Display for WishStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use entity::enums::WishStatus;
 
 /// An entry to the state machine (`POST /wishes/{id}/actions {"action": …}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -151,6 +151,9 @@ pub async fn populate(w: &World) {
         json!({ "action": "resolve", "note": "已办结" }),
     )
     .await;
+    // Cancelled by its reporter: counts nowhere.
+    let r8 = submit(app, &w.resident, "sanitation", 31.205, 121.405).await;
+    act(app, &w.resident, &r8, json!({ "action": "cancel" })).await;
 
     let now = safegrid::util::now_ms();
     for (i, (grid, path, claimed, fulfilled)) in [
@@ -164,16 +167,17 @@ pub async fn populate(w: &World) {
     {
         entity::wishes::ActiveModel {
             id: Set(format!("wish-{i}")),
+            case_no: Set(format!("W20261201-{i:05}")),
             wisher_id: Set(w.resident.user_id.clone()),
             title: Set("帮忙修理轮椅".into()),
             description: Set("轮椅坏了".into()),
-            kind: Set("service".into()),
+            kind: Set(entity::enums::WishKind::Service),
             estimated_value_fen: Set(None),
             lat: Set(31.205),
             lng: Set(121.405),
             grid_code: Set(grid.into()),
             queue_path: Set(path.into()),
-            status: Set("approved".into()),
+            status: Set(entity::enums::WishStatus::Approved),
             deadline: Set(now + 86_400_000),
             claimant_id: Set(None),
             claimant_unit: Set(None),
@@ -233,6 +237,15 @@ async fn naive(app: &TestApp, prefix: &str, wishes: WishCounts) -> Value {
     serde_json::to_value(Metrics::from_counts(&c, wishes)).unwrap()
 }
 
+/// A group's metrics: the group without its `key` and `name`.
+fn metrics_of(group: &Value) -> Value {
+    let mut m = group.clone();
+    let fields = m.as_object_mut().unwrap();
+    assert!(fields.remove("key").is_some(), "{group}");
+    assert!(fields.remove("name").is_some(), "{group}");
+    m
+}
+
 fn wishes(submitted: i64, claimed: i64, fulfilled: i64) -> WishCounts {
     WishCounts {
         submitted,
@@ -251,7 +264,8 @@ async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
     let d = dashboard(app, &w.district, &format!("{q}&group_by=child")).await;
     assert_eq!(d["area"]["code"], "D01");
     assert_eq!(d["totals"], naive(app, "/D01/", wishes(4, 3, 1)).await);
-    // Hand-checked headline figures of the populated district.
+    // Hand-checked headline figures of the populated district (the cancelled report counts
+    // nowhere).
     let t = &d["totals"];
     assert_eq!(t["submitted"], 7);
     assert_eq!(t["accepted"], 5);
@@ -259,25 +273,35 @@ async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
     assert_eq!(t["due"], 3);
     assert_eq!(t["closed"], 2);
     assert_eq!(t["open"], 3);
-    assert_eq!(t["rework"], 1);
+    assert_eq!(t["reworked"], 1);
+    assert_eq!(t["rated"], 2);
+    assert_eq!(t["satisfied"], 1);
     assert_eq!(t["closure_rate"].as_f64(), Some(2.0 / 3.0));
     assert_eq!(t["rework_rate"].as_f64(), Some(1.0 / 3.0));
     assert_eq!(t["satisfaction_rate"].as_f64(), Some(0.5));
-    assert_eq!(t["loop_rate"].as_f64(), Some(2.0 / 5.0));
+    assert_eq!(t["loop_closed_rate"].as_f64(), Some(2.0 / 5.0));
+    assert_eq!(
+        (
+            &t["wishes_submitted"],
+            &t["wishes_claimed"],
+            &t["wishes_fulfilled"]
+        ),
+        (&json!(4), &json!(3), &json!(1))
+    );
     // Children, worst first: S02 has nothing due (null rates, last).
     let groups = d["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 2);
     assert_eq!(groups[0]["key"], "S01");
     assert_eq!(groups[0]["name"], "东街道");
     assert_eq!(
-        groups[0]["metrics"],
+        metrics_of(&groups[0]),
         naive(app, "/D01/S01/", wishes(3, 2, 1)).await
     );
     assert_eq!(
-        groups[1]["metrics"],
+        metrics_of(&groups[1]),
         naive(app, "/D01/S02/", wishes(1, 1, 0)).await
     );
-    assert_eq!(groups[1]["metrics"]["closure_rate"], Value::Null);
+    assert_eq!(groups[1]["closure_rate"], Value::Null);
 
     // Grids, categories and days add up to the same totals.
     let grids = dashboard(app, &w.district, &format!("{q}&group_by=grid")).await;
@@ -285,9 +309,10 @@ async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| (g["key"].as_str().unwrap().to_string(), g["metrics"].clone()))
+        .map(|g| (g["key"].as_str().unwrap().to_string(), metrics_of(g)))
         .collect();
-    assert_eq!(by_grid.len(), 3, "{by_grid:?}");
+    // Every grid of the district, reports or not.
+    assert_eq!(by_grid.len(), 5, "{by_grid:?}");
     assert_eq!(
         by_grid["G01"],
         naive(app, "/D01/S01/C01/G01/", wishes(2, 2, 1)).await
@@ -297,12 +322,12 @@ async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| g["metrics"]["submitted"].as_i64().unwrap())
+        .map(|g| g["submitted"].as_i64().unwrap())
         .sum();
     assert_eq!(submitted, 7);
     let days = dashboard(app, &w.district, &format!("{q}&group_by=day")).await;
     assert_eq!(days["groups"][0]["key"], day.as_str());
-    assert_eq!(days["groups"][0]["metrics"], d["totals"]);
+    assert_eq!(metrics_of(&days["groups"][0]), d["totals"]);
 
     // The whole month (read from the monthly rows) gives the same figures.
     let first = chrono::NaiveDate::parse_from_str(&format!("{}01", &day[..8]), "%Y-%m-%d").unwrap();
@@ -323,6 +348,138 @@ async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
     );
     let g = dashboard(app, &w.community, "area=G01&group_by=day").await;
     assert_eq!(g["totals"]["submitted"], 5);
+}
+
+/// The dashboard metric fields of the client contract (API.md), exactly as spelled there.
+const CONTRACT_METRICS: [&str; 22] = [
+    "submitted",
+    "accepted",
+    "due",
+    "closed",
+    "closed_on_time",
+    "open",
+    "overdue",
+    "reworked",
+    "rated",
+    "satisfied",
+    "closure_rate",
+    "on_time_rate",
+    "rework_rate",
+    "satisfaction_rate",
+    "loop_closed_rate",
+    "accept_minutes_p50",
+    "accept_minutes_p90",
+    "close_minutes_p50",
+    "close_minutes_p90",
+    "wishes_submitted",
+    "wishes_claimed",
+    "wishes_fulfilled",
+];
+
+/// The fields of a set of metrics: the contract's, plus `handled` (the CSV's 办结数).
+fn assert_contract_fields(what: &str, m: &Value, also: &[&str]) {
+    let mut keys: Vec<&str> = m
+        .as_object()
+        .unwrap_or_else(|| panic!("{what} is not an object: {m}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut expected: Vec<&str> = CONTRACT_METRICS
+        .iter()
+        .chain(&["handled"])
+        .chain(also)
+        .copied()
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(keys, expected, "{what}");
+    for (k, v) in m.as_object().unwrap() {
+        if k.ends_with("_rate") || k.contains("_minutes_") {
+            assert!(v.is_null() || v.is_number(), "{what}.{k} = {v}");
+        } else if k != "key" && k != "name" {
+            assert!(v.is_i64(), "{what}.{k} = {v} is not an integer");
+        }
+    }
+}
+
+#[tokio::test]
+async fn totals_and_groups_carry_the_contract_field_names_flat_beside_key_and_name() {
+    let w = world().await;
+    populate(&w).await;
+    let app = &w.app;
+    for group_by in ["child", "grid", "category", "day"] {
+        let d = dashboard(app, &w.district, &format!("area=D01&group_by={group_by}")).await;
+        assert_contract_fields("totals", &d["totals"], &[]);
+        let groups = d["groups"].as_array().unwrap();
+        assert!(!groups.is_empty(), "{group_by}");
+        for g in groups {
+            assert_contract_fields(&format!("{group_by} group"), g, &["key", "name"]);
+        }
+        // The scope stays beside them.
+        assert_eq!(d["area"]["code"], "D01");
+        assert_eq!(d["group_by"], group_by);
+    }
+    // Durations are minutes: the closed reports took seconds, not hours, to close here.
+    let d = dashboard(app, &w.district, "area=D01").await;
+    let close = d["totals"]["close_minutes_p50"].as_f64().unwrap();
+    assert!(close < 5.0, "{close}");
+    assert_eq!((close * 10.0).round() / 10.0, close, "one decimal");
+}
+
+#[tokio::test]
+async fn every_grid_and_every_child_area_is_a_group_even_without_reports() {
+    let w = world().await;
+    let app = &w.app;
+    // Nothing reported yet: every grid of the community is still ranked, as zeros.
+    let d = dashboard(app, &w.community, "area=C01&group_by=grid").await;
+    let keys: Vec<&str> = d["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["G01", "G02", "G03", "G04"]);
+
+    populate(&w).await;
+    let d = dashboard(app, &w.district, "area=D01&group_by=grid").await;
+    let groups = d["groups"].as_array().unwrap();
+    let keys: Vec<&str> = groups.iter().map(|g| g["key"].as_str().unwrap()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["G01", "G02", "G03", "G04", "G05"]);
+    let quiet = groups.iter().find(|g| g["key"] == "G03").unwrap();
+    assert_eq!(quiet["name"], "第三网格");
+    assert_eq!(quiet["submitted"], 0);
+    assert_eq!(quiet["due"], 0);
+    assert_eq!(quiet["wishes_submitted"], 0);
+    assert_eq!(quiet["closure_rate"], Value::Null);
+    assert_eq!(quiet["on_time_rate"], Value::Null);
+    assert_eq!(quiet["close_minutes_p50"], Value::Null);
+    // Worst first puts the grids with nothing due (no rate) after those with a rate.
+    assert_eq!(keys[0], "G01");
+
+    // Children: community C02 of street S01 has no grid and no report, and is still there.
+    let d = dashboard(app, &w.district, "area=S01&group_by=child").await;
+    let groups = d["groups"].as_array().unwrap();
+    let keys: Vec<&str> = groups.iter().map(|g| g["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["C01", "C02"]);
+    assert_eq!(groups[1]["name"], "和谐社区");
+    assert_eq!(groups[1]["submitted"], 0);
+    assert_eq!(groups[1]["loop_closed_rate"], Value::Null);
+
+    // The CSV lists them too.
+    let res = app
+        .get_auth(
+            "/api/v1/admin/dashboard.csv?area=D01&group_by=grid",
+            &w.district.access,
+        )
+        .await;
+    let text = res.text().await.unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("G04,"))
+        .unwrap_or_else(|| panic!("no line for the empty grid G04:\n{text}"));
+    assert!(line.starts_with("G04,第四网格,0,0,"), "{line}");
 }
 
 #[tokio::test]
@@ -437,6 +594,13 @@ fn pct(v: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// Minutes as the CSV shows them: hours, two decimals.
+fn hours(v: &Value) -> String {
+    v.as_f64()
+        .map(|f| format!("{:.2}", f / 60.0))
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn the_csv_reads_back_as_the_same_numbers_as_the_json() {
     let w = world().await;
@@ -471,7 +635,13 @@ async fn the_csv_reads_back_as_the_same_numbers_as_the_json() {
             assert_eq!(row[11], pct(&m["closure_rate"]));
             assert_eq!(row[12], pct(&m["on_time_rate"]));
             assert_eq!(row[14], pct(&m["satisfaction_rate"]));
-            assert_eq!(row[21], m["wishes"]["submitted"].to_string());
+            assert_eq!(row[10], m["reworked"].to_string());
+            assert_eq!(row[15], pct(&m["loop_closed_rate"]));
+            assert_eq!(row[18], hours(&m["close_minutes_p50"]));
+            assert_eq!(row[20], m["rated"].to_string());
+            assert_eq!(row[21], m["wishes_submitted"].to_string());
+            assert_eq!(row[22], m["wishes_claimed"].to_string());
+            assert_eq!(row[23], m["wishes_fulfilled"].to_string());
         };
         assert_eq!(rows[1][1], "合计");
         check(&rows[1], &json["totals"]);
@@ -483,7 +653,7 @@ async fn the_csv_reads_back_as_the_same_numbers_as_the_json() {
                 .find(|r| r[0] == g["key"].as_str().unwrap())
                 .unwrap_or_else(|| panic!("{group_by}: no line for {}", g["key"]));
             assert_eq!(row[1], g["name"].as_str().unwrap());
-            check(row, &g["metrics"]);
+            check(row, g);
         }
     }
 }

@@ -232,7 +232,7 @@ async fn an_admin_logs_in_and_the_page_shows_what_the_api_returns() {
         "on_time_rate",
         "rework_rate",
         "satisfaction_rate",
-        "loop_rate",
+        "loop_closed_rate",
     ] {
         assert_eq!(shown[key].as_str().unwrap(), pct(&t[key]), "{key}");
     }
@@ -240,8 +240,15 @@ async fn an_admin_logs_in_and_the_page_shows_what_the_api_returns() {
         shown["wishes"],
         format!(
             "{}/{}/{}",
-            t["wishes"]["submitted"], t["wishes"]["claimed"], t["wishes"]["fulfilled"]
+            t["wishes_submitted"], t["wishes_claimed"], t["wishes_fulfilled"]
         )
+    );
+    let close = t["close_minutes_p50"]
+        .as_f64()
+        .expect("closed reports have a time");
+    assert_eq!(
+        shown["close_minutes_p50"],
+        format!("{:.1} 小时", close / 60.0)
     );
     // The ranking lists the same child areas in the same (worst-first) order.
     let ranked = b

@@ -4,6 +4,7 @@
 //! own fake WeChat server.
 
 mod auth;
+mod case_numbers;
 mod cli;
 mod dashboard;
 mod dashboard_page;

@@ -328,10 +328,12 @@ async fn an_event_has_the_documented_fields_and_its_time_in_rfc_3339_shanghai() 
     let (worker, resident) = setup(&app).await;
     let mut rx = connect(&app, &worker, None).await;
     let before = chrono::Utc::now() - chrono::Duration::seconds(2);
-    app.report_at(&resident, 31.205, 121.405).await;
+    let report = app.report_at(&resident, 31.205, 121.405).await;
     let frames = collect(&mut rx, 1, Duration::from_secs(5)).await;
     assert_eq!(frames.len(), 1);
     let data = &frames[0].data;
+    assert_eq!(data["case_no"], report["case_no"]);
+    assert!(data["case_no"].as_str().is_some_and(|n| n.starts_with('R')));
     let at = data["at"].as_str().expect("`at` is a string");
     let at = chrono::DateTime::parse_from_rfc3339(at).expect("`at` is RFC 3339");
     assert_eq!(at.offset().local_minus_utc(), 8 * 3600, "Asia/Shanghai");

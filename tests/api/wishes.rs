@@ -514,12 +514,12 @@ async fn an_unclaimed_wish_past_its_deadline_becomes_a_grid_task() {
     // The default deadline is 30 days out: the job with today's clock leaves it alone.
     let now = safegrid::util::now_ms();
     assert_eq!(
-        safegrid::wishes::service::expire_unclaimed(&app.state, now)
+        safegrid::wishes::actions::expire_unclaimed(&app.state, now)
             .await
             .unwrap(),
         0
     );
-    let moved = safegrid::wishes::service::expire_unclaimed(&app.state, now + 31 * 86_400_000)
+    let moved = safegrid::wishes::actions::expire_unclaimed(&app.state, now + 31 * 86_400_000)
         .await
         .unwrap();
     assert_eq!(moved, 1);
@@ -582,7 +582,7 @@ async fn an_unclaimed_wish_past_its_deadline_becomes_a_grid_task() {
     assert_eq!(back["status"], "expired");
     // Running the job again changes nothing.
     assert_eq!(
-        safegrid::wishes::service::expire_unclaimed(&app.state, now + 31 * 86_400_000)
+        safegrid::wishes::actions::expire_unclaimed(&app.state, now + 31 * 86_400_000)
             .await
             .unwrap(),
         0
@@ -653,14 +653,14 @@ async fn a_fulfilled_wish_nobody_confirms_closes_by_itself() {
     .await;
     let now = safegrid::util::now_ms();
     assert_eq!(
-        safegrid::wishes::service::auto_confirm(&app.state, now)
+        safegrid::wishes::actions::auto_confirm(&app.state, now)
             .await
             .unwrap(),
         0
     );
     let window = app.settings.confirm_window.as_millis() as i64;
     assert_eq!(
-        safegrid::wishes::service::auto_confirm(&app.state, now + window + 1_000)
+        safegrid::wishes::actions::auto_confirm(&app.state, now + window + 1_000)
             .await
             .unwrap(),
         1

@@ -1,0 +1,271 @@
+//! The enumerations stored in string columns, typed: sea-orm reads and writes them as the
+//! same snake_case strings clients see, so no stored value changed when they became types.
+//! Their intrinsic predicates live here with them; the rules that move between them live in
+//! the `safegrid` crate's state machines (`reports::status`, `wishes::status`).
+
+use std::fmt;
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Where a report stands in its closed loop.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    /// Received, located and routed to a queue (grid or upper-level area).
+    #[sea_orm(string_value = "submitted")]
+    Submitted,
+    /// Taken on by the queue (受理); the deadline is running.
+    #[sea_orm(string_value = "accepted")]
+    Accepted,
+    /// Being handled (处置中).
+    #[sea_orm(string_value = "in_progress")]
+    InProgress,
+    /// Sent up to a higher-level queue (上报 / 越级上报).
+    #[sea_orm(string_value = "escalated")]
+    Escalated,
+    /// On hold with a reason (挂起); the clock is stopped.
+    #[sea_orm(string_value = "suspended")]
+    Suspended,
+    /// Handled, waiting for a check (办结待核查).
+    #[sea_orm(string_value = "resolved")]
+    Resolved,
+    /// Checked and closed (结案). Terminal, except that the reporter may still rate it.
+    #[sea_orm(string_value = "closed")]
+    Closed,
+    /// Declined (不予受理). Terminal.
+    #[sea_orm(string_value = "rejected")]
+    Rejected,
+    /// Withdrawn by the reporter before acceptance. Terminal.
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+}
+
+impl ReportStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Self; 9] = [
+        Self::Submitted,
+        Self::Accepted,
+        Self::InProgress,
+        Self::Escalated,
+        Self::Suspended,
+        Self::Resolved,
+        Self::Closed,
+        Self::Rejected,
+        Self::Cancelled,
+    ];
+
+    /// The snake_case name used in JSON and in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Accepted => "accepted",
+            Self::InProgress => "in_progress",
+            Self::Escalated => "escalated",
+            Self::Suspended => "suspended",
+            Self::Resolved => "resolved",
+            Self::Closed => "closed",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status named by [`as_str`](Self::as_str), or `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Still needs someone's attention: not closed, rejected or cancelled.
+    pub const fn is_open(self) -> bool {
+        !matches!(self, Self::Closed | Self::Rejected | Self::Cancelled)
+    }
+
+    /// The deadline clock is running (accepted or in progress).
+    pub const fn clock_running(self) -> bool {
+        matches!(self, Self::Accepted | Self::InProgress)
+    }
+
+    /// Counts as handled in the metrics (resolved or closed).
+    pub const fn is_handled(self) -> bool {
+        matches!(self, Self::Resolved | Self::Closed)
+    }
+}
+
+impl fmt::Display for ReportStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a wish stands.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum WishStatus {
+    /// Waiting for the community's review.
+    #[sea_orm(string_value = "submitted")]
+    Submitted,
+    /// Published on the wish wall, waiting for a claimant.
+    #[sea_orm(string_value = "approved")]
+    Approved,
+    /// Declined by the community with a reason. Terminal.
+    #[sea_orm(string_value = "rejected")]
+    Rejected,
+    /// Taken on by one volunteer, party member or partner unit.
+    #[sea_orm(string_value = "claimed")]
+    Claimed,
+    /// Done, with a proof photo; waiting for the wisher's confirmation.
+    #[sea_orm(string_value = "fulfilled")]
+    Fulfilled,
+    /// Confirmed by the wisher (or nobody objected within the window). Terminal.
+    #[sea_orm(string_value = "closed")]
+    Closed,
+    /// Withdrawn by the wisher before anyone claimed it. Terminal.
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+    /// Unclaimed past its deadline: now a task in the grid's queue.
+    #[sea_orm(string_value = "expired")]
+    Expired,
+}
+
+impl WishStatus {
+    pub const ALL: [Self; 8] = [
+        Self::Submitted,
+        Self::Approved,
+        Self::Rejected,
+        Self::Claimed,
+        Self::Fulfilled,
+        Self::Closed,
+        Self::Cancelled,
+        Self::Expired,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Claimed => "claimed",
+            Self::Fulfilled => "fulfilled",
+            Self::Closed => "closed",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Shown on the wish wall to every logged-in user.
+    pub const fn is_published(self) -> bool {
+        matches!(self, Self::Approved)
+    }
+}
+
+impl fmt::Display for WishStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How pressing a report is; it scales the category's limit.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+    Default,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    #[default]
+    #[sea_orm(string_value = "normal")]
+    Normal,
+    /// Half the category's limit.
+    #[sea_orm(string_value = "urgent")]
+    Urgent,
+    /// Two hours of wall time, day or night.
+    #[sea_orm(string_value = "emergency")]
+    Emergency,
+}
+
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Normal => "normal",
+            Urgency::Urgent => "urgent",
+            Urgency::Emergency => "emergency",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "normal" => Some(Urgency::Normal),
+            "urgent" => Some(Urgency::Urgent),
+            "emergency" => Some(Urgency::Emergency),
+            _ => None,
+        }
+    }
+}
+
+/// Goods (实物) or a service (服务).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum WishKind {
+    #[sea_orm(string_value = "goods")]
+    Goods,
+    #[sea_orm(string_value = "service")]
+    Service,
+}
+
+impl WishKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Goods => "goods",
+            Self::Service => "service",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Goods, Self::Service]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}

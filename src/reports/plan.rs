@@ -1,0 +1,355 @@
+//! The planning step: from a decided transition (`status::decide`) and the validated request,
+//! the whole change to a report — new status, columns and timestamps, queue, timeline entry,
+//! event, whom to tell, the dashboard mark — as plain data, without I/O. [`Change::to_write`]
+//! turns it into the statements `cases::write::apply` runs; every action and every job of
+//! reports goes through here, so none of them decides twice.
+
+use sea_orm::sea_query::{Expr, SimpleExpr, Value};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
+
+use super::calendar::{TimeLimit, WorkCalendar};
+use super::categories;
+use super::dto::ActionRequest;
+use super::status::{ActionKind, Actor, Effect, Rating, ReportStatus, Transition};
+use crate::cases::write::{Attach, Write};
+use crate::content::{optional_text, text_field};
+use crate::error::{ApiError, ApiResult};
+use crate::grids::area::AreaLevel;
+use crate::grids::router::Snapshot;
+use crate::notify::outbox::{self, EventKind};
+use crate::timeline::{self, Entry};
+use crate::util::{parse_rfc3339, rfc3339};
+
+use entity::reports::{self, Column as C};
+
+pub const MAX_DESCRIPTION: usize = 2_000;
+
+/// The fields an action carries, validated for that action (400/422 before any I/O).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ActionInput {
+    pub note: Option<String>,
+    pub photo_ids: Vec<String>,
+    pub grid_code: Option<String>,
+    pub until: Option<i64>,
+    pub rating: Option<Rating>,
+    pub duplicate_of: Option<String>,
+}
+
+impl ActionInput {
+    pub fn parse(action: ActionKind, req: &ActionRequest) -> ApiResult<Self> {
+        let mut input = ActionInput::default();
+        let reason = || text_field("reason", req.reason.as_deref(), 500);
+        match action {
+            ActionKind::Reject => {
+                input.note = Some(reason()?);
+                input.duplicate_of = req.duplicate_of.clone();
+            }
+            ActionKind::Note => {
+                let text = req.text.as_deref().or(req.note.as_deref());
+                input.note = Some(text_field("text", text, MAX_DESCRIPTION)?);
+                input.photo_ids = req.photo_ids.clone();
+            }
+            ActionKind::Resolve => {
+                let text = req.note.as_deref().or(req.text.as_deref());
+                input.note = Some(text_field("note", text, MAX_DESCRIPTION)?);
+                input.photo_ids = req.photo_ids.clone();
+            }
+            ActionKind::Escalate | ActionKind::Suspend | ActionKind::Rework => {
+                input.note = Some(reason()?)
+            }
+            ActionKind::HandDown => {
+                input.grid_code = Some(text_field("grid_code", req.grid_code.as_deref(), 64)?);
+                input.note = req.reason.clone();
+            }
+            ActionKind::RequestExtension => {
+                input.note = Some(reason()?);
+                input.until = Some(
+                    req.until
+                        .as_deref()
+                        .and_then(parse_rfc3339)
+                        .ok_or_else(|| {
+                            ApiError::invalid("until", "an RFC 3339 time is required")
+                        })?,
+                );
+            }
+            ActionKind::Rate => {
+                input.rating = Some(
+                    req.rating
+                        .and_then(|n| u8::try_from(n).ok())
+                        .and_then(|n| Rating::try_from(n).ok())
+                        .ok_or_else(|| {
+                            ApiError::invalid("rating", "must be a whole number from 1 to 5")
+                        })?,
+                );
+                input.note = optional_text("comment", req.comment.as_deref(), 500)?;
+            }
+            ActionKind::Cancel => input.note = req.reason.clone(),
+            ActionKind::Accept
+            | ActionKind::Resume
+            | ActionKind::ApproveExtension
+            | ActionKind::Confirm
+            | ActionKind::AutoClose => {}
+        }
+        Ok(input)
+    }
+}
+
+/// What planning needs to know from outside the report: the area tree, and for an
+/// acceptance the category's limit and the calendar.
+pub struct Facts<'a> {
+    pub snap: &'a Snapshot,
+    pub calendar: &'a WorkCalendar,
+    /// The category's time limit; read only when the change sets a deadline.
+    pub limit: Option<TimeLimit>,
+    pub now: i64,
+}
+
+/// The whole change one action makes to one report.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub action: ActionKind,
+    pub from: ReportStatus,
+    pub to: ReportStatus,
+    /// Columns set besides status, version and updated_at.
+    pub set: Vec<(C, Value)>,
+    /// The queue the report moves to (code, path).
+    pub queue: Option<(String, String)>,
+    pub actor_role: &'static str,
+    pub note: Option<String>,
+    pub data: serde_json::Map<String, serde_json::Value>,
+    pub photo_ids: Vec<String>,
+    /// The outbox event, if the action makes one.
+    pub event: Option<EventKind>,
+    /// Whether the reporter is told by subscribe message.
+    pub notify_reporter: bool,
+}
+
+/// The timeline's name for a relation.
+pub fn actor_role(actor: Actor) -> &'static str {
+    match actor {
+        Actor::Reporter => "reporter",
+        Actor::QueueWorker => "worker",
+        Actor::QueueAdmin => "admin",
+        Actor::System => "system",
+        Actor::Other => "other",
+    }
+}
+
+/// The event an action emits (none for notes, extension approvals and ratings).
+pub fn event_kind(action: ActionKind) -> Option<EventKind> {
+    Some(match action {
+        ActionKind::Accept => EventKind::ReportAccepted,
+        ActionKind::Reject => EventKind::ReportRejected,
+        ActionKind::Escalate => EventKind::ReportEscalated,
+        ActionKind::HandDown => EventKind::ReportHandedDown,
+        ActionKind::Resolve => EventKind::ReportResolved,
+        ActionKind::Confirm | ActionKind::AutoClose => EventKind::ReportClosed,
+        ActionKind::Rework => EventKind::ReportRework,
+        ActionKind::Cancel => EventKind::ReportCancelled,
+        ActionKind::Suspend => EventKind::ReportSuspended,
+        ActionKind::Resume => EventKind::ReportResumed,
+        ActionKind::RequestExtension => EventKind::ReportExtensionRequested,
+        ActionKind::Note | ActionKind::ApproveExtension | ActionKind::Rate => return None,
+    })
+}
+
+/// Plans `t` (already allowed by `status::decide`) on `r`. Fails only on what the request
+/// names that the tree refuses (no level above, a grid outside the queue, an extension not
+/// later than the deadline).
+pub fn plan(
+    r: &reports::Model,
+    t: Transition,
+    action: ActionKind,
+    actor: Actor,
+    input: ActionInput,
+    facts: &Facts<'_>,
+) -> ApiResult<Change> {
+    let now = facts.now;
+    let mut set: Vec<(C, Value)> = Vec::new();
+    let mut data = serde_json::Map::new();
+    let mut queue = None;
+    let none_i64 = || Value::BigInt(None);
+    match t.effect {
+        Effect::None | Effect::CountRework | Effect::RecordRating => {}
+        Effect::SetDeadline => {
+            if r.deadline.is_none() {
+                let limit = facts.limit.unwrap_or(TimeLimit::WorkingDays(5));
+                let deadline = categories::deadline(facts.calendar, limit, r.urgency, now);
+                set.push((C::Deadline, deadline.into()));
+                data.insert("deadline".into(), rfc3339(deadline).into());
+            }
+        }
+        Effect::StopClock => set.push((C::SuspendedAt, now.into())),
+        Effect::RestartClock => {
+            // The clock stood still while suspended: the deadline moves by that much.
+            if let (Some(deadline), Some(since)) = (r.deadline, r.suspended_at) {
+                set.push((C::Deadline, (deadline + (now - since)).into()));
+            }
+            set.push((C::SuspendedAt, none_i64()));
+        }
+        Effect::MoveQueueUp { levels } => {
+            let mut target = facts.snap.areas.get(&r.queue_code);
+            for _ in 0..levels {
+                target = target
+                    .and_then(|a| a.parent_code.as_ref())
+                    .and_then(|p| facts.snap.areas.get(p));
+            }
+            let target =
+                target.ok_or_else(|| ApiError::invalid_transition("at_top_level", "escalate"))?;
+            data.insert("to_queue".into(), target.code.clone().into());
+            queue = Some((target.code.clone(), target.path.clone()));
+        }
+        Effect::MoveQueueTo => {
+            let code = input.grid_code.clone().unwrap_or_default();
+            let grid = facts
+                .snap
+                .areas
+                .get(&code)
+                .filter(|g| g.level == AreaLevel::Grid)
+                .ok_or_else(|| ApiError::invalid("grid_code", "no such grid"))?;
+            if !grid.path.starts_with(&r.queue_path) {
+                return Err(ApiError::invalid(
+                    "grid_code",
+                    "the grid is not below this queue",
+                ));
+            }
+            data.insert("to_queue".into(), code.into());
+            queue = Some((grid.code.clone(), grid.path.clone()));
+        }
+        Effect::ExtensionRequested => {
+            let until = input.until.unwrap_or(0);
+            if until <= r.deadline.unwrap_or(now).max(now) {
+                return Err(ApiError::invalid(
+                    "until",
+                    "must be later than the current deadline",
+                ));
+            }
+            set.push((C::ExtensionUntil, until.into()));
+            set.push((C::ExtensionReason, input.note.clone().into()));
+            data.insert("until".into(), rfc3339(until).into());
+        }
+        Effect::DeadlineExtended => {
+            if let Some(until) = r.extension_until {
+                set.push((C::Deadline, until.into()));
+                data.insert("deadline".into(), rfc3339(until).into());
+            }
+            set.push((C::ExtensionUntil, none_i64()));
+            set.push((C::ExtensionReason, Value::String(None)));
+        }
+    }
+    match action {
+        ActionKind::Accept if r.accepted_at.is_none() => set.push((C::AcceptedAt, now.into())),
+        ActionKind::Reject => {
+            if let Some(dup) = &input.duplicate_of {
+                set.push((C::DuplicateOf, dup.clone().into()));
+                data.insert("duplicate_of".into(), dup.clone().into());
+            }
+        }
+        ActionKind::Resolve => set.push((C::ResolvedAt, now.into())),
+        ActionKind::Confirm | ActionKind::AutoClose => set.push((C::ClosedAt, now.into())),
+        ActionKind::Rework => {
+            set.push((C::ReworkCount, (r.rework_count + 1).into()));
+            set.push((C::ResolvedAt, none_i64()));
+        }
+        ActionKind::Rate => {
+            if let Some(rating) = input.rating {
+                set.push((C::Rating, i16::from(rating.get()).into()));
+                data.insert("rating".into(), rating.get().into());
+            }
+            set.push((C::RatingComment, input.note.clone().into()));
+        }
+        _ => {}
+    }
+    let note = match action {
+        ActionKind::AutoClose => Some("No objection within the confirmation window".into()),
+        _ => input.note,
+    };
+    Ok(Change {
+        action,
+        from: t.from,
+        to: t.to,
+        set,
+        queue,
+        actor_role: actor_role(actor),
+        note,
+        data,
+        photo_ids: input.photo_ids,
+        event: event_kind(action),
+        notify_reporter: matches!(
+            action,
+            ActionKind::Accept | ActionKind::Resolve | ActionKind::Confirm | ActionKind::AutoClose
+        ),
+    })
+}
+
+impl Change {
+    /// The statements of this change to `r` by `user_id` at `now`: an UPDATE guarded by the
+    /// version `r` was read at, the timeline row, the outbox row, the photos to attach.
+    pub fn to_write(&self, r: &reports::Model, user_id: Option<&str>, now: i64) -> Write {
+        let mut update = reports::Entity::update_many()
+            .col_expr(C::Status, Expr::value(self.to))
+            .col_expr(C::Version, Expr::value(r.version + 1))
+            .col_expr(C::UpdatedAt, Expr::value(now));
+        if self.action == ActionKind::Accept {
+            update = update.col_expr(C::AcceptedBy, Expr::value(user_id.map(str::to_owned)));
+        }
+        for (column, value) in &self.set {
+            update = update.col_expr(*column, SimpleExpr::Value(value.clone()));
+        }
+        let (queue_code, queue_path) = match &self.queue {
+            Some((code, path)) => {
+                update = update
+                    .col_expr(C::QueueCode, Expr::value(code.clone()))
+                    .col_expr(C::QueuePath, Expr::value(path.clone()));
+                (code.as_str(), path.as_str())
+            }
+            None => (r.queue_code.as_str(), r.queue_path.as_str()),
+        };
+        let update = update
+            .filter(C::Id.eq(&r.id))
+            .filter(C::Version.eq(r.version))
+            .into_query();
+        let mut data = self.data.clone();
+        if !self.photo_ids.is_empty() {
+            data.insert("photo_ids".into(), serde_json::json!(self.photo_ids));
+        }
+        let mut rows = vec![timeline::insert_statement(Entry {
+            subject_kind: "report",
+            subject_id: &r.id,
+            actor_id: user_id,
+            actor_role: self.actor_role,
+            action: self.action.as_str(),
+            from: self.from.as_str(),
+            to: self.to.as_str(),
+            note: self.note.clone(),
+            data: (!data.is_empty()).then_some(serde_json::Value::Object(data)),
+            at: now,
+        })];
+        if let Some(kind) = self.event {
+            rows.push(outbox::insert_statement(&outbox::NewEvent {
+                kind,
+                queue_code,
+                queue_path,
+                subject_id: &r.id,
+                case_no: Some(&r.case_no),
+                status: self.to.as_str(),
+                notify_user: self.notify_reporter.then_some(r.reporter_id.as_str()),
+                at: now,
+            }));
+        }
+        let attach = match (user_id, self.photo_ids.is_empty()) {
+            (Some(owner), false) => Some(Attach {
+                owner_id: owner.into(),
+                photo_ids: self.photo_ids.clone(),
+                subject_kind: "report",
+                subject_id: r.id.clone(),
+            }),
+            _ => None,
+        };
+        Write {
+            update,
+            attach,
+            rows,
+        }
+    }
+}

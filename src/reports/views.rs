@@ -1,0 +1,250 @@
+//! What a caller sees of reports: one report (with its timeline), a resident's own list,
+//! and the rendering every list shares — a fixed number of queries per page, never one per
+//! row (the rows, their reporters, their photos).
+
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::access::{can_view, context, decide_for, is_admin_viewer, relations, shows_reporter};
+use super::dto::*;
+use super::status::{self, ActionKind, Light, ReportStatus};
+use crate::auth::Principal;
+use crate::cases::dto::{LocationOut, PhotoView, PlaceRef};
+use crate::error::{ApiError, ApiResult};
+use crate::grids::router::Snapshot;
+use crate::paging::parse_cursor;
+use crate::state::AppState;
+use crate::timeline;
+use crate::util::{now_ms, rfc3339};
+
+use entity::reports;
+
+/// The report as `who` may see it (404 when they may not).
+pub async fn view_by_id(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    with_timeline: bool,
+) -> ApiResult<ReportView> {
+    let r = reports::Entity::find_by_id(id.to_string())
+        .one(&state.db)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let snap = state.router.snapshot();
+    if !can_view(who, &r, &snap) {
+        return Err(ApiError::not_found());
+    }
+    let mut view = render(state, who, &snap, r).await?;
+    if with_timeline {
+        view.timeline = Some(timeline::load(&state.db, "report", id).await?);
+    }
+    Ok(view)
+}
+
+pub fn light_of(r: &reports::Model, now: i64) -> Light {
+    match (r.accepted_at, r.deadline) {
+        (Some(start), Some(deadline)) => {
+            let status = r.status;
+            if !status.is_open() || status == ReportStatus::Resolved {
+                // Handled: the light shows whether it was handled in time.
+                let done = r.resolved_at.or(r.closed_at).unwrap_or(now);
+                return if done <= deadline {
+                    Light::Green
+                } else {
+                    Light::Red
+                };
+            }
+            status::light(start, deadline, r.suspended_at.unwrap_or(now))
+        }
+        _ => Light::Green,
+    }
+}
+
+pub(super) fn reporter_view(u: &entity::users::Model) -> ReporterView {
+    ReporterView {
+        nickname: u.nickname.clone(),
+        phone_masked: u.phone.as_deref().map(crate::util::mask_phone),
+    }
+}
+
+pub async fn render(
+    state: &AppState,
+    who: &Principal,
+    snap: &Snapshot,
+    r: reports::Model,
+) -> ApiResult<ReportView> {
+    let reporter = if !shows_reporter(who, &r, snap) {
+        None
+    } else if r.reporter_id == who.id() {
+        Some(reporter_view(&who.user))
+    } else {
+        entity::users::Entity::find_by_id(r.reporter_id.clone())
+            .one(&state.db)
+            .await?
+            .as_ref()
+            .map(reporter_view)
+    };
+    let photos = crate::uploads::attached(&state.db, "report", &r.id).await?;
+    Ok(render_loaded(state, who, snap, r, reporter, photos))
+}
+
+/// Renders many reports with two queries in all (reporters, photos) instead of two each.
+pub async fn render_many(
+    state: &AppState,
+    who: &Principal,
+    snap: &Snapshot,
+    rows: Vec<reports::Model>,
+) -> ApiResult<Vec<ReportView>> {
+    use std::collections::HashMap;
+    let wanted: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter(|r| shows_reporter(who, r, snap) && r.reporter_id != who.id())
+        .map(|r| r.reporter_id.clone())
+        .collect();
+    let mut reporters: HashMap<String, ReporterView> = HashMap::new();
+    if !wanted.is_empty() {
+        for u in entity::users::Entity::find()
+            .filter(entity::users::Column::Id.is_in(wanted))
+            .all(&state.db)
+            .await?
+        {
+            reporters.insert(u.id.clone(), reporter_view(&u));
+        }
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut photos = crate::uploads::attached_many(&state.db, "report", &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let reporter = if !shows_reporter(who, &r, snap) {
+                None
+            } else if r.reporter_id == who.id() {
+                Some(reporter_view(&who.user))
+            } else {
+                reporters.get(&r.reporter_id).cloned()
+            };
+            let p = photos.remove(&r.id).unwrap_or_default();
+            render_loaded(state, who, snap, r, reporter, p)
+        })
+        .collect())
+}
+
+/// The view of a report whose reporter and photo ids are already loaded (no I/O).
+pub fn render_loaded(
+    state: &AppState,
+    who: &Principal,
+    snap: &Snapshot,
+    r: reports::Model,
+    reporter: Option<ReporterView>,
+    photo_ids: Vec<String>,
+) -> ReportView {
+    let place = |code: &str| {
+        snap.areas.get(code).map(|a| PlaceRef {
+            code: a.code.clone(),
+            name: a.name.clone(),
+            level: a.level.as_str().into(),
+        })
+    };
+    let admin = is_admin_viewer(who, &r, snap);
+    let photos = photo_ids
+        .into_iter()
+        .map(|id| PhotoView {
+            url: crate::uploads::signed_url(state, &id),
+            id,
+        })
+        .collect();
+    let rels = relations(who, &r);
+    let available_actions = ActionKind::ALL
+        .iter()
+        .filter(|a| a.is_client_action())
+        .filter(|a| decide_for(&r, **a, &rels, &context(&r, snap, false)).is_ok())
+        .map(|a| a.as_str().to_string())
+        .collect();
+    let grid_place = place(&r.grid_code).filter(|p| p.level == "grid");
+    ReportView {
+        light: light_of(&r, now_ms()),
+        id: r.id.clone(),
+        case_no: r.case_no.clone(),
+        category: r.category,
+        description: r.description,
+        location: LocationOut {
+            lat: r.lat,
+            lng: r.lng,
+            coord: "gcj02",
+        },
+        address: r.address,
+        anonymous: r.anonymous,
+        urgency: r.urgency,
+        status: r.status,
+        grid: grid_place,
+        queue: place(&r.queue_code).unwrap_or(PlaceRef {
+            code: r.queue_code.clone(),
+            name: String::new(),
+            level: String::new(),
+        }),
+        submitted_at: rfc3339(r.submitted_at),
+        accepted_at: r.accepted_at.map(rfc3339),
+        deadline: r.deadline.map(rfc3339),
+        resolved_at: r.resolved_at.map(rfc3339),
+        closed_at: r.closed_at.map(rfc3339),
+        rework_count: r.rework_count,
+        rating: r.rating,
+        rating_comment: r.rating_comment,
+        extension_request: r.extension_until.map(|u| ExtensionView {
+            until: rfc3339(u),
+            reason: r.extension_reason.clone(),
+        }),
+        duplicate_of: r.duplicate_of,
+        flagged: admin.then_some(r.flagged),
+        reporter,
+        photos,
+        available_actions,
+        timeline: None,
+        possible_duplicates: None,
+    }
+}
+
+/// The caller's own reports, newest first.
+pub async fn mine(
+    state: &AppState,
+    who: &Principal,
+    limit: u64,
+    cursor: Option<&str>,
+) -> ApiResult<ReportPage> {
+    let mut q = reports::Entity::find()
+        .filter(reports::Column::ReporterId.eq(who.id()))
+        .order_by_desc(reports::Column::SubmittedAt)
+        .order_by_desc(reports::Column::Id)
+        .limit(limit + 1);
+    if let Some(c) = cursor {
+        let (k, id) = parse_cursor(c)?;
+        q = q.filter(
+            Condition::any()
+                .add(reports::Column::SubmittedAt.lt(k))
+                .add(
+                    Condition::all()
+                        .add(reports::Column::SubmittedAt.eq(k))
+                        .add(reports::Column::Id.lt(id)),
+                ),
+        );
+    }
+    let rows = q.all(&state.db).await?;
+    page(state, who, rows, limit, |r| r.submitted_at).await
+}
+
+pub(super) async fn page(
+    state: &AppState,
+    who: &Principal,
+    mut rows: Vec<reports::Model>,
+    limit: u64,
+    key: impl Fn(&reports::Model) -> i64,
+) -> ApiResult<ReportPage> {
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| format!("{}_{}", key(r), r.id))
+    } else {
+        None
+    };
+    let snap = state.router.snapshot();
+    let items = render_many(state, who, &snap, rows).await?;
+    Ok(ReportPage { items, next_cursor })
+}

@@ -1,0 +1,295 @@
+//! What a caller sees of wishes: one wish, the wall, their own, the community's queue and
+//! the expired wishes that `GET /worker/tasks` carries.
+
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::access::{can_view, decide_for, is_insider, relations};
+use super::dto::*;
+use super::status::{WishAction, WishStatus};
+use crate::auth::Principal;
+use crate::cases::dto::{LocationOut, PhotoView, PlaceRef};
+use crate::error::{ApiError, ApiResult};
+use crate::grids::router::Snapshot;
+use crate::paging::parse_cursor;
+use crate::state::AppState;
+use crate::timeline;
+use crate::util::rfc3339;
+
+use entity::wishes;
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> ApiResult<wishes::Model> {
+    wishes::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The wish as `who` may see it (404 when they may not).
+pub async fn view_by_id(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    with_timeline: bool,
+) -> ApiResult<WishView> {
+    let w = find(&state.db, id).await?;
+    if !can_view(who, &w) {
+        return Err(ApiError::not_found());
+    }
+    let snap = state.router.snapshot();
+    let insider = is_insider(who, &w);
+    let mut view = render(state, who, &snap, w).await?;
+    if with_timeline && insider {
+        view.timeline = Some(timeline::load(&state.db, "wish", id).await?);
+    }
+    Ok(view)
+}
+
+pub(super) async fn nickname_phone(
+    state: &AppState,
+    user_id: &str,
+) -> ApiResult<Option<entity::users::Model>> {
+    Ok(entity::users::Entity::find_by_id(user_id.to_string())
+        .one(&state.db)
+        .await?)
+}
+
+/// Renders a wish for `who`: identity and the exact point only for insiders.
+pub async fn render(
+    state: &AppState,
+    who: &Principal,
+    snap: &Snapshot,
+    w: wishes::Model,
+) -> ApiResult<WishView> {
+    let insider = is_insider(who, &w);
+    let admin = who.administers_path(&w.queue_path);
+    let (wisher, location, claimant) = if insider {
+        let wisher = nickname_phone(state, &w.wisher_id)
+            .await?
+            .map(|u| WisherContact {
+                nickname: u.nickname,
+                phone: u.phone,
+            });
+        let claimant = match &w.claimant_id {
+            None => None,
+            Some(cid) => nickname_phone(state, cid).await?.map(|u| ClaimantView {
+                nickname: u.nickname,
+                unit: w.claimant_unit.clone(),
+            }),
+        };
+        let location = LocationOut {
+            lat: w.lat,
+            lng: w.lng,
+            coord: "gcj02",
+        };
+        (wisher, Some(location), claimant)
+    } else {
+        (None, None, None)
+    };
+    let photos = crate::uploads::attached(&state.db, "wish", &w.id)
+        .await?
+        .into_iter()
+        .map(|id| PhotoView {
+            url: crate::uploads::signed_url(state, &id),
+            id,
+        })
+        .collect();
+    let rels = relations(who, &w);
+    let available_actions = WishAction::ALL
+        .iter()
+        .filter(|a| a.is_client_action())
+        .filter(|a| decide_for(&w, **a, &rels).is_ok())
+        .map(|a| a.as_str().to_string())
+        .collect();
+    let grid = snap
+        .areas
+        .get(&w.grid_code)
+        .map(|a| PlaceRef {
+            code: a.code.clone(),
+            name: a.name.clone(),
+            level: a.level.as_str().into(),
+        })
+        .unwrap_or(PlaceRef {
+            code: w.grid_code.clone(),
+            name: String::new(),
+            level: String::new(),
+        });
+    Ok(WishView {
+        status: w.status,
+        kind: w.kind,
+        id: w.id,
+        case_no: w.case_no,
+        title: w.title,
+        description: w.description,
+        estimated_value_fen: w.estimated_value_fen,
+        grid,
+        deadline: rfc3339(w.deadline),
+        submitted_at: rfc3339(w.submitted_at),
+        approved_at: w.approved_at.map(rfc3339),
+        claimed_at: w.claimed_at.map(rfc3339),
+        fulfilled_at: w.fulfilled_at.map(rfc3339),
+        closed_at: w.closed_at.map(rfc3339),
+        expired_to_queue: w.expired_to_queue,
+        reason: w.reason,
+        fulfil_note: w.fulfil_note,
+        photos,
+        version: w.version,
+        claimant,
+        wisher,
+        location,
+        flagged: admin.then_some(w.flagged),
+        available_actions,
+        timeline: None,
+    })
+}
+
+/// Keyset pagination over `(key desc|asc, id)`.
+fn after_cursor(
+    col: wishes::Column,
+    cursor: Option<&str>,
+    descending: bool,
+) -> ApiResult<Option<Condition>> {
+    let Some(c) = cursor else { return Ok(None) };
+    let (k, id) = parse_cursor(c)?;
+    Ok(Some(if descending {
+        Condition::any().add(col.lt(k)).add(
+            Condition::all()
+                .add(col.eq(k))
+                .add(wishes::Column::Id.lt(id)),
+        )
+    } else {
+        Condition::any().add(col.gt(k)).add(
+            Condition::all()
+                .add(col.eq(k))
+                .add(wishes::Column::Id.gt(id)),
+        )
+    }))
+}
+
+async fn page(
+    state: &AppState,
+    who: &Principal,
+    mut rows: Vec<wishes::Model>,
+    limit: u64,
+    key: impl Fn(&wishes::Model) -> i64,
+) -> ApiResult<WishPage> {
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|w| format!("{}_{}", key(w), w.id))
+    } else {
+        None
+    };
+    let snap = state.router.snapshot();
+    let mut items = Vec::with_capacity(rows.len());
+    for w in rows {
+        items.push(render(state, who, &snap, w).await?);
+    }
+    Ok(WishPage { items, next_cursor })
+}
+
+/// The wish wall: published wishes of an area (all areas without one), newest first.
+pub async fn wall(
+    state: &AppState,
+    who: &Principal,
+    area: Option<&str>,
+    limit: u64,
+    cursor: Option<&str>,
+) -> ApiResult<WishPage> {
+    let mut q = wishes::Entity::find()
+        .filter(wishes::Column::Status.eq(WishStatus::Approved))
+        .order_by_desc(wishes::Column::ApprovedAt)
+        .order_by_desc(wishes::Column::Id)
+        .limit(limit + 1);
+    if let Some(code) = area.map(str::trim).filter(|c| !c.is_empty()) {
+        let snap = state.router.snapshot();
+        let a = snap
+            .areas
+            .get(code)
+            .ok_or_else(|| ApiError::invalid("area", "no such area"))?;
+        q = q.filter(wishes::Column::QueuePath.starts_with(&a.path));
+    }
+    if let Some(c) = after_cursor(wishes::Column::ApprovedAt, cursor, true)? {
+        q = q.filter(c);
+    }
+    let rows = q.all(&state.db).await?;
+    page(state, who, rows, limit, |w| w.approved_at.unwrap_or(0)).await
+}
+
+/// The caller's wishes: those they posted and those they claimed, newest first.
+pub async fn mine(
+    state: &AppState,
+    who: &Principal,
+    limit: u64,
+    cursor: Option<&str>,
+) -> ApiResult<WishPage> {
+    let mut q = wishes::Entity::find()
+        .filter(
+            Condition::any()
+                .add(wishes::Column::WisherId.eq(who.id()))
+                .add(wishes::Column::ClaimantId.eq(who.id())),
+        )
+        .order_by_desc(wishes::Column::SubmittedAt)
+        .order_by_desc(wishes::Column::Id)
+        .limit(limit + 1);
+    if let Some(c) = after_cursor(wishes::Column::SubmittedAt, cursor, true)? {
+        q = q.filter(c);
+    }
+    let rows = q.all(&state.db).await?;
+    page(state, who, rows, limit, |w| w.submitted_at).await
+}
+
+/// The community's wish queue: their grids' wishes awaiting review and those expired into
+/// the queue (by default), oldest first. An admin sees their area's.
+pub async fn worker_queue(
+    state: &AppState,
+    who: &Principal,
+    states: Vec<WishStatus>,
+    limit: u64,
+    cursor: Option<&str>,
+) -> ApiResult<WishPage> {
+    let grids: Vec<String> = who.worker_grids().map(str::to_owned).collect();
+    let mut scope = Condition::any();
+    if !grids.is_empty() {
+        scope = scope.add(wishes::Column::GridCode.is_in(grids));
+    }
+    if let Some(area) = &who.admin_area {
+        scope = scope.add(wishes::Column::QueuePath.starts_with(&area.path));
+    }
+    if scope.is_empty() {
+        return Err(ApiError::forbidden());
+    }
+    let states = if states.is_empty() {
+        vec![WishStatus::Submitted, WishStatus::Expired]
+    } else {
+        states
+    };
+    let mut q = wishes::Entity::find()
+        .filter(scope)
+        .filter(wishes::Column::Status.is_in(states))
+        .order_by_asc(wishes::Column::SubmittedAt)
+        .order_by_asc(wishes::Column::Id)
+        .limit(limit + 1);
+    if let Some(c) = after_cursor(wishes::Column::SubmittedAt, cursor, false)? {
+        q = q.filter(c);
+    }
+    let rows = q.all(&state.db).await?;
+    page(state, who, rows, limit, |w| w.submitted_at).await
+}
+
+/// The expired wishes that sit in the caller's grid queues (at most `limit`), optionally of one
+/// grid: the wish half of `GET /worker/tasks`.
+pub async fn expired_tasks(
+    state: &AppState,
+    who: &Principal,
+    grid: Option<&str>,
+    limit: u64,
+) -> ApiResult<Vec<WishView>> {
+    let mut items = worker_queue(state, who, vec![WishStatus::Expired], limit, None)
+        .await?
+        .items;
+    if let Some(grid) = grid {
+        items.retain(|w| w.grid.code == grid);
+    }
+    Ok(items)
+}
