@@ -5,6 +5,7 @@ pub mod bus;
 mod handlers;
 pub mod outbox;
 pub mod relay;
+pub mod signal;
 pub mod subscribe;
 
 pub use handlers::routes;
