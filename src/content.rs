@@ -3,7 +3,11 @@
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::state::AppState;
+use crate::infra::wechat::{ContentVerdict, WeChatClient};
+use crate::infra::wechat_token::AccessTokenCache;
+
+/// The longest description or note of a case (API.md: 2,000 characters).
+pub const MAX_DESCRIPTION: usize = 2_000;
 
 /// A required text field, trimmed, at most `max` characters (not bytes).
 pub fn text_field(field: &str, value: Option<&str>, max: usize) -> ApiResult<String> {
@@ -32,35 +36,46 @@ pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> ApiResult<
     }
 }
 
-/// Checks a resident's text with WeChat when enabled: `Ok(true)` means flag for review.
-pub async fn check_content(state: &AppState, who: &Principal, text: &str) -> ApiResult<bool> {
-    if !state.settings.content_check {
-        return Ok(false);
-    }
-    let Some(openid) = who.user.openid.clone() else {
-        return Ok(false);
-    };
-    let wechat = state.wechat.clone();
-    let content: String = text.chars().take(2_500).collect();
-    let verdict = state
-        .wechat_tokens
-        .with_token(|token| {
-            let (wechat, openid, content) = (wechat.clone(), openid.clone(), content.clone());
-            async move { wechat.msg_sec_check(&token, &openid, 1, &content).await }
-        })
-        .await;
-    match verdict {
-        Ok(crate::infra::wechat::ContentVerdict::Pass) => Ok(false),
-        Ok(crate::infra::wechat::ContentVerdict::Review) => Ok(true),
-        Ok(crate::infra::wechat::ContentVerdict::Risky) => Err(ApiError::new(
-            Code::ContentRejected,
-            "The text contains content that cannot be published; please rephrase it.",
-            "内容含有违规信息，请修改后再提交。",
-        )),
-        // WeChat down must not lose the submission: accept it and let an admin look.
-        Err(e) => {
-            tracing::warn!(error = %e, "content check unavailable; accepting flagged");
-            Ok(true)
+/// WeChat's content security check, when enabled, borrowed for one call.
+#[derive(Clone, Copy)]
+pub struct ContentCheck<'a> {
+    pub enabled: bool,
+    pub wechat: &'a WeChatClient,
+    pub tokens: &'a AccessTokenCache,
+}
+
+impl ContentCheck<'_> {
+    /// Checks a resident's text: `Ok(true)` means flag for review, 422 `content_rejected`
+    /// means it cannot be published. WeChat down never loses the submission: it is accepted,
+    /// flagged.
+    pub async fn check(&self, who: &Principal, text: &str) -> ApiResult<bool> {
+        if !self.enabled {
+            return Ok(false);
+        }
+        let Some(openid) = who.user.openid.clone() else {
+            return Ok(false);
+        };
+        let wechat = self.wechat.clone();
+        let content: String = text.chars().take(2_500).collect();
+        let verdict = self
+            .tokens
+            .with_token(|token| {
+                let (wechat, openid, content) = (wechat.clone(), openid.clone(), content.clone());
+                async move { wechat.msg_sec_check(&token, &openid, 1, &content).await }
+            })
+            .await;
+        match verdict {
+            Ok(ContentVerdict::Pass) => Ok(false),
+            Ok(ContentVerdict::Review) => Ok(true),
+            Ok(ContentVerdict::Risky) => Err(ApiError::new(
+                Code::ContentRejected,
+                "The text contains content that cannot be published; please rephrase it.",
+                "内容含有违规信息，请修改后再提交。",
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "content check unavailable; accepting flagged");
+                Ok(true)
+            }
         }
     }
 }

@@ -45,25 +45,25 @@ async fn run_leased_jobs(state: &AppState) {
     let ttl = state.settings.job_interval * 3;
     let holder = state.instance_id.as_str();
     if lease(state, "reports_auto_close", holder, ttl).await {
-        match crate::reports::jobs::auto_close(state).await {
+        match crate::reports::jobs::auto_close(&state.cases()).await {
             Ok(n) if n > 0 => tracing::info!(closed = n, "auto-closed resolved reports"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "auto-close failed"),
         }
     }
     if lease(state, "reports_overdue", holder, ttl).await {
-        if let Err(e) = crate::reports::jobs::mark_overdue(state).await {
+        if let Err(e) = crate::reports::jobs::mark_overdue(&state.cases()).await {
             tracing::warn!(error = %e, "overdue marking failed");
         }
     }
     if lease(state, "wishes", holder, ttl).await {
         let now = crate::util::now_ms();
-        match crate::wishes::actions::expire_unclaimed(state, now).await {
+        match crate::wishes::actions::expire_unclaimed(&state.cases(), now).await {
             Ok(n) if n > 0 => tracing::info!(expired = n, "unclaimed wishes moved to grid queues"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "wish expiry failed"),
         }
-        if let Err(e) = crate::wishes::actions::auto_confirm(state, now).await {
+        if let Err(e) = crate::wishes::actions::auto_confirm(&state.cases(), now).await {
             tracing::warn!(error = %e, "wish auto-confirm failed");
         }
     }

@@ -12,6 +12,7 @@ use crate::infra::redis::RedisHandle;
 use crate::infra::wechat::WeChatClient;
 use crate::infra::wechat_token::AccessTokenCache;
 use crate::notify::bus::Bus;
+use crate::notify::signal::OutboxSignal;
 use crate::reports::calendar::WorkCalendar;
 use crate::telemetry::Metrics;
 
@@ -40,16 +41,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Call after committing outbox rows: wakes the relay here, and tells the instance that
-    /// holds the relay lease when that is not this one (otherwise it would only find the rows
-    /// at its next poll, up to 50 ms later).
+    /// Call after committing outbox rows (see [`OutboxSignal::written`]).
     pub fn outbox_written(&self) {
-        self.relay_nudge.notify_one();
-        if !self
-            .relay_lease_held
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            self.bus.announce_outbox();
+        self.outbox_signal().written();
+    }
+
+    pub fn outbox_signal(&self) -> OutboxSignal<'_> {
+        OutboxSignal {
+            nudge: &self.relay_nudge,
+            lease_held: &self.relay_lease_held,
+            bus: self.bus.as_ref(),
         }
     }
 }

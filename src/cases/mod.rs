@@ -2,5 +2,6 @@
 //! case numbers, and the one writer that applies a decided change.
 
 pub mod dto;
+pub mod env;
 pub mod number;
 pub mod write;

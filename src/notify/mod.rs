@@ -6,6 +6,7 @@ pub mod event;
 mod handlers;
 pub mod outbox;
 pub mod relay;
+pub mod signal;
 pub mod subscribe;
 
 pub use event::EventKind;

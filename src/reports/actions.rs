@@ -12,16 +12,16 @@ use super::plan::{self, ActionInput, Change, Facts};
 use super::status::{ActionKind, Effect, TransitionError};
 use super::views::view_by_id;
 use crate::auth::Principal;
+use crate::cases::env::Env;
 use crate::cases::write;
 use crate::error::{ApiError, ApiResult};
 use crate::grids::router::Snapshot;
-use crate::state::AppState;
 use crate::util::now_ms;
 
 use entity::reports;
 
 pub async fn act(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     id: &str,
     req: &ActionRequest,
@@ -31,10 +31,10 @@ pub async fn act(
         .ok_or_else(|| ApiError::invalid("action", "unknown action"))?;
     for _ in 0..3 {
         let r = reports::Entity::find_by_id(id.to_string())
-            .one(&state.db)
+            .one(env.db)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let snap = state.router.snapshot();
+        let snap = env.router.snapshot();
         if !can_view(who, &r, &snap) {
             return Err(ApiError::not_found());
         }
@@ -48,23 +48,23 @@ pub async fn act(
             })?;
         let input = ActionInput::parse(action, req)?;
         if let Some(original) = &input.duplicate_of {
-            check_duplicate_of(state, who, &r, &snap, original).await?;
+            check_duplicate_of(env, who, &r, &snap, original).await?;
         }
         let now = now_ms();
         let limit = if transition.effect == Effect::SetDeadline && r.deadline.is_none() {
-            category_limit(state, &r.category).await?
+            category_limit(env, &r.category).await?
         } else {
             None
         };
         let facts = Facts {
             snap: &snap,
-            calendar: &state.calendar,
+            calendar: env.calendar,
             limit,
             now,
         };
         let change = plan::plan(&r, transition, action, actor, input, &facts)?;
-        if commit(state, &r, &change, Some(who.id()), now).await? {
-            return view_by_id(state, who, id, true).await;
+        if commit(env, &r, &change, Some(who.id()), now).await? {
+            return view_by_id(env, who, id, true).await;
         }
     }
     Err(ApiError::invalid_transition("changing", &req.action))
@@ -73,34 +73,34 @@ pub async fn act(
 /// Writes a planned change, then does what follows every committed change of a report:
 /// wake the relay and mark the dashboard. `Ok(false)` when someone else changed it first.
 pub async fn commit(
-    state: &AppState,
+    env: &Env<'_>,
     r: &reports::Model,
     change: &Change,
     user_id: Option<&str>,
     now: i64,
 ) -> ApiResult<bool> {
-    if !write::apply(&state.db, change.to_write(r, user_id, now)).await? {
+    if !write::apply(env.db, change.to_write(r, user_id, now)).await? {
         return Ok(false);
     }
     if change.event.is_some() {
-        state.outbox_written();
+        env.outbox.written();
     }
     // The rollup key (grid, day, category) never changes, so the old row names it.
-    let snap = state.router.snapshot();
-    crate::dashboard::report_changed(&state.db, r, snap.areas.get(&r.grid_code)).await;
+    let snap = env.router.snapshot();
+    crate::dashboard::report_changed(env.db, r, snap.areas.get(&r.grid_code)).await;
     Ok(true)
 }
 
 /// A rejection as a duplicate must name another report the caller can see.
 async fn check_duplicate_of(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     r: &reports::Model,
     snap: &Snapshot,
     original: &str,
 ) -> ApiResult<()> {
     let found = reports::Entity::find_by_id(original.to_string())
-        .one(&state.db)
+        .one(env.db)
         .await?;
     if found.is_some_and(|o| o.id != r.id && can_view(who, &o, snap)) {
         Ok(())
@@ -109,9 +109,9 @@ async fn check_duplicate_of(
     }
 }
 
-async fn category_limit(state: &AppState, code: &str) -> ApiResult<Option<TimeLimit>> {
+async fn category_limit(env: &Env<'_>, code: &str) -> ApiResult<Option<TimeLimit>> {
     Ok(entity::categories::Entity::find_by_id(code.to_string())
-        .one(&state.db)
+        .one(env.db)
         .await?
         .and_then(|c| TimeLimit::parse(&c.limit_unit, c.limit_amount as u32)))
 }

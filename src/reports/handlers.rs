@@ -37,7 +37,8 @@ async fn submit(
     key: IdempotencyKey,
     body: web::Json<NewReport>,
 ) -> ApiResult<HttpResponse> {
-    let view = submission::submit(&state, &who, body.into_inner(), key.0.as_deref()).await?;
+    let view =
+        submission::submit(&state.cases(), &who, body.into_inner(), key.0.as_deref()).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -57,7 +58,13 @@ async fn my_reports(
     q: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<ReportPage>> {
     Ok(web::Json(
-        views::mine(&state, &who, page_limit(q.limit)?, q.cursor.as_deref()).await?,
+        views::mine(
+            &state.cases(),
+            &who,
+            page_limit(q.limit)?,
+            q.cursor.as_deref(),
+        )
+        .await?,
     ))
 }
 
@@ -69,7 +76,9 @@ async fn get_report(
     who: Principal,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<ReportView>> {
-    Ok(web::Json(views::view_by_id(&state, &who, &id, true).await?))
+    Ok(web::Json(
+        views::view_by_id(&state.cases(), &who, &id, true).await?,
+    ))
 }
 
 /// One step of the state machine; 409 `invalid_transition` names the current state.
@@ -85,7 +94,9 @@ async fn act(
     id: web::Path<String>,
     body: web::Json<ActionRequest>,
 ) -> ApiResult<web::Json<ReportView>> {
-    Ok(web::Json(actions::act(&state, &who, &id, &body).await?))
+    Ok(web::Json(
+        actions::act(&state.cases(), &who, &id, &body).await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -125,13 +136,13 @@ async fn tasks(
         category: q.category.clone(),
     };
     let limit = page_limit(q.limit)?;
-    let reports = queue::tasks(&state, &who, filter, limit, q.cursor.as_deref()).await?;
+    let reports = queue::tasks(&state.cases(), &who, filter, limit, q.cursor.as_deref()).await?;
     let wishes_belong = q.cursor.is_none()
         && q.state.is_none()
         && q.category.is_none()
         && matches!(q.light, None | Some(Light::Red));
     let expired_wishes = if wishes_belong {
-        crate::wishes::views::expired_tasks(&state, &who, q.grid.as_deref(), limit).await?
+        crate::wishes::views::expired_tasks(&state.cases(), &who, q.grid.as_deref(), limit).await?
     } else {
         Vec::new()
     };

@@ -7,24 +7,24 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
 use super::actions::commit;
 use super::plan::{self, ActionInput, Facts};
 use super::status::{self, ActionKind, Actor, DecisionContext, ReportStatus};
+use crate::cases::env::Env;
 use crate::cases::write::{self, Write};
 use crate::error::ApiResult;
 use crate::notify::outbox;
-use crate::state::AppState;
 use crate::util::now_ms;
 
 use entity::reports;
 
 /// Closes resolved reports nobody objected to within the confirmation window.
-pub async fn auto_close(state: &AppState) -> ApiResult<usize> {
-    let cutoff = now_ms() - state.settings.confirm_window.as_millis() as i64;
+pub async fn auto_close(env: &Env<'_>) -> ApiResult<usize> {
+    let cutoff = now_ms() - env.confirm_window_ms;
     let due = reports::Entity::find()
         .filter(reports::Column::Status.eq(ReportStatus::Resolved))
         .filter(reports::Column::ResolvedAt.lte(cutoff))
         .limit(500)
-        .all(&state.db)
+        .all(env.db)
         .await?;
-    let snap = state.router.snapshot();
+    let snap = env.router.snapshot();
     let mut closed = 0;
     for r in due {
         let action = ActionKind::AutoClose;
@@ -35,13 +35,13 @@ pub async fn auto_close(state: &AppState) -> ApiResult<usize> {
         let now = now_ms();
         let facts = Facts {
             snap: &snap,
-            calendar: &state.calendar,
+            calendar: env.calendar,
             limit: None,
             now,
         };
         let change = plan::plan(&r, t, action, Actor::System, ActionInput::default(), &facts)?;
         // Someone acting at the same moment wins; the job finds the report again next pass.
-        if commit(state, &r, &change, None, now).await? {
+        if commit(env, &r, &change, None, now).await? {
             closed += 1;
         }
     }
@@ -50,7 +50,7 @@ pub async fn auto_close(state: &AppState) -> ApiResult<usize> {
 
 /// Emits one `report_overdue` event per report that passed its deadline. Not a transition:
 /// the status stays, the report is only flagged as told (which is the write's guard).
-pub async fn mark_overdue(state: &AppState) -> ApiResult<usize> {
+pub async fn mark_overdue(env: &Env<'_>) -> ApiResult<usize> {
     let now = now_ms();
     let running: Vec<ReportStatus> = ReportStatus::ALL
         .into_iter()
@@ -61,7 +61,7 @@ pub async fn mark_overdue(state: &AppState) -> ApiResult<usize> {
         .filter(reports::Column::Deadline.lt(now))
         .filter(reports::Column::OverdueNotified.eq(false))
         .limit(500)
-        .all(&state.db)
+        .all(env.db)
         .await?;
     let mut marked = 0;
     for r in late {
@@ -85,12 +85,12 @@ pub async fn mark_overdue(state: &AppState) -> ApiResult<usize> {
             attach: None,
             rows: vec![event],
         };
-        if write::apply(&state.db, w).await? {
+        if write::apply(env.db, w).await? {
             marked += 1;
         }
     }
     if marked > 0 {
-        state.outbox_written();
+        env.outbox.written();
     }
     Ok(marked)
 }

@@ -12,7 +12,7 @@ use super::categories;
 use super::dto::ActionRequest;
 use super::status::{ActionKind, Actor, Effect, Rating, ReportStatus, Transition};
 use crate::cases::write::{Attach, Write};
-use crate::content::{optional_text, text_field};
+use crate::content::{optional_text, text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult};
 use crate::grids::area::AreaLevel;
 use crate::grids::router::Snapshot;
@@ -21,8 +21,6 @@ use crate::timeline::{self, Entry};
 use crate::util::{parse_rfc3339, rfc3339};
 
 use entity::reports::{self, Column as C};
-
-pub const MAX_DESCRIPTION: usize = 2_000;
 
 /// The fields an action carries, validated for that action (400/422 before any I/O).
 #[derive(Debug, Default, Clone, PartialEq)]

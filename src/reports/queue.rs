@@ -8,9 +8,9 @@ use super::dto::ReportPage;
 use super::status::{Light, ReportStatus};
 use super::views::page;
 use crate::auth::Principal;
+use crate::cases::env::Env;
 use crate::error::{ApiError, ApiResult};
 use crate::paging::parse_cursor;
-use crate::state::AppState;
 use crate::util::now_ms;
 
 use entity::reports;
@@ -43,7 +43,7 @@ fn yellow_or_worse(now: i64) -> sea_orm::sea_query::SimpleExpr {
 
 /// The worker's queue: their grids' open reports (an admin's: their area's), soonest first.
 pub async fn tasks(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     f: TaskFilter,
     limit: u64,
@@ -106,8 +106,8 @@ pub async fn tasks(
             ),
         );
     }
-    let rows = q.all(&state.db).await?;
-    page(state, who, rows, limit, |r| {
+    let rows = q.all(env.db).await?;
+    page(env, who, rows, limit, |r| {
         r.deadline.unwrap_or(r.submitted_at)
     })
     .await

@@ -5,17 +5,16 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
 use super::dto::*;
-use super::plan::MAX_DESCRIPTION;
 use super::status::ReportStatus;
 use super::views::{render_loaded, reporter_view, view_by_id};
 use crate::auth::Principal;
+use crate::cases::env::Env;
 use crate::cases::number::{self, CaseKind};
-use crate::content::{check_content, text_field};
+use crate::content::{text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult};
 use crate::grids::geo::{distance_m, CoordSystem, Coordinate};
 use crate::idempotency::{self, NextAction};
 use crate::notify::outbox;
-use crate::state::AppState;
 use crate::timeline::{self, Entry};
 use crate::util::{new_id, now_ms, rfc3339};
 
@@ -26,7 +25,7 @@ const DUPLICATE_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
 
 /// Submits a report; with an idempotency key a retry returns the first report.
 pub async fn submit(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     input: NewReport,
     key: Option<&str>,
@@ -35,8 +34,8 @@ pub async fn submit(
         return Err(ApiError::forbidden());
     }
     let door = idempotency::Request::for_json(who.id(), key, &input);
-    if let Some(id) = door.replay(&state.db).await? {
-        return view_by_id(state, who, &id, false).await;
+    if let Some(id) = door.replay(env.db).await? {
+        return view_by_id(env, who, &id, false).await;
     }
     let description = text_field("description", Some(&input.description), MAX_DESCRIPTION)?;
     let address = match input
@@ -53,11 +52,7 @@ pub async fn submit(
     if input.photo_ids.len() > 9 {
         return Err(ApiError::invalid("photo_ids", "at most 9 photos"));
     }
-    if !state
-        .categories
-        .contains(&state.db, &input.category)
-        .await?
-    {
+    if !env.categories.contains(env.db, &input.category).await? {
         return Err(ApiError::invalid(
             "category",
             "unknown category; see GET /api/v1/categories",
@@ -66,15 +61,15 @@ pub async fn submit(
     let point = Coordinate::new(input.location.lat, input.location.lng, input.location.coord)
         .map_err(|e| ApiError::invalid("location", e.to_string()))?;
     let gcj = point.to_gcj02();
-    let route = state
+    let route = env
         .router
         .route(&point)
         .ok_or_else(|| ApiError::unavailable("the area tree (no areas imported yet)"))?;
-    let flagged = check_content(state, who, &description).await?;
+    let flagged = env.content.check(who, &description).await?;
 
     let id = new_id();
     let now = now_ms();
-    let case_no = number::next(&state.db, CaseKind::Report, now).await?;
+    let case_no = number::next(env.db, CaseKind::Report, now).await?;
     let grid_code = route
         .grid
         .as_ref()
@@ -144,7 +139,7 @@ pub async fn submit(
         at: now,
     });
     let duplicate_query = duplicates_query(&id, &input.category, gcj.lat(), gcj.lng(), now);
-    let backend = state.db.get_database_backend();
+    let backend = env.db.get_database_backend();
 
     // PostgreSQL takes the whole submission as one statement (see `submit_in_one_statement`);
     // photos, and a key whose first claim failed, take the transaction below.
@@ -155,7 +150,7 @@ pub async fn submit(
             claim
                 .into_iter()
                 .chain([report_row.clone(), timeline_row.clone(), outbox_row.clone()]);
-        match submit_in_one_statement(state, writes, duplicate_query.clone()).await {
+        match submit_in_one_statement(env, writes, duplicate_query.clone()).await {
             Ok(rows) => nearby = Some(rows),
             // Nothing was written (one statement); the transaction sorts out the key.
             Err(e) if door.has_key() => {
@@ -167,10 +162,10 @@ pub async fn submit(
     let nearby = match nearby {
         Some(rows) => rows,
         None => {
-            let txn = match door.begin(&state.db, &id).await? {
+            let txn = match door.begin(env.db, &id).await? {
                 NextAction::Proceed(txn) => txn,
                 // A concurrent retry won the key: answer with its report.
-                NextAction::Replay(first) => return view_by_id(state, who, &first, false).await,
+                NextAction::Replay(first) => return view_by_id(env, who, &first, false).await,
             };
             txn.execute(backend.build(&report_row)).await?;
             crate::uploads::attach(&txn, who.id(), &input.photo_ids, "report", &id).await?;
@@ -179,24 +174,23 @@ pub async fn submit(
             txn.commit().await?;
             reports::Entity::find()
                 .from_raw_sql(backend.build(&duplicate_query))
-                .all(&state.db)
+                .all(env.db)
                 .await?
         }
     };
-    state.outbox_written();
-    let snap = state.router.snapshot();
-    crate::dashboard::report_changed(&state.db, &inserted, snap.areas.get(&inserted.grid_code))
-        .await;
+    env.outbox.written();
+    let snap = env.router.snapshot();
+    crate::dashboard::report_changed(env.db, &inserted, snap.areas.get(&inserted.grid_code)).await;
 
     // The reporter sees their own report: render what was just written instead of reading
     // it back (and the reporter from the principal), which saves three round trips.
     let photos = if input.photo_ids.is_empty() {
         Vec::new()
     } else {
-        crate::uploads::attached(&state.db, "report", &id).await?
+        crate::uploads::attached(env.db, "report", &id).await?
     };
     let mut view = render_loaded(
-        state,
+        env,
         who,
         &snap,
         inserted,
@@ -213,7 +207,7 @@ pub async fn submit(
 /// of seven; atomic like the transaction, since a statement commits or fails whole. The
 /// SELECT reads the snapshot taken before the inserts, so it never finds the new report.
 async fn submit_in_one_statement(
-    state: &AppState,
+    env: &Env<'_>,
     writes: impl IntoIterator<Item = sea_orm::sea_query::InsertStatement>,
     duplicates: sea_orm::sea_query::SelectStatement,
 ) -> Result<Vec<reports::Model>, sea_orm::DbErr> {
@@ -227,13 +221,10 @@ async fn submit_in_one_statement(
                 .to_owned(),
         );
     }
-    let statement = state
-        .db
-        .get_database_backend()
-        .build(&duplicates.with(with));
+    let statement = env.db.get_database_backend().build(&duplicates.with(with));
     reports::Entity::find()
         .from_raw_sql(statement)
-        .all(&state.db)
+        .all(env.db)
         .await
 }
 

@@ -9,10 +9,10 @@ use super::dto::*;
 use super::status::{self, ActionKind, Light, ReportStatus};
 use crate::auth::Principal;
 use crate::cases::dto::{LocationOut, PhotoView, PlaceRef};
+use crate::cases::env::Env;
 use crate::error::{ApiError, ApiResult};
 use crate::grids::router::Snapshot;
 use crate::paging::parse_cursor;
-use crate::state::AppState;
 use crate::timeline;
 use crate::util::{now_ms, rfc3339};
 
@@ -20,22 +20,22 @@ use entity::reports;
 
 /// The report as `who` may see it (404 when they may not).
 pub async fn view_by_id(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     id: &str,
     with_timeline: bool,
 ) -> ApiResult<ReportView> {
     let r = reports::Entity::find_by_id(id.to_string())
-        .one(&state.db)
+        .one(env.db)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let snap = state.router.snapshot();
+    let snap = env.router.snapshot();
     if !can_view(who, &r, &snap) {
         return Err(ApiError::not_found());
     }
-    let mut view = render(state, who, &snap, r).await?;
+    let mut view = render(env, who, &snap, r).await?;
     if with_timeline {
-        view.timeline = Some(timeline::load(&state.db, "report", id).await?);
+        view.timeline = Some(timeline::load(env.db, "report", id).await?);
     }
     Ok(view)
 }
@@ -67,7 +67,7 @@ pub(super) fn reporter_view(u: &entity::users::Model) -> ReporterView {
 }
 
 pub async fn render(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     snap: &Snapshot,
     r: reports::Model,
@@ -78,18 +78,18 @@ pub async fn render(
         Some(reporter_view(&who.user))
     } else {
         entity::users::Entity::find_by_id(r.reporter_id.clone())
-            .one(&state.db)
+            .one(env.db)
             .await?
             .as_ref()
             .map(reporter_view)
     };
-    let photos = crate::uploads::attached(&state.db, "report", &r.id).await?;
-    Ok(render_loaded(state, who, snap, r, reporter, photos))
+    let photos = crate::uploads::attached(env.db, "report", &r.id).await?;
+    Ok(render_loaded(env, who, snap, r, reporter, photos))
 }
 
 /// Renders many reports with two queries in all (reporters, photos) instead of two each.
 pub async fn render_many(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     snap: &Snapshot,
     rows: Vec<reports::Model>,
@@ -104,14 +104,14 @@ pub async fn render_many(
     if !wanted.is_empty() {
         for u in entity::users::Entity::find()
             .filter(entity::users::Column::Id.is_in(wanted))
-            .all(&state.db)
+            .all(env.db)
             .await?
         {
             reporters.insert(u.id.clone(), reporter_view(&u));
         }
     }
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut photos = crate::uploads::attached_many(&state.db, "report", &ids).await?;
+    let mut photos = crate::uploads::attached_many(env.db, "report", &ids).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -123,14 +123,14 @@ pub async fn render_many(
                 reporters.get(&r.reporter_id).cloned()
             };
             let p = photos.remove(&r.id).unwrap_or_default();
-            render_loaded(state, who, snap, r, reporter, p)
+            render_loaded(env, who, snap, r, reporter, p)
         })
         .collect())
 }
 
 /// The view of a report whose reporter and photo ids are already loaded (no I/O).
 pub fn render_loaded(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     snap: &Snapshot,
     r: reports::Model,
@@ -148,7 +148,7 @@ pub fn render_loaded(
     let photos = photo_ids
         .into_iter()
         .map(|id| PhotoView {
-            url: crate::uploads::signed_url(state, &id),
+            url: env.photos.signed(&id),
             id,
         })
         .collect();
@@ -205,7 +205,7 @@ pub fn render_loaded(
 
 /// The caller's own reports, newest first.
 pub async fn mine(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     limit: u64,
     cursor: Option<&str>,
@@ -227,12 +227,12 @@ pub async fn mine(
                 ),
         );
     }
-    let rows = q.all(&state.db).await?;
-    page(state, who, rows, limit, |r| r.submitted_at).await
+    let rows = q.all(env.db).await?;
+    page(env, who, rows, limit, |r| r.submitted_at).await
 }
 
 pub(super) async fn page(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     mut rows: Vec<reports::Model>,
     limit: u64,
@@ -244,7 +244,7 @@ pub(super) async fn page(
     } else {
         None
     };
-    let snap = state.router.snapshot();
-    let items = render_many(state, who, &snap, rows).await?;
+    let snap = env.router.snapshot();
+    let items = render_many(env, who, &snap, rows).await?;
     Ok(ReportPage { items, next_cursor })
 }

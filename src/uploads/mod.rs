@@ -54,14 +54,36 @@ fn signature(secret: &[u8], id: &str, exp: i64) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// What signing a photo URL needs: the key and the public base URL.
+#[derive(Clone, Copy)]
+pub struct PhotoLinks<'a> {
+    pub secret: &'a [u8],
+    pub base_url: &'a str,
+}
+
+impl PhotoLinks<'_> {
+    /// A URL for `id` that works without a token until it expires.
+    pub fn signed(&self, id: &str) -> String {
+        let exp = (now_ms() + URL_TTL_MS) / 1000;
+        let sig = signature(self.secret, id, exp);
+        format!(
+            "{}/api/v1/uploads/{id}/content?exp={exp}&sig={sig}",
+            self.base_url
+        )
+    }
+}
+
+/// The photo links of this application.
+pub fn links(state: &AppState) -> PhotoLinks<'_> {
+    PhotoLinks {
+        secret: state.settings.jwt_secret_bytes(),
+        base_url: &state.settings.public_base_url,
+    }
+}
+
 /// A URL for `id` that works without a token until it expires.
 pub fn signed_url(state: &AppState, id: &str) -> String {
-    let exp = (now_ms() + URL_TTL_MS) / 1000;
-    let sig = signature(state.settings.jwt_secret_bytes(), id, exp);
-    format!(
-        "{}/api/v1/uploads/{id}/content?exp={exp}&sig={sig}",
-        state.settings.public_base_url
-    )
+    links(state).signed(id)
 }
 
 fn verify_signature(secret: &[u8], id: &str, exp: i64, sig: &str) -> bool {

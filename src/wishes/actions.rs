@@ -10,9 +10,9 @@ use super::plan::{self, ActionInput, Change};
 use super::status::{self, Actor, TransitionError, WishAction, WishStatus};
 use super::views::{find, view_by_id};
 use crate::auth::Principal;
+use crate::cases::env::Env;
 use crate::cases::write;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 use crate::util::now_ms;
 
 use entity::wishes;
@@ -21,7 +21,7 @@ use entity::wishes;
 /// one wins and the others get the answer for the state they find (409 for a second claim).
 #[tracing::instrument(skip_all, fields(wish = %id, action = %req.action))]
 pub async fn act(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     id: &str,
     req: &WishActionRequest,
@@ -30,7 +30,7 @@ pub async fn act(
         .filter(|a| a.is_client_action())
         .ok_or_else(|| ApiError::invalid("action", "unknown action"))?;
     for _ in 0..3 {
-        let w = find(&state.db, id).await?;
+        let w = find(env.db, id).await?;
         if !can_view(who, &w) {
             // A volunteer who saw the wish on the wall and lost the race to claim it hears
             // that it is taken (409), not that it never existed.
@@ -51,8 +51,8 @@ pub async fn act(
         let input = ActionInput::parse(action, req, who)?;
         let now = now_ms();
         let change = plan::plan(t, action, actor, Some(who.id()), input, now);
-        if commit(state, &w, &change, Some(who.id()), now).await? {
-            return view_by_id(state, who, id, true).await;
+        if commit(env, &w, &change, Some(who.id()), now).await? {
+            return view_by_id(env, who, id, true).await;
         }
     }
     Err(ApiError::invalid_transition("changing", &req.action))
@@ -61,25 +61,25 @@ pub async fn act(
 /// Writes a planned change and wakes the relay; `Ok(false)` when someone else changed the
 /// wish first.
 async fn commit(
-    state: &AppState,
+    env: &Env<'_>,
     w: &wishes::Model,
     change: &Change,
     actor_id: Option<&str>,
     now: i64,
 ) -> ApiResult<bool> {
-    if !write::apply(&state.db, change.to_write(w, actor_id, now)).await? {
+    if !write::apply(env.db, change.to_write(w, actor_id, now)).await? {
         return Ok(false);
     }
-    state.outbox_written();
+    env.outbox.written();
     Ok(true)
 }
 
 /// Runs a system action on every wish `select` finds (at most 500 a pass).
-async fn system_pass(state: &AppState, action: WishAction, select: Condition) -> ApiResult<usize> {
+async fn system_pass(env: &Env<'_>, action: WishAction, select: Condition) -> ApiResult<usize> {
     let due = wishes::Entity::find()
         .filter(select)
         .limit(500)
-        .all(&state.db)
+        .all(env.db)
         .await?;
     let mut done = 0;
     for w in due {
@@ -89,7 +89,7 @@ async fn system_pass(state: &AppState, action: WishAction, select: Condition) ->
         let now = now_ms();
         let change = plan::plan(t, action, Actor::System, None, ActionInput::default(), now);
         // Someone acting at the same moment wins; the job finds the wish again next pass.
-        if commit(state, &w, &change, None, now).await? {
+        if commit(env, &w, &change, None, now).await? {
             done += 1;
         }
     }
@@ -98,9 +98,9 @@ async fn system_pass(state: &AppState, action: WishAction, select: Condition) ->
 
 /// Approved wishes unclaimed past their deadline become tasks in the grid's queue (a job;
 /// `now` is a parameter so tests can drive the clock).
-pub async fn expire_unclaimed(state: &AppState, now: i64) -> ApiResult<usize> {
+pub async fn expire_unclaimed(env: &Env<'_>, now: i64) -> ApiResult<usize> {
     system_pass(
-        state,
+        env,
         WishAction::Expire,
         Condition::all()
             .add(wishes::Column::Status.eq(WishStatus::Approved))
@@ -111,10 +111,10 @@ pub async fn expire_unclaimed(state: &AppState, now: i64) -> ApiResult<usize> {
 
 /// Fulfilled wishes the wisher did not confirm within the confirmation window close by
 /// themselves (a job).
-pub async fn auto_confirm(state: &AppState, now: i64) -> ApiResult<usize> {
-    let cutoff = now - state.settings.confirm_window.as_millis() as i64;
+pub async fn auto_confirm(env: &Env<'_>, now: i64) -> ApiResult<usize> {
+    let cutoff = now - env.confirm_window_ms;
     system_pass(
-        state,
+        env,
         WishAction::AutoConfirm,
         Condition::all()
             .add(wishes::Column::Status.eq(WishStatus::Fulfilled))

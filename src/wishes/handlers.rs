@@ -26,7 +26,8 @@ async fn submit(
     key: IdempotencyKey,
     body: web::Json<NewWish>,
 ) -> ApiResult<HttpResponse> {
-    let view = submission::submit(&state, &who, body.into_inner(), key.0.as_deref()).await?;
+    let view =
+        submission::submit(&state.cases(), &who, body.into_inner(), key.0.as_deref()).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -51,7 +52,7 @@ async fn wall(
 ) -> ApiResult<web::Json<WishPage>> {
     Ok(web::Json(
         views::wall(
-            &state,
+            &state.cases(),
             &who,
             q.area.as_deref(),
             page_limit(q.limit)?,
@@ -78,7 +79,13 @@ async fn my_wishes(
     q: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<WishPage>> {
     Ok(web::Json(
-        views::mine(&state, &who, page_limit(q.limit)?, q.cursor.as_deref()).await?,
+        views::mine(
+            &state.cases(),
+            &who,
+            page_limit(q.limit)?,
+            q.cursor.as_deref(),
+        )
+        .await?,
     ))
 }
 
@@ -92,7 +99,9 @@ async fn get_wish(
     who: Principal,
     id: web::Path<String>,
 ) -> ApiResult<web::Json<WishView>> {
-    Ok(web::Json(views::view_by_id(&state, &who, &id, true).await?))
+    Ok(web::Json(
+        views::view_by_id(&state.cases(), &who, &id, true).await?,
+    ))
 }
 
 /// One step of the wish state machine: approve, reject, claim, release, fulfil, confirm,
@@ -110,7 +119,9 @@ async fn act(
     id: web::Path<String>,
     body: web::Json<WishActionRequest>,
 ) -> ApiResult<web::Json<WishView>> {
-    Ok(web::Json(actions::act(&state, &who, &id, &body).await?))
+    Ok(web::Json(
+        actions::act(&state.cases(), &who, &id, &body).await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -142,7 +153,7 @@ async fn worker_wishes(
     };
     Ok(web::Json(
         views::worker_queue(
-            &state,
+            &state.cases(),
             &who,
             states,
             page_limit(q.limit)?,
@@ -165,7 +176,8 @@ async fn apply_volunteer(
     who: Principal,
     body: web::Json<VolunteerApplication>,
 ) -> ApiResult<HttpResponse> {
-    let (view, created) = volunteers::apply_volunteer(&state, &who, body.into_inner()).await?;
+    let (view, created) =
+        volunteers::apply_volunteer(&state.cases(), &who, body.into_inner()).await?;
     Ok(if created {
         HttpResponse::Created().json(view)
     } else {
@@ -192,7 +204,7 @@ async fn list_volunteers(
 ) -> ApiResult<web::Json<VolunteerRequestPage>> {
     Ok(web::Json(
         volunteers::volunteer_requests(
-            &state,
+            &state.cases(),
             &who,
             q.status.as_deref(),
             page_limit(q.limit)?,
@@ -215,7 +227,7 @@ async fn approve_volunteer(
     id: web::Path<String>,
 ) -> ApiResult<web::Json<VolunteerRequestView>> {
     Ok(web::Json(
-        volunteers::approve_volunteer(&state, &who, &id).await?,
+        volunteers::approve_volunteer(&state.cases(), &who, &id).await?,
     ))
 }
 

@@ -10,14 +10,12 @@ use super::dto::WishActionRequest;
 use super::status::{Actor, Transition, WishAction, WishStatus};
 use crate::auth::Principal;
 use crate::cases::write::{Attach, Write};
-use crate::content::{optional_text, text_field};
+use crate::content::{optional_text, text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult};
 use crate::notify::outbox::{self, EventKind};
 use crate::timeline::{self, Entry};
 
 use entity::wishes::{self, Column as C};
-
-pub const MAX_DESCRIPTION: usize = 2_000;
 
 /// The validated fields an action carries.
 #[derive(Debug, Default, Clone, PartialEq)]

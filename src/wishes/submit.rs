@@ -4,17 +4,16 @@
 use sea_orm::{ActiveModelTrait, Set};
 
 use super::dto::*;
-use super::plan::MAX_DESCRIPTION;
 use super::status::WishStatus;
 use super::views::view_by_id;
 use crate::auth::Principal;
+use crate::cases::env::Env;
 use crate::cases::number::{self, CaseKind};
-use crate::content::{check_content, text_field};
+use crate::content::{text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::grids::geo::Coordinate;
 use crate::idempotency::{self, NextAction};
 use crate::notify::outbox;
-use crate::state::AppState;
 use crate::timeline::{self, Entry};
 use crate::util::{new_id, now_ms, parse_rfc3339};
 
@@ -56,7 +55,7 @@ pub fn check_value(value: Option<i64>, cap_fen: i64) -> ApiResult<()> {
 /// Submits a wish; with an idempotency key a retry returns the first wish.
 #[tracing::instrument(skip_all, fields(user = %who.id()))]
 pub async fn submit(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     input: NewWish,
     key: Option<&str>,
@@ -65,18 +64,18 @@ pub async fn submit(
         return Err(ApiError::forbidden());
     }
     let door = idempotency::Request::for_json(who.id(), key, &input);
-    if let Some(id) = door.replay(&state.db).await? {
-        return view_by_id(state, who, &id, false).await;
+    if let Some(id) = door.replay(env.db).await? {
+        return view_by_id(env, who, &id, false).await;
     }
     let title = text_field("title", Some(&input.title), MAX_TITLE)?;
     let description = text_field("description", Some(&input.description), MAX_DESCRIPTION)?;
-    check_value(input.estimated_value_fen, state.settings.wish_cap_fen)?;
+    check_value(input.estimated_value_fen, env.wish_cap_fen)?;
     if input.photo_ids.len() > 9 {
         return Err(ApiError::invalid("photo_ids", "at most 9 photos"));
     }
     let now = now_ms();
     let deadline = match input.deadline.as_deref() {
-        None => now + state.settings.wish_claim_window.as_millis() as i64,
+        None => now + env.wish_claim_window_ms,
         Some(text) => {
             let at = parse_rfc3339(text)
                 .ok_or_else(|| ApiError::invalid("deadline", "an RFC 3339 time is required"))?;
@@ -92,14 +91,17 @@ pub async fn submit(
     let point = Coordinate::new(input.location.lat, input.location.lng, input.location.coord)
         .map_err(|e| ApiError::invalid("location", e.to_string()))?;
     let gcj = point.to_gcj02();
-    let route = state
+    let route = env
         .router
         .route(&point)
         .ok_or_else(|| ApiError::unavailable("the area tree (no areas imported yet)"))?;
-    let flagged = check_content(state, who, &format!("{title}\n{description}")).await?;
+    let flagged = env
+        .content
+        .check(who, &format!("{title}\n{description}"))
+        .await?;
 
     let id = new_id();
-    let case_no = number::next(&state.db, CaseKind::Wish, now).await?;
+    let case_no = number::next(env.db, CaseKind::Wish, now).await?;
     let model = wishes::ActiveModel {
         id: Set(id.clone()),
         case_no: Set(case_no.clone()),
@@ -128,10 +130,10 @@ pub async fn submit(
         version: Set(0),
         updated_at: Set(now),
     };
-    let txn = match door.begin(&state.db, &id).await? {
+    let txn = match door.begin(env.db, &id).await? {
         NextAction::Proceed(txn) => txn,
         // A concurrent retry won the key: answer with its wish.
-        NextAction::Replay(first) => return view_by_id(state, who, &first, false).await,
+        NextAction::Replay(first) => return view_by_id(env, who, &first, false).await,
     };
     model.insert(&txn).await?;
     crate::uploads::attach(&txn, who.id(), &input.photo_ids, "wish", &id).await?;
@@ -166,8 +168,8 @@ pub async fn submit(
     )
     .await?;
     txn.commit().await?;
-    state.outbox_written();
-    view_by_id(state, who, &id, false).await
+    env.outbox.written();
+    view_by_id(env, who, &id, false).await
 }
 
 #[cfg(test)]

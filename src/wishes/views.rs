@@ -10,10 +10,10 @@ use super::dto::*;
 use super::status::{WishAction, WishStatus};
 use crate::auth::Principal;
 use crate::cases::dto::{LocationOut, PhotoView, PlaceRef};
+use crate::cases::env::Env;
 use crate::error::{ApiError, ApiResult};
 use crate::grids::router::Snapshot;
 use crate::paging::parse_cursor;
-use crate::state::AppState;
 use crate::timeline;
 use crate::util::rfc3339;
 
@@ -28,36 +28,36 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> ApiResult<wishes::Mode
 
 /// The wish as `who` may see it (404 when they may not).
 pub async fn view_by_id(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     id: &str,
     with_timeline: bool,
 ) -> ApiResult<WishView> {
-    let w = find(&state.db, id).await?;
+    let w = find(env.db, id).await?;
     if !can_view(who, &w) {
         return Err(ApiError::not_found());
     }
-    let snap = state.router.snapshot();
+    let snap = env.router.snapshot();
     let insider = is_insider(who, &w);
-    let mut view = render(state, who, &snap, w).await?;
+    let mut view = render(env, who, &snap, w).await?;
     if with_timeline && insider {
-        view.timeline = Some(timeline::load(&state.db, "wish", id).await?);
+        view.timeline = Some(timeline::load(env.db, "wish", id).await?);
     }
     Ok(view)
 }
 
 pub(super) async fn nickname_phone(
-    state: &AppState,
+    env: &Env<'_>,
     user_id: &str,
 ) -> ApiResult<Option<entity::users::Model>> {
     Ok(entity::users::Entity::find_by_id(user_id.to_string())
-        .one(&state.db)
+        .one(env.db)
         .await?)
 }
 
 /// Renders a wish for `who`: identity and the exact point only for insiders.
 pub async fn render(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     snap: &Snapshot,
     w: wishes::Model,
@@ -65,7 +65,7 @@ pub async fn render(
     let insider = is_insider(who, &w);
     let admin = who.administers_path(&w.queue_path);
     let (wisher, location, claimant) = if insider {
-        let wisher = nickname_phone(state, &w.wisher_id)
+        let wisher = nickname_phone(env, &w.wisher_id)
             .await?
             .map(|u| WisherContact {
                 nickname: u.nickname,
@@ -73,7 +73,7 @@ pub async fn render(
             });
         let claimant = match &w.claimant_id {
             None => None,
-            Some(cid) => nickname_phone(state, cid).await?.map(|u| ClaimantView {
+            Some(cid) => nickname_phone(env, cid).await?.map(|u| ClaimantView {
                 nickname: u.nickname,
                 unit: w.claimant_unit.clone(),
             }),
@@ -87,11 +87,11 @@ pub async fn render(
     } else {
         (None, None, None)
     };
-    let photos = crate::uploads::attached(&state.db, "wish", &w.id)
+    let photos = crate::uploads::attached(env.db, "wish", &w.id)
         .await?
         .into_iter()
         .map(|id| PhotoView {
-            url: crate::uploads::signed_url(state, &id),
+            url: env.photos.signed(&id),
             id,
         })
         .collect();
@@ -168,7 +168,7 @@ fn after_cursor(
 }
 
 async fn page(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     mut rows: Vec<wishes::Model>,
     limit: u64,
@@ -180,17 +180,17 @@ async fn page(
     } else {
         None
     };
-    let snap = state.router.snapshot();
+    let snap = env.router.snapshot();
     let mut items = Vec::with_capacity(rows.len());
     for w in rows {
-        items.push(render(state, who, &snap, w).await?);
+        items.push(render(env, who, &snap, w).await?);
     }
     Ok(WishPage { items, next_cursor })
 }
 
 /// The wish wall: published wishes of an area (all areas without one), newest first.
 pub async fn wall(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     area: Option<&str>,
     limit: u64,
@@ -202,7 +202,7 @@ pub async fn wall(
         .order_by_desc(wishes::Column::Id)
         .limit(limit + 1);
     if let Some(code) = area.map(str::trim).filter(|c| !c.is_empty()) {
-        let snap = state.router.snapshot();
+        let snap = env.router.snapshot();
         let a = snap
             .areas
             .get(code)
@@ -212,13 +212,13 @@ pub async fn wall(
     if let Some(c) = after_cursor(wishes::Column::ApprovedAt, cursor, true)? {
         q = q.filter(c);
     }
-    let rows = q.all(&state.db).await?;
-    page(state, who, rows, limit, |w| w.approved_at.unwrap_or(0)).await
+    let rows = q.all(env.db).await?;
+    page(env, who, rows, limit, |w| w.approved_at.unwrap_or(0)).await
 }
 
 /// The caller's wishes: those they posted and those they claimed, newest first.
 pub async fn mine(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     limit: u64,
     cursor: Option<&str>,
@@ -235,14 +235,14 @@ pub async fn mine(
     if let Some(c) = after_cursor(wishes::Column::SubmittedAt, cursor, true)? {
         q = q.filter(c);
     }
-    let rows = q.all(&state.db).await?;
-    page(state, who, rows, limit, |w| w.submitted_at).await
+    let rows = q.all(env.db).await?;
+    page(env, who, rows, limit, |w| w.submitted_at).await
 }
 
 /// The community's wish queue: their grids' wishes awaiting review and those expired into
 /// the queue (by default), oldest first. An admin sees their area's.
 pub async fn worker_queue(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     states: Vec<WishStatus>,
     limit: u64,
@@ -273,19 +273,19 @@ pub async fn worker_queue(
     if let Some(c) = after_cursor(wishes::Column::SubmittedAt, cursor, false)? {
         q = q.filter(c);
     }
-    let rows = q.all(&state.db).await?;
-    page(state, who, rows, limit, |w| w.submitted_at).await
+    let rows = q.all(env.db).await?;
+    page(env, who, rows, limit, |w| w.submitted_at).await
 }
 
 /// The expired wishes that sit in the caller's grid queues (at most `limit`), optionally of one
 /// grid: the wish half of `GET /worker/tasks`.
 pub async fn expired_tasks(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     grid: Option<&str>,
     limit: u64,
 ) -> ApiResult<Vec<WishView>> {
-    let mut items = worker_queue(state, who, vec![WishStatus::Expired], limit, None)
+    let mut items = worker_queue(env, who, vec![WishStatus::Expired], limit, None)
         .await?
         .items;
     if let Some(grid) = grid {

@@ -10,16 +10,16 @@ use sea_orm::{
 use super::dto::*;
 use super::views::nickname_phone;
 use crate::auth::Principal;
+use crate::cases::env::Env;
 use crate::content::text_field;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::paging::parse_cursor;
-use crate::state::AppState;
 use crate::util::{new_id, now_ms, rfc3339};
 
 use entity::volunteer_requests as vr;
 
-async fn request_view(state: &AppState, r: vr::Model) -> ApiResult<VolunteerRequestView> {
-    let nickname = nickname_phone(state, &r.user_id)
+async fn request_view(env: &Env<'_>, r: vr::Model) -> ApiResult<VolunteerRequestView> {
+    let nickname = nickname_phone(env, &r.user_id)
         .await?
         .map(|u| u.nickname)
         .unwrap_or_default();
@@ -38,7 +38,7 @@ async fn request_view(state: &AppState, r: vr::Model) -> ApiResult<VolunteerRequ
 /// A WeChat user asks to become a volunteer for a unit; `Ok((view, created))`. A second
 /// application while one is pending updates it instead of adding another.
 pub async fn apply_volunteer(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     input: VolunteerApplication,
 ) -> ApiResult<(VolunteerRequestView, bool)> {
@@ -53,7 +53,7 @@ pub async fn apply_volunteer(
         ));
     }
     let unit = text_field("unit", Some(&input.unit), 200)?;
-    let snap = state.router.snapshot();
+    let snap = env.router.snapshot();
     let area = snap
         .areas
         .get(input.area_code.trim())
@@ -62,7 +62,7 @@ pub async fn apply_volunteer(
     let pending = vr::Entity::find()
         .filter(vr::Column::UserId.eq(who.id()))
         .filter(vr::Column::Status.eq("pending"))
-        .one(&state.db)
+        .one(env.db)
         .await?;
     let (row, created) = match pending {
         Some(p) => {
@@ -70,7 +70,7 @@ pub async fn apply_volunteer(
             am.unit = Set(unit);
             am.area_code = Set(area.code.clone());
             am.area_path = Set(area.path.clone());
-            (am.update(&state.db).await?, false)
+            (am.update(env.db).await?, false)
         }
         None => (
             vr::ActiveModel {
@@ -84,17 +84,17 @@ pub async fn apply_volunteer(
                 decided_at: Set(None),
                 created_at: Set(now),
             }
-            .insert(&state.db)
+            .insert(env.db)
             .await?,
             true,
         ),
     };
-    Ok((request_view(state, row).await?, created))
+    Ok((request_view(env, row).await?, created))
 }
 
 /// Volunteer applications in the admin's area, newest first (`status` default pending).
 pub async fn volunteer_requests(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     status: Option<&str>,
     limit: u64,
@@ -121,7 +121,7 @@ pub async fn volunteer_requests(
             ),
         );
     }
-    let mut rows = q.all(&state.db).await?;
+    let mut rows = q.all(env.db).await?;
     let next_cursor = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| format!("{}_{}", r.created_at, r.id))
@@ -130,14 +130,14 @@ pub async fn volunteer_requests(
     };
     let mut items = Vec::with_capacity(rows.len());
     for r in rows {
-        items.push(request_view(state, r).await?);
+        items.push(request_view(env, r).await?);
     }
     Ok(VolunteerRequestPage { items, next_cursor })
 }
 
 /// An admin above the applicant's area approves: the user becomes a volunteer of that unit.
 pub async fn approve_volunteer(
-    state: &AppState,
+    env: &Env<'_>,
     who: &Principal,
     id: &str,
 ) -> ApiResult<VolunteerRequestView> {
@@ -145,7 +145,7 @@ pub async fn approve_volunteer(
         return Err(ApiError::forbidden());
     }
     let r = vr::Entity::find_by_id(id.to_string())
-        .one(&state.db)
+        .one(env.db)
         .await?
         .filter(|r| who.administers_path(&r.area_path))
         .ok_or_else(ApiError::not_found)?;
@@ -153,7 +153,7 @@ pub async fn approve_volunteer(
         return Err(ApiError::invalid_transition(&r.status, "approve"));
     }
     let now = now_ms();
-    let txn = state.db.begin().await?;
+    let txn = env.db.begin().await?;
     let won = vr::Entity::update_many()
         .col_expr(vr::Column::Status, Expr::value("approved"))
         .col_expr(vr::Column::DecidedBy, Expr::value(who.id()))
@@ -177,8 +177,8 @@ pub async fn approve_volunteer(
         .await?;
     txn.commit().await?;
     let r = vr::Entity::find_by_id(id.to_string())
-        .one(&state.db)
+        .one(env.db)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    request_view(state, r).await
+    request_view(env, r).await
 }

@@ -514,14 +514,15 @@ async fn an_unclaimed_wish_past_its_deadline_becomes_a_grid_task() {
     // The default deadline is 30 days out: the job with today's clock leaves it alone.
     let now = safegrid::util::now_ms();
     assert_eq!(
-        safegrid::wishes::actions::expire_unclaimed(&app.state, now)
+        safegrid::wishes::actions::expire_unclaimed(&app.state.cases(), now)
             .await
             .unwrap(),
         0
     );
-    let moved = safegrid::wishes::actions::expire_unclaimed(&app.state, now + 31 * 86_400_000)
-        .await
-        .unwrap();
+    let moved =
+        safegrid::wishes::actions::expire_unclaimed(&app.state.cases(), now + 31 * 86_400_000)
+            .await
+            .unwrap();
     assert_eq!(moved, 1);
     let wish = ok(app
         .get_auth(&format!("/api/v1/wishes/{id}"), &w.worker.access)
@@ -582,7 +583,7 @@ async fn an_unclaimed_wish_past_its_deadline_becomes_a_grid_task() {
     assert_eq!(back["status"], "expired");
     // Running the job again changes nothing.
     assert_eq!(
-        safegrid::wishes::actions::expire_unclaimed(&app.state, now + 31 * 86_400_000)
+        safegrid::wishes::actions::expire_unclaimed(&app.state.cases(), now + 31 * 86_400_000)
             .await
             .unwrap(),
         0
@@ -653,14 +654,14 @@ async fn a_fulfilled_wish_nobody_confirms_closes_by_itself() {
     .await;
     let now = safegrid::util::now_ms();
     assert_eq!(
-        safegrid::wishes::actions::auto_confirm(&app.state, now)
+        safegrid::wishes::actions::auto_confirm(&app.state.cases(), now)
             .await
             .unwrap(),
         0
     );
     let window = app.settings.confirm_window.as_millis() as i64;
     assert_eq!(
-        safegrid::wishes::actions::auto_confirm(&app.state, now + window + 1_000)
+        safegrid::wishes::actions::auto_confirm(&app.state.cases(), now + window + 1_000)
             .await
             .unwrap(),
         1

@@ -1,0 +1,52 @@
+//! [`Env`]: what the case services (reports, wishes) use of the running application,
+//! borrowed from `AppState` for one call — the connection, the routing index, the calendar,
+//! the category codes, photo links, the content check, the relay's doorbell and three
+//! settings — and nothing else of it (no limiter, token keys, metrics or subscribe queue).
+
+use sea_orm::DatabaseConnection;
+
+use crate::content::ContentCheck;
+use crate::grids::router::GridRouter;
+use crate::notify::signal::OutboxSignal;
+use crate::reports::calendar::WorkCalendar;
+use crate::reports::categories::KnownCategories;
+use crate::state::AppState;
+use crate::uploads::PhotoLinks;
+
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub db: &'a DatabaseConnection,
+    pub router: &'a GridRouter,
+    pub calendar: &'a WorkCalendar,
+    pub categories: &'a KnownCategories,
+    pub photos: PhotoLinks<'a>,
+    pub content: ContentCheck<'a>,
+    pub outbox: OutboxSignal<'a>,
+    /// Resolved reports and fulfilled wishes close by themselves after this.
+    pub confirm_window_ms: i64,
+    pub wish_cap_fen: i64,
+    /// The default deadline of a wish, from its submission.
+    pub wish_claim_window_ms: i64,
+}
+
+impl AppState {
+    /// The case services' view of the application.
+    pub fn cases(&self) -> Env<'_> {
+        Env {
+            db: &self.db,
+            router: &self.router,
+            calendar: &self.calendar,
+            categories: &self.categories,
+            photos: crate::uploads::links(self),
+            content: ContentCheck {
+                enabled: self.settings.content_check,
+                wechat: &self.wechat,
+                tokens: &self.wechat_tokens,
+            },
+            outbox: self.outbox_signal(),
+            confirm_window_ms: self.settings.confirm_window.as_millis() as i64,
+            wish_cap_fen: self.settings.wish_cap_fen,
+            wish_claim_window_ms: self.settings.wish_claim_window.as_millis() as i64,
+        }
+    }
+}
