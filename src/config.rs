@@ -113,6 +113,21 @@ impl Settings {
                 "expected a sqlite:, postgres:// or mysql:// URL".into(),
             ));
         }
+        // Without TLS, sqlx-mysql sends the password with the RSA exchange (RUSTSEC-2023-0071,
+        // accepted in .cargo/audit.toml on this condition; see SECURITY.md).
+        if mode == RunMode::Production
+            && ["mysql://", "mariadb://"]
+                .iter()
+                .any(|p| database_url.starts_with(p))
+            && !mysql_requires_tls(&database_url)
+        {
+            return Err(err(
+                "SAFEGRID_DATABASE_URL",
+                "a mysql:// URL must require TLS in production: add \
+                 ssl-mode=VERIFY_IDENTITY (or VERIFY_CA, REQUIRED)"
+                    .into(),
+            ));
+        }
         let redis_url = get("SAFEGRID_REDIS_URL");
         if let Some(url) = &redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -261,6 +276,23 @@ fn boolean(vars: &HashMap<String, String>, name: &str, default: bool) -> Result<
     }
 }
 
+/// Whether a MySQL URL makes sqlx refuse a connection without TLS: its `ssl-mode` (or
+/// `sslmode`; the last one wins, as in sqlx) is REQUIRED, VERIFY_CA or VERIFY_IDENTITY.
+fn mysql_requires_tls(url: &str) -> bool {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .rfind(|(k, _)| matches!(*k, "ssl-mode" | "sslmode"))
+        .is_some_and(|(_, v)| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "required" | "verify_ca" | "verify_identity"
+            )
+        })
+}
+
 fn parse_pairs(text: &str) -> Option<HashMap<String, String>> {
     text.split(',')
         .filter(|p| !p.trim().is_empty())
@@ -305,6 +337,42 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(e.variable, "SAFEGRID_WECHAT_SECRET");
+    }
+
+    #[test]
+    fn production_refuses_a_mysql_url_that_does_not_require_tls() {
+        let production = |url: &str| {
+            Settings::from_map(&vars(&[
+                ("SAFEGRID_ENV", "production"),
+                ("SAFEGRID_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("SAFEGRID_WECHAT_SECRET", "s"),
+                ("SAFEGRID_DATABASE_URL", url),
+            ]))
+        };
+        for url in [
+            "mysql://u:p@db/safegrid",
+            "mysql://u:p@db/safegrid?ssl-mode=PREFERRED",
+            "mariadb://u:p@db/safegrid?ssl-mode=disabled",
+            "mysql://u:p@db/safegrid?ssl-mode=REQUIRED&sslmode=PREFERRED",
+            "mysql://u:p@db/safegrid?charset=utf8mb4&xssl-mode=REQUIRED",
+        ] {
+            let e = production(url).unwrap_err();
+            assert_eq!(e.variable, "SAFEGRID_DATABASE_URL", "{url}: {e}");
+        }
+        for url in [
+            "mysql://u:p@db/safegrid?ssl-mode=VERIFY_IDENTITY",
+            "mysql://u:p@db/safegrid?charset=utf8mb4&ssl-mode=verify_ca&ssl-ca=/etc/ca.pem",
+            "mariadb://u:p@db/safegrid?sslmode=REQUIRED",
+            "postgres://u:p@db/safegrid",
+        ] {
+            assert!(production(url).is_ok(), "{url}");
+        }
+        // Development keeps the plain URL the test suite and CI use.
+        assert!(Settings::from_map(&vars(&[(
+            "SAFEGRID_DATABASE_URL",
+            "mysql://root@127.0.0.1:3306/test"
+        )]))
+        .is_ok());
     }
 
     #[test]
