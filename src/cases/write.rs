@@ -7,6 +7,8 @@ use sea_orm::sea_query::{InsertStatement, UpdateStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use crate::error::ApiResult;
+use crate::notify::outbox::{self, NewEvent};
+use crate::timeline::{self, Entry};
 
 /// Photos a change attaches to its case, uploaded by `owner_id`.
 pub struct Attach {
@@ -25,6 +27,63 @@ pub struct Write {
     pub attach: Option<Attach>,
     /// The rows that go with the change: its timeline row, its outbox row.
     pub rows: Vec<InsertStatement>,
+}
+
+/// What every change of a case writes besides its own columns, the same way for reports and
+/// wishes: the photos it attaches, its timeline row, its event.
+pub struct Tail<'a> {
+    /// `report` or `wish`.
+    pub subject_kind: &'static str,
+    pub subject_id: &'a str,
+    /// Who acted (`None` for a job).
+    pub actor_id: Option<&'a str>,
+    pub actor_role: &'static str,
+    pub action: &'static str,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub note: Option<String>,
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// Photos the actor attaches with this change.
+    pub photo_ids: &'a [String],
+    pub event: Option<NewEvent<'a>>,
+    pub at: i64,
+}
+
+impl Write {
+    /// The change `update` (already guarded) with its tail.
+    pub fn new(update: UpdateStatement, tail: Tail<'_>) -> Write {
+        let attach = match (tail.actor_id, tail.photo_ids.is_empty()) {
+            (Some(owner), false) => Some(Attach {
+                owner_id: owner.into(),
+                photo_ids: tail.photo_ids.to_vec(),
+                subject_kind: tail.subject_kind,
+                subject_id: tail.subject_id.into(),
+            }),
+            _ => None,
+        };
+        let mut data = tail.data;
+        if attach.is_some() {
+            data.insert("photo_ids".into(), serde_json::json!(tail.photo_ids));
+        }
+        let mut rows = vec![timeline::insert_statement(Entry {
+            subject_kind: tail.subject_kind,
+            subject_id: tail.subject_id,
+            actor_id: tail.actor_id,
+            actor_role: tail.actor_role,
+            action: tail.action,
+            from: tail.from,
+            to: tail.to,
+            note: tail.note,
+            data: (!data.is_empty()).then_some(serde_json::Value::Object(data)),
+            at: tail.at,
+        })];
+        rows.extend(tail.event.as_ref().map(outbox::insert_statement));
+        Write {
+            update,
+            attach,
+            rows,
+        }
+    }
 }
 
 /// Writes `w` in one transaction; `Ok(false)` (nothing written) when its guard found the case

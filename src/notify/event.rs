@@ -96,6 +96,13 @@ impl EventKind {
     }
 }
 
+impl EventKind {
+    /// Whether the subject is a wish (else a report).
+    pub fn is_wish(self) -> bool {
+        self.as_str().starts_with("wish_")
+    }
+}
+
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -431,21 +431,38 @@ async fn send(sender: &Sender, job: &Job) -> Outcome {
     }
 }
 
-/// The message for a job: `thing1` what, `phrase2` the state, `time3` when.
+/// The message for a job: `thing1` what, `phrase2` the state, `time3` when,
+/// `character_string4` the case number.
 async fn compose(
     sender: &Sender,
     job: &Job,
     openid: &str,
     template: &str,
 ) -> Result<SubscribeMessage, String> {
-    let report = entity::reports::Entity::find_by_id(job.subject_id.clone())
-        .one(&sender.db)
-        .await
-        .map_err(|e| e.to_string())?;
-    let summary = report
-        .as_ref()
-        .map(|r| r.description.clone())
-        .unwrap_or_else(|| "平安上报".into());
+    // What the case says and its number: a report's description, a wish's title.
+    let (summary, case_no, page) = if job.kind.is_wish() {
+        let wish = entity::wishes::Entity::find_by_id(job.subject_id.clone())
+            .one(&sender.db)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (title, case_no) = wish.map(|w| (w.title, w.case_no)).unzip();
+        (
+            title.unwrap_or_else(|| "微心愿".into()),
+            case_no,
+            format!("pages/wish/detail?id={}", job.subject_id),
+        )
+    } else {
+        let report = entity::reports::Entity::find_by_id(job.subject_id.clone())
+            .one(&sender.db)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (description, case_no) = report.map(|r| (r.description, r.case_no)).unzip();
+        (
+            description.unwrap_or_else(|| "平安上报".into()),
+            case_no,
+            format!("pages/report/detail?id={}", job.subject_id),
+        )
+    };
     let phrase = match job.kind {
         EventKind::ReportAccepted => "已受理",
         EventKind::ReportResolved => "待确认",
@@ -466,6 +483,7 @@ async fn compose(
         ("thing1", summary),
         ("phrase2", phrase.to_string()),
         ("time3", when),
+        ("character_string4", case_no.unwrap_or_default()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), truncate_for_field(k, &v)))
@@ -473,7 +491,7 @@ async fn compose(
     Ok(SubscribeMessage {
         touser: openid.to_string(),
         template_id: template.to_string(),
-        page: Some(format!("pages/report/detail?id={}", job.subject_id)),
+        page: Some(page),
         data,
         miniprogram_state: None,
     })

@@ -11,13 +11,12 @@ use super::calendar::{TimeLimit, WorkCalendar};
 use super::categories;
 use super::dto::ActionRequest;
 use super::status::{ActionKind, Actor, Effect, Rating, ReportStatus, Transition};
-use crate::cases::write::{Attach, Write};
+use crate::cases::write::{Tail, Write};
 use crate::content::{optional_text, text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult};
 use crate::grids::area::AreaLevel;
 use crate::grids::router::Snapshot;
 use crate::notify::outbox::{self, EventKind};
-use crate::timeline::{self, Entry};
 use crate::util::{parse_rfc3339, rfc3339};
 
 use entity::reports::{self, Column as C};
@@ -307,47 +306,32 @@ impl Change {
             .filter(C::Id.eq(&r.id))
             .filter(C::Version.eq(r.version))
             .into_query();
-        let mut data = self.data.clone();
-        if !self.photo_ids.is_empty() {
-            data.insert("photo_ids".into(), serde_json::json!(self.photo_ids));
-        }
-        let mut rows = vec![timeline::insert_statement(Entry {
-            subject_kind: "report",
+        let event = self.event.map(|kind| outbox::NewEvent {
+            kind,
+            queue_code,
+            queue_path,
             subject_id: &r.id,
-            actor_id: user_id,
-            actor_role: self.actor_role,
-            action: self.action.as_str(),
-            from: self.from.as_str(),
-            to: self.to.as_str(),
-            note: self.note.clone(),
-            data: (!data.is_empty()).then_some(serde_json::Value::Object(data)),
+            case_no: Some(&r.case_no),
+            status: self.to.as_str(),
+            notify_user: self.notify_reporter.then_some(r.reporter_id.as_str()),
             at: now,
-        })];
-        if let Some(kind) = self.event {
-            rows.push(outbox::insert_statement(&outbox::NewEvent {
-                kind,
-                queue_code,
-                queue_path,
-                subject_id: &r.id,
-                case_no: Some(&r.case_no),
-                status: self.to.as_str(),
-                notify_user: self.notify_reporter.then_some(r.reporter_id.as_str()),
-                at: now,
-            }));
-        }
-        let attach = match (user_id, self.photo_ids.is_empty()) {
-            (Some(owner), false) => Some(Attach {
-                owner_id: owner.into(),
-                photo_ids: self.photo_ids.clone(),
-                subject_kind: "report",
-                subject_id: r.id.clone(),
-            }),
-            _ => None,
-        };
-        Write {
+        });
+        Write::new(
             update,
-            attach,
-            rows,
-        }
+            Tail {
+                subject_kind: "report",
+                subject_id: &r.id,
+                actor_id: user_id,
+                actor_role: self.actor_role,
+                action: self.action.as_str(),
+                from: self.from.as_str(),
+                to: self.to.as_str(),
+                note: self.note.clone(),
+                data: self.data.clone(),
+                photo_ids: &self.photo_ids,
+                event,
+                at: now,
+            },
+        )
     }
 }

@@ -9,11 +9,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
 use super::dto::WishActionRequest;
 use super::status::{Actor, Transition, WishAction, WishStatus};
 use crate::auth::Principal;
-use crate::cases::write::{Attach, Write};
+use crate::cases::write::{Tail, Write};
 use crate::content::{optional_text, text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult};
 use crate::notify::outbox::{self, EventKind};
-use crate::timeline::{self, Entry};
 
 use entity::wishes::{self, Column as C};
 
@@ -169,21 +168,9 @@ impl Change {
             .filter(C::Id.eq(&w.id))
             .filter(C::Version.eq(w.version))
             .into_query();
-        let attach = match (actor_id, self.photo_ids.is_empty()) {
-            (Some(owner), false) => Some(Attach {
-                owner_id: owner.into(),
-                photo_ids: self.photo_ids.clone(),
-                subject_kind: "wish",
-                subject_id: w.id.clone(),
-            }),
-            _ => None,
-        };
-        let mut data = self.data.clone();
-        if attach.is_some() {
-            data.insert("photo_ids".into(), serde_json::json!(self.photo_ids));
-        }
-        let rows = vec![
-            timeline::insert_statement(Entry {
+        Write::new(
+            update,
+            Tail {
                 subject_kind: "wish",
                 subject_id: &w.id,
                 actor_id,
@@ -192,24 +179,20 @@ impl Change {
                 from: self.from.as_str(),
                 to: self.to.as_str(),
                 note: self.note.clone(),
-                data: (!data.is_empty()).then_some(serde_json::Value::Object(data)),
+                data: self.data.clone(),
+                photo_ids: &self.photo_ids,
+                event: Some(outbox::NewEvent {
+                    kind: self.event,
+                    queue_code: &w.grid_code,
+                    queue_path: &w.queue_path,
+                    subject_id: &w.id,
+                    case_no: Some(&w.case_no),
+                    status: self.to.as_str(),
+                    notify_user: self.notify_wisher.then_some(w.wisher_id.as_str()),
+                    at: now,
+                }),
                 at: now,
-            }),
-            outbox::insert_statement(&outbox::NewEvent {
-                kind: self.event,
-                queue_code: &w.grid_code,
-                queue_path: &w.queue_path,
-                subject_id: &w.id,
-                case_no: Some(&w.case_no),
-                status: self.to.as_str(),
-                notify_user: self.notify_wisher.then_some(w.wisher_id.as_str()),
-                at: now,
-            }),
-        ];
-        Write {
-            update,
-            attach,
-            rows,
-        }
+            },
+        )
     }
 }

@@ -35,17 +35,17 @@ async fn consent(app: &TestApp, who: &Session, template: &str) -> Value {
     res.json().await.unwrap()
 }
 
-async fn accept_new_report(app: &TestApp, worker: &Session, resident: &Session) {
-    let id = app.report_at(resident, 31.205, 121.405).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+/// Submits a report and has the worker accept it; returns its case number.
+async fn accept_new_report(app: &TestApp, worker: &Session, resident: &Session) -> String {
+    let report = app.report_at(resident, 31.205, 121.405).await;
+    let id = report["id"].as_str().unwrap().to_string();
     assert_eq!(
         app.act(worker, &id, json!({ "action": "accept" }))
             .await
             .status(),
         200
     );
+    report["case_no"].as_str().unwrap().to_string()
 }
 
 async fn wait_for_sent(app: &TestApp, n: usize) -> Vec<crate::wechat_fake::SentMessage> {
@@ -65,12 +65,13 @@ async fn an_accepted_report_sends_one_message_per_consent() {
     app.wechat.grant("openid-resident", ACCEPTED, 5);
     let ledger = consent(&app, &resident, ACCEPTED).await;
     assert_eq!(ledger["remaining"][ACCEPTED], 1);
-    accept_new_report(&app, &worker, &resident).await;
+    let case_no = accept_new_report(&app, &worker, &resident).await;
     let sent = wait_for_sent(&app, 1).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].touser, "openid-resident");
     assert_eq!(sent[0].template_id, ACCEPTED);
     assert!(sent[0].data["thing1"].chars().count() <= 20);
+    assert_eq!(sent[0].data["character_string4"], case_no);
     // The one consent is used up: a second acceptance sends nothing.
     accept_new_report(&app, &worker, &resident).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
