@@ -29,7 +29,9 @@ pub struct NewReport {
 #[derive(Deserialize, Serialize, ToSchema, Default)]
 pub struct ActionRequest {
     /// accept, reject, note, escalate, hand_down, suspend, resume, request_extension,
-    /// approve_extension, resolve, confirm, rework, rate, cancel.
+    /// approve_extension, resolve, confirm, rework, rate, cancel (`auto_close` is the
+    /// system's own: 422 from a client).
+    #[schema(value_type = super::status::ActionKind)]
     pub action: String,
     pub reason: Option<String>,
     pub text: Option<String>,

@@ -30,7 +30,9 @@ pub struct NewWish {
 #[derive(Deserialize, Serialize, ToSchema, Default)]
 pub struct WishActionRequest {
     /// approve, reject {reason}, claim {unit?}, release {reason?}, fulfil {note, photo_ids},
-    /// confirm, cancel {reason?}.
+    /// confirm, cancel {reason?} (`auto_confirm` and `expire` are the system's own: 422 from
+    /// a client).
+    #[schema(value_type = super::status::WishAction)]
     pub action: String,
     pub reason: Option<String>,
     pub note: Option<String>,
