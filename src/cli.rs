@@ -250,6 +250,7 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
     ];
     let now = now_ms();
     let mut count = 0;
+    let numbers = crate::cases::number::CaseNumbers::default();
     for (i, grid) in grids.iter().enumerate().take(24) {
         let status = states[i % states.len()];
         let submitted = now - (i as i64 + 1) * 5 * 3_600_000;
@@ -263,9 +264,9 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
             .and_then(|mp| geo::Centroid::centroid(&mp))
             .map(|p| (p.y(), p.x()))
             .unwrap_or((31.2, 121.4));
-        let case_no =
-            crate::cases::number::next(db, crate::cases::number::CaseKind::Report, submitted)
-                .await?;
+        let case_no = numbers
+            .next(db, crate::cases::number::CaseKind::Report, submitted)
+            .await?;
         entity::reports::ActiveModel {
             id: Set(id.clone()),
             case_no: Set(case_no),

@@ -83,6 +83,7 @@ impl Application {
             router: GridRouter::default(),
             calendar: load_calendar(&settings)?,
             categories: Default::default(),
+            case_numbers: Default::default(),
             bus: match &redis {
                 Some(r) => crate::notify::bus::RedisBus::start(r.clone(), relay_nudge.clone()),
                 None => Arc::new(crate::notify::bus::InProcessBus::default()),

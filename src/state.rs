@@ -28,6 +28,8 @@ pub struct AppState {
     pub router: GridRouter,
     pub calendar: WorkCalendar,
     pub categories: crate::reports::categories::KnownCategories,
+    /// This instance's blocks of case numbers.
+    pub case_numbers: crate::cases::number::CaseNumbers,
     pub bus: Arc<dyn Bus>,
     /// Wakes the outbox relay right after a commit on this instance (or, through the bus,
     /// on another one). Use [`AppState::outbox_written`].

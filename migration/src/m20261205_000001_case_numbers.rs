@@ -1,10 +1,10 @@
 //! Case numbers (API.md, "Case numbers"): every report and wish carries `case_no`, e.g.
 //! `R20261205-00042` — the kind, the Asia/Shanghai day it was created, and a counter that
 //! only grows. The counter is an auto-increment table per kind (`report_numbers`,
-//! `wish_numbers`): inserting a row hands out the next value on every backend without a lock
-//! held to the end of a transaction (a sequence on PostgreSQL), so instances creating at once
-//! never share a number. Existing rows are numbered here in creation order, and the counters
-//! are moved past them.
+//! `wish_numbers`; a sequence on PostgreSQL) whose values stand for blocks of numbers that
+//! instances hand out (`safegrid::cases::number`): no lock is held to the end of a transaction
+//! and instances creating at once never share a number. Existing rows are numbered here in
+//! creation order, and the counters are moved past them.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{pk_auto, string_len_null};
@@ -139,8 +139,13 @@ async fn backfill(
     Ok(seq)
 }
 
-/// Makes the counter hand out `last + 1` next.
+/// The numbers a counter value stands for: value `k` is the block `(k-1)·BLOCK+1 ..= k·BLOCK`
+/// (`safegrid::cases::number::BLOCK`; an instance takes a block at a time).
+const BLOCK: i64 = 20;
+
+/// Moves the counter past the block that holds `last`.
 async fn advance_counter(m: &SchemaManager<'_>, counter: &str, last: i64) -> Result<(), DbErr> {
+    let last = (last + BLOCK - 1) / BLOCK;
     let db = m.get_connection();
     let backend = m.get_database_backend();
     let insert = Query::insert()

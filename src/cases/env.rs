@@ -5,6 +5,7 @@
 
 use sea_orm::DatabaseConnection;
 
+use crate::cases::number::CaseNumbers;
 use crate::content::ContentCheck;
 use crate::grids::router::GridRouter;
 use crate::notify::signal::OutboxSignal;
@@ -19,6 +20,7 @@ pub struct Env<'a> {
     pub router: &'a GridRouter,
     pub calendar: &'a WorkCalendar,
     pub categories: &'a KnownCategories,
+    pub case_numbers: &'a CaseNumbers,
     pub photos: PhotoLinks<'a>,
     pub content: ContentCheck<'a>,
     pub outbox: OutboxSignal<'a>,
@@ -37,6 +39,7 @@ impl AppState {
             router: &self.router,
             calendar: &self.calendar,
             categories: &self.categories,
+            case_numbers: &self.case_numbers,
             photos: crate::uploads::links(self),
             content: ContentCheck {
                 enabled: self.settings.content_check,

@@ -9,7 +9,7 @@ use super::status::ReportStatus;
 use super::views::{render_loaded, reporter_view, view_by_id};
 use crate::auth::Principal;
 use crate::cases::env::Env;
-use crate::cases::number::{self, CaseKind};
+use crate::cases::number::CaseKind;
 use crate::content::{text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult};
 use crate::grids::geo::{distance_m, CoordSystem, Coordinate};
@@ -69,7 +69,7 @@ pub async fn submit(
 
     let id = new_id();
     let now = now_ms();
-    let case_no = number::next(env.db, CaseKind::Report, now).await?;
+    let case_no = env.case_numbers.next(env.db, CaseKind::Report, now).await?;
     let grid_code = route
         .grid
         .as_ref()

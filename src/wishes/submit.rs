@@ -8,7 +8,7 @@ use super::status::WishStatus;
 use super::views::view_by_id;
 use crate::auth::Principal;
 use crate::cases::env::Env;
-use crate::cases::number::{self, CaseKind};
+use crate::cases::number::CaseKind;
 use crate::content::{text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::grids::geo::Coordinate;
@@ -101,7 +101,7 @@ pub async fn submit(
         .await?;
 
     let id = new_id();
-    let case_no = number::next(env.db, CaseKind::Wish, now).await?;
+    let case_no = env.case_numbers.next(env.db, CaseKind::Wish, now).await?;
     let model = wishes::ActiveModel {
         id: Set(id.clone()),
         case_no: Set(case_no.clone()),
