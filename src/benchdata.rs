@@ -534,6 +534,9 @@ impl SynthReport {
             extension_reason: Set(None),
             duplicate_of: Set(None),
             flagged: Set(false),
+            lead_unit: Set(None),
+            supervised: Set(false),
+            return_count: Set(0),
             overdue_notified: Set(
                 self.status != ReportStatus::Closed && self.deadline.is_some_and(|d| d < updated)
             ),

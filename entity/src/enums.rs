@@ -269,3 +269,161 @@ impl WishKind {
             .find(|k| k.as_str() == s)
     }
 }
+
+/// What a partner unit is (DOMAIN.md §8).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// The police liaison desk or station (联勤警务室 / 派出所).
+    #[sea_orm(string_value = "police")]
+    Police,
+    /// The property management company (物业).
+    #[sea_orm(string_value = "property")]
+    Property,
+    /// The gas company.
+    #[sea_orm(string_value = "gas")]
+    Gas,
+    /// The fire brigade.
+    #[sea_orm(string_value = "fire")]
+    Fire,
+    /// Urban management (城管).
+    #[sea_orm(string_value = "urban_management")]
+    UrbanManagement,
+    /// The judicial office and its mediation committee (司法所 / 调委会).
+    #[sea_orm(string_value = "mediation")]
+    Mediation,
+    /// The housing office.
+    #[sea_orm(string_value = "housing")]
+    Housing,
+    #[sea_orm(string_value = "other")]
+    Other,
+}
+
+impl UnitKind {
+    pub const ALL: [Self; 8] = [
+        Self::Police,
+        Self::Property,
+        Self::Gas,
+        Self::Fire,
+        Self::UrbanManagement,
+        Self::Mediation,
+        Self::Housing,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Police => "police",
+            Self::Property => "property",
+            Self::Gas => "gas",
+            Self::Fire => "fire",
+            Self::UrbanManagement => "urban_management",
+            Self::Mediation => "mediation",
+            Self::Housing => "housing",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A unit's part in a dispatched case: the lead (主办) or an assisting unit (协办).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum UnitRole {
+    #[sea_orm(string_value = "lead")]
+    Lead,
+    #[sea_orm(string_value = "assist")]
+    Assist,
+}
+
+/// Where one dispatch of a report to a unit stands. Beside the report's own status: the
+/// report says where the case is, the assignment what the unit owes.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentStatus {
+    /// Sent to the unit, waiting for its sign-for (派单待签收).
+    #[sea_orm(string_value = "dispatched")]
+    Dispatched,
+    /// Signed for (签收): the unit is handling it.
+    #[sea_orm(string_value = "signed")]
+    Signed,
+    /// Sent back by the unit with a reason (退单). Final for this assignment.
+    #[sea_orm(string_value = "returned")]
+    Returned,
+    /// The lead unit resolved it; the case waits for its check.
+    #[sea_orm(string_value = "resolved")]
+    Resolved,
+    /// Replaced by a new dispatch before the unit answered. Final.
+    #[sea_orm(string_value = "withdrawn")]
+    Withdrawn,
+}
+
+impl AssignmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dispatched => "dispatched",
+            Self::Signed => "signed",
+            Self::Returned => "returned",
+            Self::Resolved => "resolved",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// The unit still owes something: a sign-for or the handling.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Dispatched | Self::Signed)
+    }
+
+    /// The unit still holds the case and may see it (not returned, not withdrawn).
+    pub fn holds(self) -> bool {
+        matches!(self, Self::Dispatched | Self::Signed | Self::Resolved)
+    }
+}
+
+impl fmt::Display for AssignmentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

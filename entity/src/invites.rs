@@ -7,7 +7,10 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub code: String,
+    /// The grid of a grid invite; '' for a unit invite.
     pub grid_code: String,
+    /// The unit of a unit invite (`unit_lead`, `unit_member`).
+    pub unit_code: Option<String>,
     pub role: String,
     pub created_by: String,
     pub expires_at: i64,

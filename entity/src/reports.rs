@@ -41,6 +41,12 @@ pub struct Model {
     pub duplicate_of: Option<String>,
     pub flagged: bool,
     pub overdue_notified: bool,
+    /// The unit leading its handling now (主办), while one holds it.
+    pub lead_unit: Option<String>,
+    /// Flagged for supervision (督办).
+    pub supervised: bool,
+    /// How many times units returned it (退单); the third escalates it.
+    pub return_count: i32,
     pub version: i32,
     pub updated_at: i64,
 }

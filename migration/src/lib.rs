@@ -11,6 +11,7 @@ mod m20261125_000001_wishes;
 mod m20261204_000001_dashboard_rollups;
 mod m20261204_000001_perf_indexes;
 mod m20261205_000001_case_numbers;
+mod m20261205_000002_units;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_perf_indexes::Migration),
             Box::new(m20261204_000001_dashboard_rollups::Migration),
             Box::new(m20261205_000001_case_numbers::Migration),
+            Box::new(m20261205_000002_units::Migration),
         ]
     }
 }

@@ -407,6 +407,7 @@ pub async fn create_invite(
     }
     let now = now_ms();
     let invite = invites::ActiveModel {
+        unit_code: Set(None),
         code: Set(random_token(10).to_uppercase()),
         grid_code: Set(grid.code),
         role: Set(role.to_string()),

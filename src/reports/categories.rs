@@ -6,8 +6,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::calendar::{TimeLimit, WorkCalendar};
+use entity::enums::UnitKind;
 
-/// Built-in first-level categories: (code, 中文名, English name, unit, amount).
+/// Built-in first-level categories: (code, 中文名, English name, unit, amount). Their unit
+/// rules (owner kind, direct dispatch, sign-for limit) are in [`unit_rules`].
 const DEFAULTS: &[(&str, &str, &str, &str, u32)] = &[
     (
         "fire_hazard",
@@ -89,6 +91,17 @@ const DEFAULTS: &[(&str, &str, &str, &str, u32)] = &[
     ("other", "其他", "Other", "working_days", 5),
 ];
 
+/// The built-in categories' unit rules (DOMAIN.md §8): gas hazards belong to the gas company
+/// serving the place (部件先属主后属地); a grid worker may send a dispute straight to the
+/// mediators. An operator changes them with `PATCH /admin/categories/{code}`.
+fn unit_rules(code: &str) -> (Option<UnitKind>, bool) {
+    match code {
+        "gas_hazard" => (Some(UnitKind::Gas), false),
+        "dispute" => (None, true),
+        _ => (None, false),
+    }
+}
+
 /// Inserts the built-in categories that are missing (every start; safe on every instance).
 pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
     let rows: Vec<entity::categories::ActiveModel> = DEFAULTS
@@ -103,6 +116,9 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<(), sea_orm::D
                 limit_unit: Set((*unit).into()),
                 limit_amount: Set(*amount as i32),
                 sort_order: Set(i as i32),
+                owner_unit_kind: Set(unit_rules(code).0),
+                direct_dispatch: Set(unit_rules(code).1),
+                sign_limit_hours: Set(None),
             },
         )
         .collect();
