@@ -38,6 +38,9 @@ pub enum Code {
     AlreadyEnrolled,
     WishValueOverCap,
     ImportInvalid,
+    UnitInactive,
+    UnitOutOfArea,
+    UnitCodeTaken,
     DependencyUnavailable,
     Internal,
 }
@@ -49,13 +52,15 @@ impl Code {
         match self {
             InvalidJson => StatusCode::BAD_REQUEST,
             ValidationFailed | ContentRejected | WishValueOverCap | ImportInvalid
-            | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            | IdempotencyKeyReused | UnitOutOfArea => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthenticated | InvalidCredentials | RefreshTokenInvalid | RefreshTokenReused
             | WechatCodeInvalid => StatusCode::UNAUTHORIZED,
             Forbidden | WechatUserRisky => StatusCode::FORBIDDEN,
             NotFound | InviteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            InvalidTransition | InviteUsed | AlreadyEnrolled => StatusCode::CONFLICT,
+            InvalidTransition | InviteUsed | AlreadyEnrolled | UnitInactive | UnitCodeTaken => {
+                StatusCode::CONFLICT
+            }
             InviteExpired => StatusCode::GONE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

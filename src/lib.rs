@@ -23,6 +23,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod timeline;
+pub mod units;
 pub mod uploads;
 pub mod util;
 pub mod wishes;

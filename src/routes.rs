@@ -13,6 +13,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(crate::wishes::routes)
             .configure(crate::uploads::routes)
             .configure(crate::notify::routes)
-            .configure(crate::dashboard::routes),
+            .configure(crate::dashboard::routes)
+            .configure(crate::units::routes),
     );
 }

@@ -78,17 +78,23 @@ pub struct Enrolment {
     pub invite_code: String,
 }
 
+/// An invite to a grid (`grid_code`, role `worker`, `backup` or `volunteer`) or to a
+/// partner unit (`unit_code`, role `unit_lead` or `unit_member`).
 #[derive(Deserialize, ToSchema)]
 pub struct InviteRequest {
-    pub grid_code: String,
-    /// `worker`, `backup` or `volunteer`.
+    pub grid_code: Option<String>,
+    pub unit_code: Option<String>,
+    /// `worker`, `backup` or `volunteer` for a grid; `unit_lead` or `unit_member` for a unit.
     pub role: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct InviteResponse {
     pub invite_code: String,
-    pub grid_code: String,
+    /// The grid of a grid invite; null for a unit invite.
+    pub grid_code: Option<String>,
+    /// The unit of a unit invite; null for a grid invite.
+    pub unit_code: Option<String>,
     pub role: String,
     pub expires_at: String,
 }

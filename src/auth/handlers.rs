@@ -149,7 +149,8 @@ async fn subscriptions(
     Ok(web::Json(SubscriptionLedger { remaining }))
 }
 
-/// Create a single-use invite code to a grid inside the admin's area.
+/// Create a single-use invite code to a grid inside the admin's area, or to a partner unit
+/// the admin manages.
 #[utoipa::path(tag = "auth", request_body = InviteRequest, security(("bearer" = [])), responses(
     (status = 201, body = InviteResponse), (status = 403, body = crate::error::ErrorBody)))]
 #[post("/admin/invites")]
@@ -161,10 +162,20 @@ async fn create_invite(
     if who.admin_area.is_none() {
         return Err(ApiError::forbidden());
     }
-    let invite = service::create_invite(&state, &who, &body.grid_code, &body.role).await?;
+    let invite = match (&body.grid_code, &body.unit_code) {
+        (Some(grid), None) => service::create_invite(&state, &who, grid, &body.role).await?,
+        (None, Some(unit)) => service::create_unit_invite(&state, &who, unit, &body.role).await?,
+        _ => {
+            return Err(ApiError::invalid(
+                "grid_code",
+                "name either a grid_code or a unit_code",
+            ))
+        }
+    };
     Ok(HttpResponse::Created().json(InviteResponse {
         invite_code: invite.code,
-        grid_code: invite.grid_code,
+        grid_code: (!invite.grid_code.is_empty()).then_some(invite.grid_code),
+        unit_code: invite.unit_code,
         role: invite.role,
         expires_at: rfc3339(invite.expires_at),
     }))

@@ -16,6 +16,15 @@ pub enum Role {
     Worker,
     Volunteer,
     Admin,
+    /// Staff of a partner unit (DOMAIN.md §8).
+    UnitStaff,
+}
+
+/// A partner unit's staff member: `unit_lead` or `unit_member`.
+#[derive(Clone, Debug)]
+pub struct UnitMembership {
+    pub unit_code: String,
+    pub role: String,
 }
 
 /// A grid membership: `worker` (专职), `backup` (包保) or `volunteer`.
@@ -38,6 +47,7 @@ pub struct Principal {
     pub user: entity::users::Model,
     pub memberships: Vec<Membership>,
     pub admin_area: Option<AdminArea>,
+    pub units: Vec<UnitMembership>,
 }
 
 impl Principal {
@@ -59,6 +69,9 @@ impl Principal {
         if self.admin_area.is_some() {
             roles.push(Role::Admin);
         }
+        if !self.units.is_empty() {
+            roles.push(Role::UnitStaff);
+        }
         roles
     }
 
@@ -79,6 +92,15 @@ impl Principal {
         self.admin_area
             .as_ref()
             .is_some_and(|a| path.starts_with(&a.path))
+    }
+
+    /// The partner units this user staffs.
+    pub fn unit_codes(&self) -> impl Iterator<Item = &str> {
+        self.units.iter().map(|u| u.unit_code.as_str())
+    }
+
+    pub fn staffs_unit(&self, code: &str) -> bool {
+        self.unit_codes().any(|u| u == code)
     }
 
     pub fn is_resident(&self) -> bool {
@@ -122,13 +144,14 @@ impl FromRequest for Principal {
     }
 }
 
-/// Loads a user with memberships and admin area in one round trip: the user row LEFT JOINed
-/// with its memberships and its admin area (one row per membership, at least one).
+/// Loads a user with memberships, unit memberships and admin area in one round trip: the
+/// user row LEFT JOINed with its grid memberships, its unit memberships and its admin area
+/// (one row per pair of memberships, at least one; nearly everyone has at most one kind).
 pub async fn load(state: &AppState, user_id: &str) -> Result<Option<Principal>, ApiError> {
-    use entity::{areas, grid_members as gm, users};
+    use entity::{areas, grid_members as gm, unit_members as um, users};
     use sea_orm::sea_query::{Alias, Expr, JoinType, Query};
     use sea_orm::{ConnectionTrait, FromQueryResult, Iterable};
-    let (m, a) = (Alias::new("m"), Alias::new("a"));
+    let (m, a, u) = (Alias::new("m"), Alias::new("a"), Alias::new("u"));
     let mut q = Query::select();
     q.from(users::Entity);
     for c in users::Column::iter() {
@@ -146,11 +169,25 @@ pub async fn load(state: &AppState, user_id: &str) -> Result<Option<Principal>, 
         Expr::col((a.clone(), areas::Column::Path)),
         Alias::new("a_path"),
     )
+    .expr_as(
+        Expr::col((u.clone(), um::Column::UnitCode)),
+        Alias::new("u_unit_code"),
+    )
+    .expr_as(
+        Expr::col((u.clone(), um::Column::Role)),
+        Alias::new("u_role"),
+    )
     .join_as(
         JoinType::LeftJoin,
         gm::Entity,
         m.clone(),
         Expr::col((m.clone(), gm::Column::UserId)).equals((users::Entity, users::Column::Id)),
+    )
+    .join_as(
+        JoinType::LeftJoin,
+        um::Entity,
+        u.clone(),
+        Expr::col((u.clone(), um::Column::UserId)).equals((users::Entity, users::Column::Id)),
     )
     .join_as(
         JoinType::LeftJoin,
@@ -160,19 +197,36 @@ pub async fn load(state: &AppState, user_id: &str) -> Result<Option<Principal>, 
             .equals((users::Entity, users::Column::AdminAreaCode)),
     )
     .and_where(Expr::col((users::Entity, users::Column::Id)).eq(user_id))
-    .order_by((m.clone(), gm::Column::Id), sea_orm::sea_query::Order::Asc);
+    .order_by((m.clone(), gm::Column::Id), sea_orm::sea_query::Order::Asc)
+    .order_by(
+        (u.clone(), um::Column::UnitCode),
+        sea_orm::sea_query::Order::Asc,
+    );
     let backend = state.db.get_database_backend();
     let rows = state.db.query_all(backend.build(&q)).await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
     let user = users::Model::from_query_result(first, "")?;
-    let mut memberships = Vec::new();
+    let mut memberships: Vec<Membership> = Vec::new();
+    let mut units: Vec<UnitMembership> = Vec::new();
     for row in &rows {
         let grid: Option<String> = row.try_get("", "m_grid_code")?;
         let role: Option<String> = row.try_get("", "m_role")?;
         if let (Some(grid_code), Some(role)) = (grid, role) {
-            memberships.push(Membership { grid_code, role });
+            if !memberships
+                .iter()
+                .any(|m| m.grid_code == grid_code && m.role == role)
+            {
+                memberships.push(Membership { grid_code, role });
+            }
+        }
+        let unit: Option<String> = row.try_get("", "u_unit_code")?;
+        let role: Option<String> = row.try_get("", "u_role")?;
+        if let (Some(unit_code), Some(role)) = (unit, role) {
+            if !units.iter().any(|u| u.unit_code == unit_code) {
+                units.push(UnitMembership { unit_code, role });
+            }
         }
     }
     let admin_path: Option<String> = first.try_get("", "a_path")?;
@@ -187,5 +241,6 @@ pub async fn load(state: &AppState, user_id: &str) -> Result<Option<Principal>, 
         user,
         memberships,
         admin_area,
+        units,
     }))
 }

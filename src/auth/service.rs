@@ -422,6 +422,43 @@ pub async fn create_invite(
     Ok(invite)
 }
 
+/// A single-use invite to a partner unit's staff, by an admin who manages the unit.
+pub async fn create_unit_invite(
+    state: &AppState,
+    who: &Principal,
+    unit_code: &str,
+    role: &str,
+) -> ApiResult<invites::Model> {
+    if !["unit_lead", "unit_member"].contains(&role) {
+        return Err(ApiError::invalid(
+            "role",
+            "must be unit_lead or unit_member",
+        ));
+    }
+    let unit = entity::units::Entity::find_by_id(unit_code.to_string())
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::invalid("unit_code", "no such unit"))?;
+    if !who.administers_path(&unit.owner_path) {
+        return Err(ApiError::forbidden());
+    }
+    let now = now_ms();
+    let invite = invites::ActiveModel {
+        unit_code: Set(Some(unit.code)),
+        code: Set(random_token(10).to_uppercase()),
+        grid_code: Set(String::new()),
+        role: Set(role.to_string()),
+        created_by: Set(who.id().to_string()),
+        expires_at: Set(now + INVITE_TTL_MS),
+        used_by: Set(None),
+        used_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(&state.db)
+    .await?;
+    Ok(invite)
+}
+
 /// Redeems an invite: expired, used and unknown codes each get their own answer.
 pub async fn enrol(state: &AppState, who: &Principal, code: &str) -> ApiResult<()> {
     let code = code.trim().to_uppercase();
@@ -469,6 +506,27 @@ pub async fn enrol(state: &AppState, who: &Principal, code: &str) -> ApiResult<(
                         "This invite code was already used.",
                         "邀请码已被使用。",
                     ));
+                }
+                if let Some(unit) = &invite.unit_code {
+                    // Staff of a unit: a second invite to the same unit changes the role.
+                    let member = entity::unit_members::ActiveModel {
+                        unit_code: Set(unit.clone()),
+                        user_id: Set(user_id.clone()),
+                        role: Set(invite.role.clone()),
+                        created_at: Set(now),
+                    };
+                    entity::unit_members::Entity::insert(member)
+                        .on_conflict(
+                            sea_orm::sea_query::OnConflict::columns([
+                                entity::unit_members::Column::UnitCode,
+                                entity::unit_members::Column::UserId,
+                            ])
+                            .update_column(entity::unit_members::Column::Role)
+                            .to_owned(),
+                        )
+                        .exec_without_returning(txn)
+                        .await?;
+                    return Ok(());
                 }
                 let existing = grid_members::Entity::find()
                     .filter(grid_members::Column::UserId.eq(&user_id))

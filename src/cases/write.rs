@@ -25,7 +25,9 @@ pub struct Write {
     /// only the first of two racing writers meets): zero rows changed means someone else won.
     pub update: UpdateStatement,
     pub attach: Option<Attach>,
-    /// The rows that go with the change: its timeline row, its outbox row.
+    /// Other rows the change updates, after the case (a report's unit assignments).
+    pub updates: Vec<UpdateStatement>,
+    /// The rows that go with the change: its timeline row, its outbox row, new assignments.
     pub rows: Vec<InsertStatement>,
 }
 
@@ -81,6 +83,7 @@ impl Write {
         Write {
             update,
             attach,
+            updates: Vec::new(),
             rows,
         }
     }
@@ -104,6 +107,9 @@ pub async fn apply(db: &DatabaseConnection, w: Write) -> ApiResult<bool> {
             &a.subject_id,
         )
         .await?;
+    }
+    for update in &w.updates {
+        txn.execute(backend.build(update)).await?;
     }
     for row in &w.rows {
         txn.execute(backend.build(row)).await?;

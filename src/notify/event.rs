@@ -30,6 +30,10 @@ pub enum EventKind {
     ReportResumed,
     ReportExtensionRequested,
     ReportOverdue,
+    ReportDispatched,
+    ReportSigned,
+    ReportReturned,
+    ReportSupervised,
     WishSubmitted,
     WishPublished,
     WishRejected,
@@ -42,7 +46,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::ReportSubmitted,
         EventKind::ReportAccepted,
         EventKind::ReportRejected,
@@ -56,6 +60,10 @@ impl EventKind {
         EventKind::ReportResumed,
         EventKind::ReportExtensionRequested,
         EventKind::ReportOverdue,
+        EventKind::ReportDispatched,
+        EventKind::ReportSigned,
+        EventKind::ReportReturned,
+        EventKind::ReportSupervised,
         EventKind::WishSubmitted,
         EventKind::WishPublished,
         EventKind::WishRejected,
@@ -83,6 +91,10 @@ impl EventKind {
             EventKind::ReportResumed => "report_resumed",
             EventKind::ReportExtensionRequested => "report_extension_requested",
             EventKind::ReportOverdue => "report_overdue",
+            EventKind::ReportDispatched => "report_dispatched",
+            EventKind::ReportSigned => "report_signed",
+            EventKind::ReportReturned => "report_returned",
+            EventKind::ReportSupervised => "report_supervised",
             EventKind::WishSubmitted => "wish_submitted",
             EventKind::WishPublished => "wish_published",
             EventKind::WishRejected => "wish_rejected",
@@ -150,6 +162,9 @@ pub struct StoredEvent {
     /// The user to message (the reporter or wisher), if any. Never leaves the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_user: Option<String>,
+    /// The partner units the event reaches (their staff's topics `unit:CODE`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<String>,
 }
 
 impl StoredEvent {
@@ -164,6 +179,7 @@ impl StoredEvent {
             case_no: self.case_no.clone(),
             status: self.status.clone(),
             at: self.at,
+            units: self.units.clone(),
         }
     }
 }
@@ -182,15 +198,25 @@ pub struct BusEvent {
     pub status: String,
     /// Epoch milliseconds.
     pub at: i64,
+    /// The partner units the event reaches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<String>,
+}
+
+/// The SSE topic of a partner unit's staff.
+pub fn unit_topic(code: &str) -> String {
+    format!("unit:{code}")
 }
 
 impl BusEvent {
-    /// Every area code from the district down to the queue: the SSE topics it reaches.
+    /// Every area code from the district down to the queue, and `unit:CODE` of every unit it
+    /// reaches: the SSE topics it lands in.
     pub fn topics(&self) -> Vec<String> {
         self.queue_path
             .split('/')
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
+            .chain(self.units.iter().map(|u| unit_topic(u)))
             .collect()
     }
 
@@ -243,7 +269,19 @@ mod tests {
             status: "accepted".into(),
             at: 1_764_892_800_000,
             notify_user: Some("user-7".into()),
+            units: vec!["GAS1".into()],
         }
+    }
+
+    #[test]
+    fn an_event_reaches_the_topics_of_its_areas_and_units() {
+        let bus = stored().to_bus(9);
+        assert_eq!(bus.topics(), ["D01", "S01", "C01", "G01", "unit:GAS1"]);
+        let client = serde_json::to_string(&bus.to_client()).unwrap();
+        assert!(
+            !client.contains("GAS1"),
+            "units stay off the SSE data: {client}"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct EventsQuery {
     pub last_event_id: Option<String>,
 }
 
-/// Live queue events for the caller's grids (workers) or area (admins). Resumes after the
+/// Live queue events for the caller's grids (workers), area (admins) or units (unit staff). Resumes after the
 /// `Last-Event-ID` it is given, so a phone that lost signal gets what it missed.
 #[utoipa::path(tag = "notifications", params(EventsQuery), security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream", body = super::event::ClientEvent), (status = 403, body = crate::error::ErrorBody)))]
@@ -39,6 +39,7 @@ async fn events(
     if let Some(area) = &who.admin_area {
         topics.push(area.code.clone());
     }
+    topics.extend(who.unit_codes().map(super::event::unit_topic));
     if topics.is_empty() {
         return Err(ApiError::forbidden());
     }

@@ -22,6 +22,8 @@ pub struct NewEvent<'a> {
     pub status: &'a str,
     /// The reporter or wisher to message by subscribe message; stays on the server.
     pub notify_user: Option<&'a str>,
+    /// The partner units it reaches.
+    pub units: &'a [String],
     /// Epoch milliseconds.
     pub at: i64,
 }
@@ -49,6 +51,7 @@ pub fn insert_statement(event: &NewEvent<'_>) -> sea_orm::sea_query::InsertState
         status: event.status.into(),
         at: event.at,
         notify_user: event.notify_user.map(Into::into),
+        units: event.units.to_vec(),
     };
     let row = entity::outbox::ActiveModel {
         topic: Set(event.queue_code.into()),

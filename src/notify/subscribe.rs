@@ -103,6 +103,18 @@ impl Sender {
                     .map(|m| job(m.user_id))
                     .collect()
             }
+            // Unit staff hear about cases sent to them and supervision of their cases.
+            EventKind::ReportDispatched | EventKind::ReportSupervised
+                if !event.units.is_empty() =>
+            {
+                entity::unit_members::Entity::find()
+                    .filter(entity::unit_members::Column::UnitCode.is_in(event.units.clone()))
+                    .all(&self.db)
+                    .await?
+                    .into_iter()
+                    .map(|m| job(m.user_id))
+                    .collect()
+            }
             _ => Vec::new(),
         })
     }
@@ -469,6 +481,8 @@ async fn compose(
         EventKind::ReportClosed => "已办结",
         EventKind::ReportSubmitted | EventKind::ReportHandedDown => "新任务",
         EventKind::ReportOverdue => "已超期",
+        EventKind::ReportDispatched => "待签收",
+        EventKind::ReportSupervised => "督办",
         _ => "有更新",
     };
     let when = {

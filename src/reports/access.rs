@@ -5,12 +5,26 @@ use super::status::{self, ActionKind, Actor, DecisionContext, TransitionError};
 use crate::auth::Principal;
 use crate::grids::area::AreaLevel;
 use crate::grids::router::Snapshot;
+use entity::enums::UnitRole;
+use entity::report_units;
 
 use entity::reports;
 
-/// The caller's relations to a report, for the state machine.
-pub fn relations(who: &Principal, r: &reports::Model) -> Vec<Actor> {
+/// The caller's relations to a report, for the state machine. `units` are the report's
+/// assignments (any state; only those that hold the case count).
+pub fn relations(who: &Principal, r: &reports::Model, units: &[report_units::Model]) -> Vec<Actor> {
     let mut out = Vec::new();
+    for a in units.iter().filter(|a| a.status.holds()) {
+        if who.staffs_unit(&a.unit_code) {
+            let actor = match a.role {
+                UnitRole::Lead => Actor::LeadUnit,
+                UnitRole::Assist => Actor::AssistUnit,
+            };
+            if !out.contains(&actor) {
+                out.push(actor);
+            }
+        }
+    }
     if r.reporter_id == who.id() {
         out.push(Actor::Reporter);
     }
@@ -23,10 +37,17 @@ pub fn relations(who: &Principal, r: &reports::Model) -> Vec<Actor> {
     out
 }
 
-/// Who may see a report: its reporter, the workers of its grid or current queue, and admins
-/// above either. Everyone else gets 404, as if it did not exist.
-pub fn can_view(who: &Principal, r: &reports::Model, snap: &Snapshot) -> bool {
-    !relations(who, r).is_empty()
+/// Who may see a report: its reporter, the workers of its grid or current queue, admins
+/// above either, and the staff of the units holding it (dispatched, signed or resolved: a
+/// unit that returned it or was replaced no longer sees it). Everyone else gets 404, as if
+/// it did not exist.
+pub fn can_view(
+    who: &Principal,
+    r: &reports::Model,
+    units: &[report_units::Model],
+    snap: &Snapshot,
+) -> bool {
+    !relations(who, r, units).is_empty()
         || who.works_grid(&r.grid_code)
         || snap
             .areas
@@ -47,8 +68,22 @@ pub fn shows_reporter(who: &Principal, r: &reports::Model, snap: &Snapshot) -> b
     r.reporter_id == who.id() || is_admin_viewer(who, r, snap) || !r.anonymous
 }
 
-pub fn context(r: &reports::Model, snap: &Snapshot, skip_level: bool) -> DecisionContext {
+/// The facts the state machine reads. `direct_dispatch` is the category's rule, needed only
+/// to decide a dispatch.
+pub fn context(
+    r: &reports::Model,
+    units: &[report_units::Model],
+    snap: &Snapshot,
+    skip_level: bool,
+    direct_dispatch: bool,
+) -> DecisionContext {
     DecisionContext {
+        lead: units
+            .iter()
+            .find(|a| a.role == UnitRole::Lead && a.status.holds())
+            .map(|a| a.status),
+        direct_dispatch,
+        returns: r.return_count,
         already_rated: r.rating.is_some(),
         extension_pending: r.extension_until.is_some(),
         queue_is_grid: snap

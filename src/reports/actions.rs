@@ -16,6 +16,7 @@ use crate::cases::env::Env;
 use crate::cases::write;
 use crate::error::{ApiError, ApiResult};
 use crate::grids::router::Snapshot;
+use crate::units::load as unit_load;
 use crate::util::now_ms;
 
 use entity::reports;
@@ -35,12 +36,20 @@ pub async fn act(
             .await?
             .ok_or_else(ApiError::not_found)?;
         let snap = env.router.snapshot();
-        if !can_view(who, &r, &snap) {
+        let units = unit_load::of_report(env.db, &r).await?;
+        if !can_view(who, &r, &units, &snap) {
             return Err(ApiError::not_found());
         }
-        let ctx = context(&r, &snap, req.skip_level);
-        let (transition, actor) =
-            decide_for(&r, action, &relations(who, &r), &ctx).map_err(|e| match e {
+        // A dispatch reads the category's rules (direct dispatch, sign-for limit, limit).
+        let category = if action == ActionKind::Dispatch {
+            load_category(env, &r.category).await?
+        } else {
+            None
+        };
+        let direct = category.as_ref().is_some_and(|c| c.direct_dispatch);
+        let ctx = context(&r, &units, &snap, req.skip_level, direct);
+        let (transition, actor) = decide_for(&r, action, &relations(who, &r, &units), &ctx)
+            .map_err(|e| match e {
                 TransitionError::Forbidden => ApiError::forbidden(),
                 TransitionError::InvalidTransition { from, action } => {
                     ApiError::invalid_transition(from.as_str(), action.as_str())
@@ -50,17 +59,39 @@ pub async fn act(
         if let Some(original) = &input.duplicate_of {
             check_duplicate_of(env, who, &r, &snap, original).await?;
         }
+        if let Some(dispatch) = &input.dispatch {
+            // The units must serve the place the case fell in (its grid, or the area the
+            // location fell in when outside every grid).
+            let place = snap
+                .areas
+                .get(&r.grid_code)
+                .map_or(r.queue_path.as_str(), |a| a.path.as_str());
+            crate::units::service::check_dispatch(env.db, dispatch, place).await?;
+        }
         let now = now_ms();
-        let limit = if transition.effect == Effect::SetDeadline && r.deadline.is_none() {
-            category_limit(env, &r.category).await?
-        } else {
-            None
+        let sets_deadline = r.deadline.is_none()
+            && matches!(
+                transition.effect,
+                Effect::SetDeadline | Effect::Dispatch | Effect::Sign
+            );
+        let category = match category {
+            Some(c) => Some(c),
+            None if sets_deadline => load_category(env, &r.category).await?,
+            None => None,
         };
         let facts = Facts {
             snap: &snap,
             calendar: env.calendar,
-            limit,
+            limit: category
+                .as_ref()
+                .and_then(|c| TimeLimit::parse(&c.limit_unit, c.limit_amount as u32)),
             now,
+            user_id: Some(who.id()),
+            units: &units,
+            sign_hours: category
+                .as_ref()
+                .and_then(|c| c.sign_limit_hours)
+                .and_then(|h| u32::try_from(h).ok()),
         };
         let change = plan::plan(&r, transition, action, actor, input, &facts)?;
         if commit(env, &r, &change, Some(who.id()), now).await? {
@@ -102,16 +133,19 @@ async fn check_duplicate_of(
     let found = reports::Entity::find_by_id(original.to_string())
         .one(env.db)
         .await?;
-    if found.is_some_and(|o| o.id != r.id && can_view(who, &o, snap)) {
+    let units = match &found {
+        Some(o) => unit_load::of_report(env.db, o).await?,
+        None => Vec::new(),
+    };
+    if found.is_some_and(|o| o.id != r.id && can_view(who, &o, &units, snap)) {
         Ok(())
     } else {
         Err(ApiError::invalid("duplicate_of", "no such report"))
     }
 }
 
-async fn category_limit(env: &Env<'_>, code: &str) -> ApiResult<Option<TimeLimit>> {
+async fn load_category(env: &Env<'_>, code: &str) -> ApiResult<Option<entity::categories::Model>> {
     Ok(entity::categories::Entity::find_by_id(code.to_string())
         .one(env.db)
-        .await?
-        .and_then(|c| TimeLimit::parse(&c.limit_unit, c.limit_amount as u32)))
+        .await?)
 }

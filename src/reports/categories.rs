@@ -184,6 +184,84 @@ pub struct CategoryView {
     pub name_en: String,
     pub parent_code: Option<String>,
     pub time_limit: TimeLimit,
+    /// The kind of partner unit that owns such cases: they are dispatched to it on
+    /// submission (部件先属主后属地).
+    pub owner_unit_kind: Option<UnitKind>,
+    /// Whether a grid worker may dispatch such a case to a unit without an admin.
+    pub direct_dispatch: bool,
+    /// Working hours a unit has to sign for such a case (2 when null).
+    pub sign_limit_hours: Option<i32>,
+}
+
+/// The unit rules of a category, changed by a district admin; absent fields stay.
+#[derive(serde::Deserialize, ToSchema, Default)]
+pub struct CategoryPatch {
+    /// A unit kind, or null to clear it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<UnitKind>)]
+    pub owner_unit_kind: Option<Option<UnitKind>>,
+    pub direct_dispatch: Option<bool>,
+    /// 1–240 working hours, or null for the default of 2.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>)]
+    pub sign_limit_hours: Option<Option<i32>>,
+}
+
+/// Tells an absent field (`None`) from an explicit null (`Some(None)`).
+fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+/// Changes a category's unit rules. Categories are shared by the whole installation, so only
+/// an admin of a top-level area (a district) may.
+pub async fn patch(
+    db: &impl ConnectionTrait,
+    admin_is_top_level: bool,
+    code: &str,
+    req: CategoryPatch,
+) -> crate::error::ApiResult<CategoryView> {
+    use crate::error::ApiError;
+    use entity::categories::Column as C;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    if !admin_is_top_level {
+        return Err(ApiError::forbidden());
+    }
+    if let Some(Some(h)) = req.sign_limit_hours {
+        if !(1..=240).contains(&h) {
+            return Err(ApiError::invalid(
+                "sign_limit_hours",
+                "1 to 240 working hours",
+            ));
+        }
+    }
+    let mut update = entity::categories::Entity::update_many().filter(C::Code.eq(code));
+    if let Some(kind) = req.owner_unit_kind {
+        update = update.col_expr(C::OwnerUnitKind, Expr::value(kind.map(|k| k.as_str())));
+    }
+    if let Some(direct) = req.direct_dispatch {
+        update = update.col_expr(C::DirectDispatch, Expr::value(direct));
+    }
+    if let Some(hours) = req.sign_limit_hours {
+        update = update.col_expr(C::SignLimitHours, Expr::value(hours));
+    }
+    let changed = if req.owner_unit_kind.is_none()
+        && req.direct_dispatch.is_none()
+        && req.sign_limit_hours.is_none()
+    {
+        1
+    } else {
+        update.exec(db).await?.rows_affected
+    };
+    list(db)
+        .await?
+        .into_iter()
+        .find(|c| c.code == code && changed > 0)
+        .ok_or_else(ApiError::not_found)
 }
 
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<CategoryView>, sea_orm::DbErr> {
@@ -199,6 +277,9 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<CategoryView>, sea_or
                 name: c.name,
                 name_en: c.name_en,
                 parent_code: c.parent_code,
+                owner_unit_kind: c.owner_unit_kind,
+                direct_dispatch: c.direct_dispatch,
+                sign_limit_hours: c.sign_limit_hours,
             })
         })
         .collect())

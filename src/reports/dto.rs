@@ -46,6 +46,32 @@ pub struct ActionRequest {
     pub rating: Option<i64>,
     pub comment: Option<String>,
     pub duplicate_of: Option<String>,
+    /// `dispatch`: the unit leading the handling (主办).
+    pub lead_unit: Option<String>,
+    /// `dispatch`: assisting units (协办).
+    #[serde(default)]
+    pub assist_units: Vec<String>,
+    /// `dispatch`: what the units are asked to do.
+    pub instruction: Option<String>,
+    /// `dispatch`: the handling limit in working hours (the category's limit by default).
+    pub limit_hours: Option<i64>,
+}
+
+/// One unit's part in a dispatched case.
+#[derive(Serialize, ToSchema)]
+pub struct UnitAssignmentView {
+    pub code: String,
+    pub name: String,
+    pub role: entity::enums::UnitRole,
+    pub status: entity::enums::AssignmentStatus,
+    /// Sign for it by then (RFC 3339).
+    pub sign_deadline: String,
+    /// Resolve it by then (RFC 3339).
+    pub deadline: String,
+    pub signed_at: Option<String>,
+    pub resolved_at: Option<String>,
+    /// Why the unit returned it (退单).
+    pub return_reason: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -98,6 +124,10 @@ pub struct ReportView {
     pub rating_comment: Option<String>,
     pub extension_request: Option<ExtensionView>,
     pub duplicate_of: Option<String>,
+    /// The partner units dispatched to it (withdrawn dispatches left out), oldest first.
+    pub units: Vec<UnitAssignmentView>,
+    /// Flagged for supervision (督办).
+    pub supervised: bool,
     /// Flagged by content review; shown to admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flagged: Option<bool>,

@@ -1,6 +1,6 @@
 //! HTTP handlers of reports, categories and the worker queue.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -14,6 +14,28 @@ use crate::error::{ApiError, ApiResult};
 use crate::idempotency::IdempotencyKey;
 use crate::paging::page_limit;
 use crate::state::AppState;
+
+/// Change a category's partner-unit rules (owner kind, direct dispatch, sign-for limit):
+/// district admins only, since categories are shared.
+#[utoipa::path(tag = "reports", request_body = categories::CategoryPatch, security(("bearer" = [])),
+    params(("code" = String, Path, description = "the category code")),
+    responses((status = 200, body = CategoryView), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[patch("/admin/categories/{code}")]
+async fn patch_category(
+    state: web::Data<AppState>,
+    who: Principal,
+    path: web::Path<String>,
+    body: web::Json<categories::CategoryPatch>,
+) -> ApiResult<web::Json<CategoryView>> {
+    let top = who
+        .admin_area
+        .as_ref()
+        .is_some_and(|a| a.path.matches('/').count() == 2);
+    Ok(web::Json(
+        categories::patch(&state.db, top, &path, body.into_inner()).await?,
+    ))
+}
 
 /// Report categories with their time limits.
 #[utoipa::path(tag = "reports", security(("bearer" = [])), responses((status = 200, body = Vec<CategoryView>)))]
@@ -155,6 +177,7 @@ async fn tasks(
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_categories)
+        .service(patch_category)
         .service(submit)
         .service(my_reports)
         .service(get_report)

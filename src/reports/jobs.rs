@@ -38,6 +38,10 @@ pub async fn auto_close(env: &Env<'_>) -> ApiResult<usize> {
             calendar: env.calendar,
             limit: None,
             now,
+            user_id: None,
+            // The lead unit (if any) hears of the closing through `lead_unit`.
+            units: &[],
+            sign_hours: None,
         };
         let change = plan::plan(&r, t, action, Actor::System, ActionInput::default(), &facts)?;
         // Someone acting at the same moment wins; the job finds the report again next pass.
@@ -70,6 +74,7 @@ pub async fn mark_overdue(env: &Env<'_>) -> ApiResult<usize> {
             .filter(reports::Column::Id.eq(&r.id))
             .filter(reports::Column::OverdueNotified.eq(false))
             .into_query();
+        let told: Vec<String> = r.lead_unit.iter().cloned().collect();
         let event = outbox::insert_statement(&outbox::NewEvent {
             kind: outbox::EventKind::ReportOverdue,
             queue_code: &r.queue_code,
@@ -78,11 +83,13 @@ pub async fn mark_overdue(env: &Env<'_>) -> ApiResult<usize> {
             case_no: Some(&r.case_no),
             status: r.status.as_str(),
             notify_user: None,
+            units: &told,
             at: now,
         });
         let w = Write {
             update,
             attach: None,
+            updates: Vec::new(),
             rows: vec![event],
         };
         if write::apply(env.db, w).await? {

@@ -8,6 +8,7 @@ pub mod access;
 pub mod actions;
 pub mod calendar;
 pub mod categories;
+pub mod dispatch;
 pub mod dto;
 mod handlers;
 pub mod jobs;

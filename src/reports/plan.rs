@@ -9,8 +9,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryTrait};
 
 use super::calendar::{TimeLimit, WorkCalendar};
 use super::categories;
+use super::dispatch::{self, DispatchInput, UnitChange};
 use super::dto::ActionRequest;
-use super::status::{ActionKind, Actor, Effect, Rating, ReportStatus, Transition};
+use super::status::{
+    ActionKind, Actor, AssignmentStatus, Effect, Rating, ReportStatus, Transition,
+};
 use crate::cases::write::{Tail, Write};
 use crate::content::{optional_text, text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult};
@@ -30,6 +33,7 @@ pub struct ActionInput {
     pub until: Option<i64>,
     pub rating: Option<Rating>,
     pub duplicate_of: Option<String>,
+    pub dispatch: Option<DispatchInput>,
 }
 
 impl ActionInput {
@@ -81,10 +85,50 @@ impl ActionInput {
                 input.note = optional_text("comment", req.comment.as_deref(), 500)?;
             }
             ActionKind::Cancel => input.note = req.reason.clone(),
+            ActionKind::Return => input.note = Some(reason()?),
+            ActionKind::Supervise => {
+                let text = req.note.as_deref().or(req.text.as_deref());
+                input.note = Some(text_field("note", text, 500)?);
+            }
+            ActionKind::Dispatch => {
+                let lead = text_field("lead_unit", req.lead_unit.as_deref(), 32)?;
+                let mut assist: Vec<String> = Vec::new();
+                for code in &req.assist_units {
+                    let code = text_field("assist_units", Some(code), 32)?;
+                    if code != lead && !assist.contains(&code) {
+                        assist.push(code);
+                    }
+                }
+                if assist.len() > 10 {
+                    return Err(ApiError::invalid(
+                        "assist_units",
+                        "at most 10 assisting units",
+                    ));
+                }
+                let limit_hours = match req.limit_hours {
+                    None => None,
+                    Some(h @ 1..=2000) => Some(h as u32),
+                    Some(_) => {
+                        return Err(ApiError::invalid(
+                            "limit_hours",
+                            "a whole number of working hours from 1 to 2000",
+                        ))
+                    }
+                };
+                let instruction = optional_text("instruction", req.instruction.as_deref(), 2000)?;
+                input.note = instruction.clone();
+                input.dispatch = Some(DispatchInput {
+                    lead_unit: lead,
+                    assist_units: assist,
+                    instruction,
+                    limit_hours,
+                });
+            }
             ActionKind::Accept
             | ActionKind::Resume
             | ActionKind::ApproveExtension
             | ActionKind::Confirm
+            | ActionKind::Sign
             | ActionKind::AutoClose => {}
         }
         Ok(input)
@@ -99,6 +143,12 @@ pub struct Facts<'a> {
     /// The category's time limit; read only when the change sets a deadline.
     pub limit: Option<TimeLimit>,
     pub now: i64,
+    /// Who acts (`None` for a job).
+    pub user_id: Option<&'a str>,
+    /// The report's unit assignments, every state.
+    pub units: &'a [entity::report_units::Model],
+    /// The category's sign-for limit in working hours; read only by a dispatch.
+    pub sign_hours: Option<u32>,
 }
 
 /// The whole change one action makes to one report.
@@ -119,6 +169,10 @@ pub struct Change {
     pub event: Option<EventKind>,
     /// Whether the reporter is told by subscribe message.
     pub notify_reporter: bool,
+    /// What the action does to the unit assignments.
+    pub units: UnitChange,
+    /// The units the event reaches.
+    pub units_told: Vec<String>,
 }
 
 /// The timeline's name for a relation.
@@ -128,6 +182,8 @@ pub fn actor_role(actor: Actor) -> &'static str {
         Actor::QueueWorker => "worker",
         Actor::QueueAdmin => "admin",
         Actor::System => "system",
+        Actor::LeadUnit => "lead_unit",
+        Actor::AssistUnit => "assist_unit",
         Actor::Other => "other",
     }
 }
@@ -146,6 +202,10 @@ pub fn event_kind(action: ActionKind) -> Option<EventKind> {
         ActionKind::Suspend => EventKind::ReportSuspended,
         ActionKind::Resume => EventKind::ReportResumed,
         ActionKind::RequestExtension => EventKind::ReportExtensionRequested,
+        ActionKind::Dispatch => EventKind::ReportDispatched,
+        ActionKind::Sign => EventKind::ReportSigned,
+        ActionKind::Return => EventKind::ReportReturned,
+        ActionKind::Supervise => EventKind::ReportSupervised,
         ActionKind::Note | ActionKind::ApproveExtension | ActionKind::Rate => return None,
     })
 }
@@ -165,17 +225,88 @@ pub fn plan(
     let mut set: Vec<(C, Value)> = Vec::new();
     let mut data = serde_json::Map::new();
     let mut queue = None;
+    let mut units = UnitChange::None;
     let none_i64 = || Value::BigInt(None);
+    let category_limit = facts.limit.unwrap_or(TimeLimit::WorkingDays(5));
+    // The first dispatch or sign-for of a case nobody accepted also accepts it.
+    let accept_if_new = |set: &mut Vec<(C, Value)>, data: &mut serde_json::Map<_, _>| {
+        if r.accepted_at.is_none() {
+            set.push((C::AcceptedAt, now.into()));
+        }
+        if r.deadline.is_none() {
+            let deadline = categories::deadline(facts.calendar, category_limit, r.urgency, now);
+            set.push((C::Deadline, deadline.into()));
+            data.insert("deadline".into(), rfc3339(deadline).into());
+        }
+    };
+    let lead = dispatch::holding_lead(facts.units);
     match t.effect {
-        Effect::None | Effect::CountRework | Effect::RecordRating => {}
+        Effect::None | Effect::RecordRating => {}
+        Effect::CountRework => {
+            if lead.is_some_and(|a| a.status == AssignmentStatus::Resolved) {
+                units = UnitChange::Reopened;
+            }
+        }
         Effect::SetDeadline => {
             if r.deadline.is_none() {
-                let limit = facts.limit.unwrap_or(TimeLimit::WorkingDays(5));
-                let deadline = categories::deadline(facts.calendar, limit, r.urgency, now);
+                let deadline = categories::deadline(facts.calendar, category_limit, r.urgency, now);
                 set.push((C::Deadline, deadline.into()));
                 data.insert("deadline".into(), rfc3339(deadline).into());
             }
         }
+        Effect::Dispatch => {
+            let input = input
+                .dispatch
+                .clone()
+                .ok_or_else(|| ApiError::invalid("lead_unit", "a lead unit is required"))?;
+            let d = dispatch::deadlines(
+                facts.calendar,
+                now,
+                facts.sign_hours,
+                input.limit_hours,
+                category_limit,
+                r.urgency,
+            );
+            accept_if_new(&mut set, &mut data);
+            set.push((C::LeadUnit, input.lead_unit.clone().into()));
+            data.insert("lead_unit".into(), input.lead_unit.clone().into());
+            data.insert("assist_units".into(), input.assist_units.clone().into());
+            data.insert("sign_deadline".into(), rfc3339(d.sign).into());
+            data.insert("unit_deadline".into(), rfc3339(d.handle).into());
+            let rows = dispatch::assignments(&r.id, &input, facts.user_id, d, now);
+            units = UnitChange::Dispatch { rows };
+        }
+        Effect::Sign => {
+            let lead =
+                lead.ok_or_else(|| ApiError::invalid_transition("not_dispatched", "sign"))?;
+            accept_if_new(&mut set, &mut data);
+            data.insert("unit".into(), lead.unit_code.clone().into());
+            units = UnitChange::Sign {
+                id: lead.id.clone(),
+                by: facts.user_id.unwrap_or_default().to_owned(),
+            };
+        }
+        Effect::Return { escalate } => {
+            let lead =
+                lead.ok_or_else(|| ApiError::invalid_transition("not_dispatched", "return"))?;
+            set.push((C::LeadUnit, Value::String(None)));
+            set.push((C::ReturnCount, (r.return_count + 1).into()));
+            data.insert("unit".into(), lead.unit_code.clone().into());
+            if escalate {
+                // 提级督办: one level up where there is one, supervised either way.
+                set.push((C::Supervised, true.into()));
+                if let Ok(above) = queue_above(facts.snap, &r.queue_code, 1) {
+                    data.insert("to_queue".into(), above.0.clone().into());
+                    queue = Some(above);
+                }
+            }
+            units = UnitChange::Return {
+                id: lead.id.clone(),
+                reason: input.note.clone().unwrap_or_default(),
+            };
+        }
+        Effect::UnitResolved => units = UnitChange::Resolved,
+        Effect::Supervise => set.push((C::Supervised, true.into())),
         Effect::StopClock => set.push((C::SuspendedAt, now.into())),
         Effect::RestartClock => {
             // The clock stood still while suspended: the deadline moves by that much.
@@ -185,16 +316,9 @@ pub fn plan(
             set.push((C::SuspendedAt, none_i64()));
         }
         Effect::MoveQueueUp { levels } => {
-            let mut target = facts.snap.areas.get(&r.queue_code);
-            for _ in 0..levels {
-                target = target
-                    .and_then(|a| a.parent_code.as_ref())
-                    .and_then(|p| facts.snap.areas.get(p));
-            }
-            let target =
-                target.ok_or_else(|| ApiError::invalid_transition("at_top_level", "escalate"))?;
-            data.insert("to_queue".into(), target.code.clone().into());
-            queue = Some((target.code.clone(), target.path.clone()));
+            let target = queue_above(facts.snap, &r.queue_code, levels)?;
+            data.insert("to_queue".into(), target.0.clone().into());
+            queue = Some(target);
         }
         Effect::MoveQueueTo => {
             let code = input.grid_code.clone().unwrap_or_default();
@@ -261,7 +385,13 @@ pub fn plan(
         ActionKind::AutoClose => Some("No objection within the confirmation window".into()),
         _ => input.note,
     };
+    let mut units_told = dispatch::units_told(facts.units, &units);
+    if let Some(code) = r.lead_unit.as_ref().filter(|c| !units_told.contains(c)) {
+        units_told.push(code.clone());
+    }
     Ok(Change {
+        units,
+        units_told,
         action,
         from: t.from,
         to: t.to,
@@ -279,6 +409,18 @@ pub fn plan(
     })
 }
 
+/// The queue `levels` above `queue_code` (code, path); 409 at the top of the tree.
+fn queue_above(snap: &Snapshot, queue_code: &str, levels: u8) -> ApiResult<(String, String)> {
+    let mut target = snap.areas.get(queue_code);
+    for _ in 0..levels {
+        target = target
+            .and_then(|a| a.parent_code.as_ref())
+            .and_then(|p| snap.areas.get(p));
+    }
+    let target = target.ok_or_else(|| ApiError::invalid_transition("at_top_level", "escalate"))?;
+    Ok((target.code.clone(), target.path.clone()))
+}
+
 impl Change {
     /// The statements of this change to `r` by `user_id` at `now`: an UPDATE guarded by the
     /// version `r` was read at, the timeline row, the outbox row, the photos to attach.
@@ -287,7 +429,8 @@ impl Change {
             .col_expr(C::Status, Expr::value(self.to))
             .col_expr(C::Version, Expr::value(r.version + 1))
             .col_expr(C::UpdatedAt, Expr::value(now));
-        if self.action == ActionKind::Accept {
+        let accepts = self.set.iter().any(|(c, _)| matches!(c, C::AcceptedAt));
+        if self.action == ActionKind::Accept || accepts {
             update = update.col_expr(C::AcceptedBy, Expr::value(user_id.map(str::to_owned)));
         }
         for (column, value) in &self.set {
@@ -314,9 +457,11 @@ impl Change {
             case_no: Some(&r.case_no),
             status: self.to.as_str(),
             notify_user: self.notify_reporter.then_some(r.reporter_id.as_str()),
+            units: &self.units_told,
             at: now,
         });
-        Write::new(
+        let (unit_updates, unit_rows) = dispatch::to_statements(&self.units, &r.id, now);
+        let mut write = Write::new(
             update,
             Tail {
                 subject_kind: "report",
@@ -332,6 +477,9 @@ impl Change {
                 event,
                 at: now,
             },
-        )
+        );
+        write.updates.extend(unit_updates);
+        write.rows.extend(unit_rows);
+        write
     }
 }

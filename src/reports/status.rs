@@ -31,6 +31,21 @@
 //! | `rework` | reporter, admin | resolved | | in_progress | [`Effect::CountRework`] |
 //! | `rate` | reporter | closed | `!already_rated` | closed | [`Effect::RecordRating`] |
 //! | `cancel` | reporter | submitted | | cancelled | [`Effect::None`] |
+//! | `dispatch` | admin; worker if `direct_dispatch` | submitted, accepted, in_progress, escalated | | in_progress | [`Effect::Dispatch`] |
+//! | `sign` | lead unit | submitted, accepted, in_progress | `lead == dispatched` | in_progress | [`Effect::Sign`] |
+//! | `return` | lead unit | submitted, accepted, in_progress | `lead == dispatched` | (same), or escalated on the third return | [`Effect::Return`] |
+//! | `resolve` | lead unit | in_progress | `lead == signed` | resolved | [`Effect::UnitResolved`] |
+//! | `note` | lead unit, assisting unit | submitted, accepted, in_progress, escalated, suspended | | (same) | [`Effect::None`] |
+//! | `confirm` | worker (the on-site check) | resolved | `lead == resolved` | closed | [`Effect::None`] |
+//! | `supervise` | admin | submitted, accepted, in_progress, escalated, suspended, resolved | | (same) | [`Effect::Supervise`] |
+//!
+//! Coordinated handling (DOMAIN.md §8) is an assignment beside the status, not a status: a
+//! dispatched case stays `in_progress` in its queue (the dispatcher's), and `report_units`
+//! holds what each unit owes (`dispatched → signed → resolved`, or `returned`, or `withdrawn`
+//! by a new dispatch). `ctx.lead` is the lead assignment's state, so the table still decides
+//! everything: while a unit holds the case (`lead` dispatched or signed) the grid and the
+//! admin do not `resolve` it themselves, and `rework` of a unit's result returns it to the
+//! unit ([`Effect::CountRework`] with the lead signed again).
 //!
 //! [`Actor::Other`] may do nothing. Errors: an actor that appears in no row for the action
 //! gets [`TransitionError::Forbidden`] (HTTP 403); an actor that appears in some row, but
@@ -42,7 +57,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use entity::enums::ReportStatus;
+pub use entity::enums::{AssignmentStatus, ReportStatus};
 
 /// An entry to the state machine (`POST /reports/{id}/actions {"action": …}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -79,11 +94,19 @@ pub enum ActionKind {
     /// Close a resolved report nobody objected to within the window. System only: never
     /// accept it from a client (see [`ActionKind::is_client_action`]).
     AutoClose,
+    /// Send the case to a lead unit and any assisting units (派单).
+    Dispatch,
+    /// The lead unit signs for it (签收).
+    Sign,
+    /// The lead unit sends it back with a reason (退单).
+    Return,
+    /// Flag it for supervision with a note (督办).
+    Supervise,
 }
 
 impl ActionKind {
     /// Every action.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 19] = [
         Self::Accept,
         Self::Reject,
         Self::Note,
@@ -99,6 +122,10 @@ impl ActionKind {
         Self::Rate,
         Self::Cancel,
         Self::AutoClose,
+        Self::Dispatch,
+        Self::Sign,
+        Self::Return,
+        Self::Supervise,
     ];
 
     /// The snake_case name used in JSON and in the timeline.
@@ -119,6 +146,10 @@ impl ActionKind {
             Self::Rate => "rate",
             Self::Cancel => "cancel",
             Self::AutoClose => "auto_close",
+            Self::Dispatch => "dispatch",
+            Self::Sign => "sign",
+            Self::Return => "return",
+            Self::Supervise => "supervise",
         }
     }
 
@@ -151,17 +182,23 @@ pub enum Actor {
     QueueAdmin,
     /// A background job.
     System,
+    /// Staff of the unit leading the case (主办) while it holds the case.
+    LeadUnit,
+    /// Staff of an assisting unit (协办) while it holds the case.
+    AssistUnit,
     /// Anyone else who can see the report but has no role on it.
     Other,
 }
 
 impl Actor {
     /// Every relation.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::Reporter,
         Self::QueueWorker,
         Self::QueueAdmin,
         Self::System,
+        Self::LeadUnit,
+        Self::AssistUnit,
         Self::Other,
     ];
 }
@@ -195,6 +232,21 @@ pub enum Effect {
     CountRework,
     /// Store the rating (and comment) from the request.
     RecordRating,
+    /// Dispatched: withdraw the units holding it, assign the named ones with their sign-for
+    /// and handling deadlines; the first dispatch also accepts the case.
+    Dispatch,
+    /// The lead unit signed for it.
+    Sign,
+    /// The lead unit returned it; on the third return (`escalate`) the case also goes one
+    /// level up and is flagged supervised (提级督办).
+    Return {
+        /// This is the third return.
+        escalate: bool,
+    },
+    /// The lead unit resolved it: the case waits for the on-site check.
+    UnitResolved,
+    /// Flagged for supervision.
+    Supervise,
 }
 
 /// An allowed state change and its side effect.
@@ -227,6 +279,13 @@ pub struct DecisionContext {
     /// The escalate request asked to skip a level (`skip_level: true`, 越级上报). Ignored
     /// by every other action.
     pub skip_level: bool,
+    /// The state of the assignment of the unit leading the case, if a unit holds it
+    /// (dispatched, signed or resolved).
+    pub lead: Option<AssignmentStatus>,
+    /// The category lets a grid worker dispatch without an admin.
+    pub direct_dispatch: bool,
+    /// How many times units returned the case before.
+    pub returns: i32,
 }
 
 /// Why [`decide`] refused.
@@ -263,19 +322,66 @@ pub fn decide(
     let admin = actor == Actor::QueueAdmin;
     let reporter = actor == Actor::Reporter;
     let handler = worker || admin;
+    let lead_unit = actor == Actor::LeadUnit;
+    let unit = lead_unit || actor == Actor::AssistUnit;
+    let unit_handling = ctx.lead.is_some_and(AssignmentStatus::is_active);
 
     let may = match action {
-        A::Accept | A::Reject | A::Note | A::Escalate | A::RequestExtension | A::Resolve => handler,
-        A::HandDown | A::Suspend | A::Resume | A::ApproveExtension => admin,
-        A::Confirm | A::Rework => reporter || admin,
+        A::Accept | A::Reject | A::Escalate | A::RequestExtension => handler,
+        A::Note => handler || unit,
+        A::Resolve => handler || lead_unit,
+        A::Sign | A::Return => lead_unit,
+        A::HandDown | A::Suspend | A::Resume | A::ApproveExtension | A::Supervise => admin,
+        A::Dispatch => handler,
+        // The grid checks a unit's result on site (核查).
+        A::Confirm => reporter || admin || worker,
+        A::Rework => reporter || admin,
         A::Rate | A::Cancel => reporter,
         A::AutoClose => actor == Actor::System,
     };
     if !may {
         return Err(TransitionError::Forbidden);
     }
+    // Rows of the table that only some of the actors above may take.
+    let refused = match action {
+        A::Resolve if lead_unit => ctx.lead != Some(AssignmentStatus::Signed),
+        A::Resolve => unit_handling,
+        A::Dispatch => worker && !ctx.direct_dispatch,
+        A::Confirm => worker && ctx.lead != Some(AssignmentStatus::Resolved),
+        A::Note if unit => !matches!(
+            from,
+            S::Submitted | S::Accepted | S::InProgress | S::Escalated | S::Suspended
+        ),
+        _ => false,
+    };
+    if refused {
+        return Err(TransitionError::InvalidTransition { from, action });
+    }
 
     let (to, effect) = match (action, from) {
+        (A::Note, _) if unit => (from, Effect::None),
+        (A::Sign, S::Submitted | S::Accepted | S::InProgress)
+            if ctx.lead == Some(AssignmentStatus::Dispatched) =>
+        {
+            (S::InProgress, Effect::Sign)
+        }
+        (A::Return, S::Submitted | S::Accepted | S::InProgress)
+            if ctx.lead == Some(AssignmentStatus::Dispatched) =>
+        {
+            if ctx.returns >= 2 {
+                (S::Escalated, Effect::Return { escalate: true })
+            } else {
+                (from, Effect::Return { escalate: false })
+            }
+        }
+        (A::Resolve, S::InProgress) if lead_unit => (S::Resolved, Effect::UnitResolved),
+        (A::Dispatch, S::Submitted | S::Accepted | S::InProgress | S::Escalated) => {
+            (S::InProgress, Effect::Dispatch)
+        }
+        (
+            A::Supervise,
+            S::Submitted | S::Accepted | S::InProgress | S::Escalated | S::Suspended | S::Resolved,
+        ) => (from, Effect::Supervise),
         (A::Accept, S::Submitted | S::Escalated) => (S::Accepted, Effect::SetDeadline),
         (A::Reject, S::Submitted | S::Escalated) => (S::Rejected, Effect::None),
         (A::Note, S::Accepted) => (S::InProgress, Effect::None),
@@ -297,7 +403,7 @@ pub fn decide(
         {
             (from, Effect::DeadlineExtended)
         }
-        (A::Resolve, S::Accepted | S::InProgress) => (S::Resolved, Effect::None),
+        (A::Resolve, S::Accepted | S::InProgress) if !lead_unit => (S::Resolved, Effect::None),
         (A::Confirm | A::AutoClose, S::Resolved) => (S::Closed, Effect::None),
         (A::Rework, S::Resolved) => (S::InProgress, Effect::CountRework),
         (A::Rate, S::Closed) if !ctx.already_rated => (S::Closed, Effect::RecordRating),
@@ -425,6 +531,9 @@ mod tests {
     const AD: &[Actor] = &[R::QueueAdmin];
     const RA: &[Actor] = &[R::Reporter, R::QueueAdmin];
     const RE: &[Actor] = &[R::Reporter];
+    const LU: &[Actor] = &[R::LeadUnit];
+    const UN: &[Actor] = &[R::LeadUnit, R::AssistUnit];
+    const WO: &[Actor] = &[R::QueueWorker];
 
     fn always(_: &DecisionContext) -> bool {
         true
@@ -447,8 +556,17 @@ mod tests {
             row(A::Resume, AD, &[S::Suspended], Some(S::InProgress), Effect::RestartClock, always),
             row(A::RequestExtension, WA, &[S::Accepted, S::InProgress], None, Effect::ExtensionRequested, |c| !c.extension_pending),
             row(A::ApproveExtension, AD, &[S::Accepted, S::InProgress, S::Suspended], None, Effect::DeadlineExtended, |c| c.extension_pending),
-            row(A::Resolve, WA, &[S::Accepted, S::InProgress], Some(S::Resolved), Effect::None, always),
+            row(A::Resolve, WA, &[S::Accepted, S::InProgress], Some(S::Resolved), Effect::None, |c| !c.lead.is_some_and(AssignmentStatus::is_active)),
+            row(A::Resolve, LU, &[S::InProgress], Some(S::Resolved), Effect::UnitResolved, |c| c.lead == Some(AssignmentStatus::Signed)),
+            row(A::Note, UN, &[S::Submitted, S::Accepted, S::InProgress, S::Escalated, S::Suspended], None, Effect::None, always),
+            row(A::Sign, LU, &[S::Submitted, S::Accepted, S::InProgress], Some(S::InProgress), Effect::Sign, |c| c.lead == Some(AssignmentStatus::Dispatched)),
+            row(A::Return, LU, &[S::Submitted, S::Accepted, S::InProgress], None, Effect::Return { escalate: false }, |c| c.lead == Some(AssignmentStatus::Dispatched) && c.returns < 2),
+            row(A::Return, LU, &[S::Submitted, S::Accepted, S::InProgress], Some(S::Escalated), Effect::Return { escalate: true }, |c| c.lead == Some(AssignmentStatus::Dispatched) && c.returns >= 2),
+            row(A::Dispatch, AD, ESCALABLE, Some(S::InProgress), Effect::Dispatch, always),
+            row(A::Dispatch, WO, ESCALABLE, Some(S::InProgress), Effect::Dispatch, |c| c.direct_dispatch),
+            row(A::Supervise, AD, &[S::Submitted, S::Accepted, S::InProgress, S::Escalated, S::Suspended, S::Resolved], None, Effect::Supervise, always),
             row(A::Confirm, RA, &[S::Resolved], Some(S::Closed), Effect::None, always),
+            row(A::Confirm, WO, &[S::Resolved], Some(S::Closed), Effect::None, |c| c.lead == Some(AssignmentStatus::Resolved)),
             row(A::AutoClose, &[R::System], &[S::Resolved], Some(S::Closed), Effect::None, always),
             row(A::Rework, RA, &[S::Resolved], Some(S::InProgress), Effect::CountRework, always),
             row(A::Rate, RE, &[S::Closed], Some(S::Closed), Effect::RecordRating, |c| !c.already_rated),
@@ -458,13 +576,24 @@ mod tests {
 
     fn contexts() -> Vec<DecisionContext> {
         let mut all = Vec::new();
-        for bits in 0..16u8 {
-            all.push(DecisionContext {
-                already_rated: bits & 1 != 0,
-                extension_pending: bits & 2 != 0,
-                queue_is_grid: bits & 4 != 0,
-                skip_level: bits & 8 != 0,
-            });
+        let leads = [
+            None,
+            Some(AssignmentStatus::Dispatched),
+            Some(AssignmentStatus::Signed),
+            Some(AssignmentStatus::Resolved),
+        ];
+        for bits in 0..64u8 {
+            for lead in leads {
+                all.push(DecisionContext {
+                    already_rated: bits & 1 != 0,
+                    extension_pending: bits & 2 != 0,
+                    queue_is_grid: bits & 4 != 0,
+                    skip_level: bits & 8 != 0,
+                    direct_dispatch: bits & 16 != 0,
+                    returns: if bits & 32 != 0 { 2 } else { 0 },
+                    lead,
+                });
+            }
         }
         all
     }
@@ -525,7 +654,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 9 * 15 * 5 * 16);
+        assert_eq!(checked, 9 * 19 * 7 * 256);
         assert!(allowed > 0);
     }
 
@@ -593,7 +722,9 @@ mod tests {
             A::Resume,
             A::HandDown,
             A::ApproveExtension,
-            A::Confirm,
+            A::Supervise,
+            A::Sign,
+            A::Return,
         ] {
             assert_eq!(
                 decide(S::InProgress, action, R::QueueWorker, &ctx),

@@ -4,9 +4,10 @@
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
+use super::dispatch::{self, DispatchInput};
 use super::dto::*;
 use super::status::ReportStatus;
-use super::views::{render_loaded, reporter_view, view_by_id};
+use super::views::{render_loaded, reporter_view, view_by_id, Loaded};
 use crate::auth::Principal;
 use crate::cases::env::Env;
 use crate::cases::number::CaseKind;
@@ -75,6 +76,31 @@ pub async fn submit(
         .as_ref()
         .map(|g| g.code.clone())
         .unwrap_or_else(|| route.queue.code.clone());
+    // 部件先属主后属地: a category owned by a kind of unit goes to that unit at once, while
+    // the grid still checks on site (the report stays in the grid's queue).
+    let place = route.grid.as_ref().map_or(&route.queue.path, |g| &g.path);
+    let pre_dispatch =
+        match crate::units::service::owner_for(env.db, &input.category, place).await? {
+            None => None,
+            Some(owner) => {
+                let d = dispatch::deadlines(
+                    env.calendar,
+                    now,
+                    owner.sign_hours,
+                    None,
+                    owner
+                        .limit
+                        .unwrap_or(super::calendar::TimeLimit::WorkingDays(5)),
+                    input.urgency,
+                );
+                let order = DispatchInput {
+                    lead_unit: owner.unit_code,
+                    ..DispatchInput::default()
+                };
+                dispatch::assignments(&id, &order, None, d, now).pop()
+            }
+        };
+    let told: Vec<String> = pre_dispatch.iter().map(|a| a.unit_code.clone()).collect();
     let model = reports::ActiveModel {
         id: Set(id.clone()),
         case_no: Set(case_no.clone()),
@@ -108,7 +134,7 @@ pub async fn submit(
         extension_reason: Set(None),
         duplicate_of: Set(None),
         flagged: Set(flagged),
-        lead_unit: Set(None),
+        lead_unit: Set(told.first().cloned()),
         supervised: Set(false),
         return_count: Set(0),
         overdue_notified: Set(false),
@@ -128,7 +154,10 @@ pub async fn submit(
         from: "",
         to: ReportStatus::Submitted.as_str(),
         note: None,
-        data: Some(serde_json::json!({ "queue": route.queue.code })),
+        data: Some(match told.first() {
+            None => serde_json::json!({ "queue": route.queue.code }),
+            Some(unit) => serde_json::json!({ "queue": route.queue.code, "lead_unit": unit }),
+        }),
         at: now,
     });
     let outbox_row = outbox::insert_statement(&outbox::NewEvent {
@@ -139,8 +168,30 @@ pub async fn submit(
         case_no: Some(&case_no),
         status: ReportStatus::Submitted.as_str(),
         notify_user: None,
+        units: &told,
         at: now,
     });
+    // The pre-dispatch: its assignment row and the event that tells the unit.
+    let unit_rows: Vec<sea_orm::sea_query::InsertStatement> = pre_dispatch
+        .iter()
+        .flat_map(|a| {
+            let row: entity::report_units::ActiveModel = a.clone().into();
+            [
+                sea_orm::QueryTrait::into_query(entity::report_units::Entity::insert(row)),
+                outbox::insert_statement(&outbox::NewEvent {
+                    kind: outbox::EventKind::ReportDispatched,
+                    queue_code: &route.queue.code,
+                    queue_path: &route.queue.path,
+                    subject_id: &id,
+                    case_no: Some(&case_no),
+                    status: ReportStatus::Submitted.as_str(),
+                    notify_user: None,
+                    units: &told,
+                    at: now,
+                }),
+            ]
+        })
+        .collect();
     let duplicate_query = duplicates_query(&id, &input.category, gcj.lat(), gcj.lng(), now);
     let backend = env.db.get_database_backend();
 
@@ -149,10 +200,10 @@ pub async fn submit(
     let mut nearby = None;
     if backend == sea_orm::DbBackend::Postgres && input.photo_ids.is_empty() {
         let claim = door.claim_statement(&id);
-        let writes =
-            claim
-                .into_iter()
-                .chain([report_row.clone(), timeline_row.clone(), outbox_row.clone()]);
+        let writes = claim
+            .into_iter()
+            .chain([report_row.clone(), timeline_row.clone(), outbox_row.clone()])
+            .chain(unit_rows.iter().cloned());
         match submit_in_one_statement(env, writes, duplicate_query.clone()).await {
             Ok(rows) => nearby = Some(rows),
             // Nothing was written (one statement); the transaction sorts out the key.
@@ -174,6 +225,9 @@ pub async fn submit(
             crate::uploads::attach(&txn, who.id(), &input.photo_ids, "report", &id).await?;
             txn.execute(backend.build(&timeline_row)).await?;
             txn.execute(backend.build(&outbox_row)).await?;
+            for row in &unit_rows {
+                txn.execute(backend.build(row)).await?;
+            }
             txn.commit().await?;
             reports::Entity::find()
                 .from_raw_sql(backend.build(&duplicate_query))
@@ -187,6 +241,7 @@ pub async fn submit(
 
     // The reporter sees their own report: render what was just written instead of reading
     // it back (and the reporter from the principal), which saves three round trips.
+    let unit_names = crate::units::load::names(env.db, pre_dispatch.iter()).await?;
     let photos = if input.photo_ids.is_empty() {
         Vec::new()
     } else {
@@ -197,8 +252,12 @@ pub async fn submit(
         who,
         &snap,
         inserted,
-        Some(reporter_view(&who.user)),
-        photos,
+        Loaded {
+            reporter: Some(reporter_view(&who.user)),
+            photo_ids: photos,
+            units: pre_dispatch.into_iter().collect(),
+            unit_names: &unit_names,
+        },
     );
     view.possible_duplicates = Some(duplicate_hints(gcj.lat(), gcj.lng(), nearby));
     Ok(view)

@@ -1,12 +1,13 @@
 //! What a caller sees of reports: one report (with its timeline), a resident's own list,
 //! and the rendering every list shares — a fixed number of queries per page, never one per
-//! row (the rows, their reporters, their photos).
+//! row (the rows, their reporters, their photos, and for reports units held, their
+//! assignments and the units' names).
 
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::access::{can_view, context, decide_for, is_admin_viewer, relations, shows_reporter};
 use super::dto::*;
-use super::status::{self, ActionKind, Light, ReportStatus};
+use super::status::{self, ActionKind, AssignmentStatus, Light, ReportStatus};
 use crate::auth::Principal;
 use crate::cases::dto::{LocationOut, PhotoView, PlaceRef};
 use crate::cases::env::Env;
@@ -14,9 +15,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::grids::router::Snapshot;
 use crate::paging::parse_cursor;
 use crate::timeline;
+use crate::units::load as unit_load;
 use crate::util::{now_ms, rfc3339};
 
-use entity::reports;
+use entity::{report_units, reports};
+use std::collections::HashMap;
 
 /// The report as `who` may see it (404 when they may not).
 pub async fn view_by_id(
@@ -30,10 +33,11 @@ pub async fn view_by_id(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let snap = env.router.snapshot();
-    if !can_view(who, &r, &snap) {
+    let units = unit_load::of_report(env.db, &r).await?;
+    if !can_view(who, &r, &units, &snap) {
         return Err(ApiError::not_found());
     }
-    let mut view = render(env, who, &snap, r).await?;
+    let mut view = render(env, who, &snap, r, units).await?;
     if with_timeline {
         view.timeline = Some(timeline::load(env.db, "report", id).await?);
     }
@@ -71,6 +75,7 @@ pub async fn render(
     who: &Principal,
     snap: &Snapshot,
     r: reports::Model,
+    units: Vec<report_units::Model>,
 ) -> ApiResult<ReportView> {
     let reporter = if !shows_reporter(who, &r, snap) {
         None
@@ -84,7 +89,19 @@ pub async fn render(
             .map(reporter_view)
     };
     let photos = crate::uploads::attached(env.db, "report", &r.id).await?;
-    Ok(render_loaded(env, who, snap, r, reporter, photos))
+    let names = unit_load::names(env.db, units.iter()).await?;
+    Ok(render_loaded(
+        env,
+        who,
+        snap,
+        r,
+        Loaded {
+            reporter,
+            photo_ids: photos,
+            units,
+            unit_names: &names,
+        },
+    ))
 }
 
 /// Renders many reports with two queries in all (reporters, photos) instead of two each.
@@ -112,6 +129,8 @@ pub async fn render_many(
     }
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut photos = crate::uploads::attached_many(env.db, "report", &ids).await?;
+    let mut units = unit_load::of_reports(env.db, &rows).await?;
+    let names = unit_load::names(env.db, units.values().flatten()).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -122,21 +141,40 @@ pub async fn render_many(
             } else {
                 reporters.get(&r.reporter_id).cloned()
             };
-            let p = photos.remove(&r.id).unwrap_or_default();
-            render_loaded(env, who, snap, r, reporter, p)
+            let loaded = Loaded {
+                reporter,
+                photo_ids: photos.remove(&r.id).unwrap_or_default(),
+                units: units.remove(&r.id).unwrap_or_default(),
+                unit_names: &names,
+            };
+            render_loaded(env, who, snap, r, loaded)
         })
         .collect())
 }
 
-/// The view of a report whose reporter and photo ids are already loaded (no I/O).
+/// What a view shows beside the report's own row, loaded for a whole page at once.
+pub struct Loaded<'a> {
+    pub reporter: Option<ReporterView>,
+    pub photo_ids: Vec<String>,
+    /// The report's unit assignments, oldest first.
+    pub units: Vec<report_units::Model>,
+    pub unit_names: &'a HashMap<String, String>,
+}
+
+/// The view of a report whose reporter, photos and assignments are loaded (no I/O).
 pub fn render_loaded(
     env: &Env<'_>,
     who: &Principal,
     snap: &Snapshot,
     r: reports::Model,
-    reporter: Option<ReporterView>,
-    photo_ids: Vec<String>,
+    loaded: Loaded<'_>,
 ) -> ReportView {
+    let Loaded {
+        reporter,
+        photo_ids,
+        units,
+        unit_names,
+    } = loaded;
     let place = |code: &str| {
         snap.areas.get(code).map(|a| PlaceRef {
             code: a.code.clone(),
@@ -152,12 +190,30 @@ pub fn render_loaded(
             id,
         })
         .collect();
-    let rels = relations(who, &r);
+    let rels = relations(who, &r, &units);
+    // A worker's direct dispatch depends on the category, which a page does not load: the
+    // list offers `dispatch` to admins only; the action itself decides with the category.
+    let ctx = context(&r, &units, snap, false, false);
     let available_actions = ActionKind::ALL
         .iter()
         .filter(|a| a.is_client_action())
-        .filter(|a| decide_for(&r, **a, &rels, &context(&r, snap, false)).is_ok())
+        .filter(|a| decide_for(&r, **a, &rels, &ctx).is_ok())
         .map(|a| a.as_str().to_string())
+        .collect();
+    let units = units
+        .into_iter()
+        .filter(|a| a.status != AssignmentStatus::Withdrawn)
+        .map(|a| UnitAssignmentView {
+            name: unit_names.get(&a.unit_code).cloned().unwrap_or_default(),
+            code: a.unit_code,
+            role: a.role,
+            status: a.status,
+            sign_deadline: rfc3339(a.sign_deadline),
+            deadline: rfc3339(a.deadline),
+            signed_at: a.signed_at.map(rfc3339),
+            resolved_at: a.resolved_at.map(rfc3339),
+            return_reason: a.return_reason,
+        })
         .collect();
     let grid_place = place(&r.grid_code).filter(|p| p.level == "grid");
     ReportView {
@@ -194,6 +250,8 @@ pub fn render_loaded(
             reason: r.extension_reason.clone(),
         }),
         duplicate_of: r.duplicate_of,
+        units,
+        supervised: r.supervised,
         flagged: admin.then_some(r.flagged),
         reporter,
         photos,

@@ -189,6 +189,7 @@ impl Change {
                     case_no: Some(&w.case_no),
                     status: self.to.as_str(),
                     notify_user: self.notify_wisher.then_some(w.wisher_id.as_str()),
+                    units: &[],
                     at: now,
                 }),
                 at: now,

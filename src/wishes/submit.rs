@@ -163,6 +163,7 @@ pub async fn submit(
             case_no: Some(&case_no),
             status: WishStatus::Submitted.as_str(),
             notify_user: None,
+            units: &[],
             at: now,
         },
     )
