@@ -10,7 +10,7 @@ use super::calendar::TimeLimit;
 use super::dto::{ActionRequest, ReportView};
 use super::plan::{self, ActionInput, Change, Facts};
 use super::status::{ActionKind, Effect, TransitionError};
-use super::views::view_by_id;
+use super::views::view_after_action;
 use crate::auth::Principal;
 use crate::cases::env::Env;
 use crate::cases::write;
@@ -95,7 +95,9 @@ pub async fn act(
         };
         let change = plan::plan(&r, transition, action, actor, input, &facts)?;
         if commit(env, &r, &change, Some(who.id()), now).await? {
-            return view_by_id(env, who, id, true).await;
+            // The actor gets the report as it now stands even when the action ended their
+            // part in it (a unit that returned it no longer sees it afterwards).
+            return view_after_action(env, who, id).await;
         }
     }
     Err(ApiError::invalid_transition("changing", &req.action))

@@ -44,6 +44,20 @@ pub async fn view_by_id(
     Ok(view)
 }
 
+/// The report with its timeline for the user who has just changed it, without asking again
+/// whether they may see it: their action may have ended their part (a returning unit).
+pub async fn view_after_action(env: &Env<'_>, who: &Principal, id: &str) -> ApiResult<ReportView> {
+    let r = reports::Entity::find_by_id(id.to_string())
+        .one(env.db)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let snap = env.router.snapshot();
+    let units = unit_load::of_report(env.db, &r).await?;
+    let mut view = render(env, who, &snap, r, units).await?;
+    view.timeline = Some(timeline::load(env.db, "report", id).await?);
+    Ok(view)
+}
+
 pub fn light_of(r: &reports::Model, now: i64) -> Light {
     match (r.accepted_at, r.deadline) {
         (Some(start), Some(deadline)) => {
