@@ -18,9 +18,13 @@ enum Who {
     Volunteer,
     CommunityAdmin,
     OtherStreetAdmin,
+    /// Staff of the unit leading report U (dispatched by the community admin).
+    StaffOfLeadUnit,
+    /// Staff of another unit serving the same community, not on any case.
+    StaffOfOtherUnit,
 }
 
-const EVERYONE: [Who; 8] = [
+const EVERYONE: [Who; 10] = [
     Who::Anonymous,
     Who::ResidentA,
     Who::ResidentB,
@@ -29,7 +33,13 @@ const EVERYONE: [Who; 8] = [
     Who::Volunteer,
     Who::CommunityAdmin,
     Who::OtherStreetAdmin,
+    Who::StaffOfLeadUnit,
+    Who::StaffOfOtherUnit,
 ];
+
+fn is_unit_staff(w: Who) -> bool {
+    matches!(w, Who::StaffOfLeadUnit | Who::StaffOfOtherUnit)
+}
 
 fn is_admin(w: Who) -> bool {
     matches!(w, Who::CommunityAdmin | Who::OtherStreetAdmin)
@@ -67,6 +77,8 @@ struct Row {
 
 struct Ids {
     report: String,
+    /// Report U, dispatched to unit U1.
+    unit_report: String,
     upload: String,
     wish: String,
     volunteer_request: String,
@@ -274,13 +286,124 @@ fn rows() -> Vec<Row> {
             expect: |w| {
                 logged_in(
                     w,
-                    if matches!(w, Who::WorkerOfGrid | Who::WorkerOfOtherGrid) || is_admin(w) {
+                    if matches!(w, Who::WorkerOfGrid | Who::WorkerOfOtherGrid)
+                        || is_admin(w)
+                        || is_unit_staff(w)
+                    {
                         200
                     } else {
                         403
                     },
                 )
             },
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/reports/{id}",
+            path: "/api/v1/reports/{unit_report}",
+            body: |_| Body::None,
+            expect: |w| {
+                logged_in(
+                    w,
+                    if sees_report(w) || w == Who::StaffOfLeadUnit {
+                        200
+                    } else {
+                        404
+                    },
+                )
+            },
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/reports/{id}/actions",
+            path: "/api/v1/reports/{unit_report}/actions",
+            body: |_| Body::Json(json!({ "action": "note", "text": "矩阵" })),
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        Who::WorkerOfGrid | Who::CommunityAdmin | Who::StaffOfLeadUnit => 200,
+                        Who::ResidentA => 403,
+                        _ => 404,
+                    },
+                )
+            },
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/reports/{id}/actions",
+            path: "/api/v1/reports/{unit_report}/actions",
+            body: |_| Body::Json(json!({ "action": "supervise", "note": "矩阵督办" })),
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        Who::CommunityAdmin => 200,
+                        Who::ResidentA | Who::WorkerOfGrid | Who::StaffOfLeadUnit => 403,
+                        _ => 404,
+                    },
+                )
+            },
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/admin/units",
+            path: "/api/v1/admin/units",
+            body: |_| {
+                Body::Json(
+                    json!({ "code": "MX", "name": "矩阵单位", "kind": "other", "area_codes": ["C01"] }),
+                )
+            },
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        Who::CommunityAdmin => 201,
+                        // C01 is outside the other street.
+                        Who::OtherStreetAdmin => 422,
+                        _ => 403,
+                    },
+                )
+            },
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/admin/units",
+            path: "/api/v1/admin/units",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if is_admin(w) { 200 } else { 403 }),
+        },
+        Row {
+            method: "PATCH",
+            template: "/api/v1/admin/units/{code}",
+            path: "/api/v1/admin/units/U1",
+            body: |_| Body::Json(json!({ "name": "矩阵改名" })),
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        Who::CommunityAdmin => 200,
+                        // U1 serves C01 only: another street does not learn it exists.
+                        Who::OtherStreetAdmin => 404,
+                        _ => 403,
+                    },
+                )
+            },
+        },
+        Row {
+            method: "PATCH",
+            template: "/api/v1/admin/categories/{code}",
+            path: "/api/v1/admin/categories/other",
+            body: |_| Body::Json(json!({ "direct_dispatch": false })),
+            // Categories are shared: district admins only, and no caller here is one.
+            expect: |w| logged_in(w, 403),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/unit/tasks",
+            path: "/api/v1/unit/tasks",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if is_unit_staff(w) { 200 } else { 403 }),
         },
         Row {
             method: "POST",
@@ -425,12 +548,14 @@ async fn send(app: &TestApp, who: Option<&Session>, row: &Row, ids: &Ids) -> u16
     let path = row
         .path
         .replace("{report}", &ids.report)
+        .replace("{unit_report}", &ids.unit_report)
         .replace("{upload}", &ids.upload)
         .replace("{wish}", &ids.wish)
         .replace("{volunteer_request}", &ids.volunteer_request);
     let mut req = match row.method {
         "GET" => app.http.get(app.url(&path)),
         "POST" => app.http.post(app.url(&path)),
+        "PATCH" => app.http.patch(app.url(&path)),
         other => panic!("method {other} needs a case"),
     };
     if let Some(s) = who {
@@ -498,8 +623,53 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         .json()
         .await
         .unwrap();
+    // Report U, dispatched by the community admin to unit U1; U2 serves C01 too.
+    let unit_report = app.report_at(&resident_a, 31.205, 121.405).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut unit_staff = Vec::new();
+    for (code, openid) in [("U1", "openid-u1"), ("U2", "openid-u2")] {
+        let res = app
+            .post_json(
+                "/api/v1/admin/units",
+                Some(&community.access),
+                &json!({ "code": code, "name": code, "kind": "police", "area_codes": ["C01"] }),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        let invite: Value = app
+            .post_json(
+                "/api/v1/admin/invites",
+                Some(&community.access),
+                &json!({ "unit_code": code, "role": "unit_member" }),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let staff = app.login_wechat(openid).await;
+        let res = app
+            .post_json(
+                "/api/v1/me/enrolments",
+                Some(&staff.access),
+                &json!({ "invite_code": invite["invite_code"] }),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        unit_staff.push(staff);
+    }
+    let res = app
+        .act(
+            &community,
+            &unit_report,
+            json!({ "action": "dispatch", "lead_unit": "U1", "instruction": "矩阵" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
     let ids = Ids {
         report,
+        unit_report,
         upload: upload["id"].as_str().unwrap().to_string(),
         wish,
         volunteer_request: application["id"].as_str().unwrap().to_string(),
@@ -515,6 +685,8 @@ async fn every_route_answers_every_caller_as_the_table_says() {
             Who::Volunteer => Some(&volunteer),
             Who::CommunityAdmin => Some(&community),
             Who::OtherStreetAdmin => Some(&other_street),
+            Who::StaffOfLeadUnit => Some(&unit_staff[0]),
+            Who::StaffOfOtherUnit => Some(&unit_staff[1]),
         }
     };
     let mut wrong = Vec::new();

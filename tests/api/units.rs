@@ -166,12 +166,20 @@ async fn a_dispatched_case_goes_round_the_whole_loop() {
     assert_eq!(task["sign_light"], "green");
     assert_eq!(task["instruction"], "请到现场处置");
     assert_eq!(task["report"]["reporter"], Value::Null);
-    assert_eq!(task["report"]["available_actions"], json!(["note", "sign", "return"]));
+    assert_eq!(
+        task["report"]["available_actions"],
+        json!(["note", "sign", "return"])
+    );
     assert_eq!(w.tasks(&w.far_staff).await["items"], json!([]));
     assert_error(w.view(&w.far_staff, &id).await, 404, "not_found").await;
     // The worker may not resolve what a unit holds; the assisting unit may not sign.
     assert_error(
-        w.act(&w.worker, &id, json!({ "action": "resolve", "note": "done" })).await,
+        w.act(
+            &w.worker,
+            &id,
+            json!({ "action": "resolve", "note": "done" }),
+        )
+        .await,
         409,
         "invalid_transition",
     )
@@ -186,10 +194,19 @@ async fn a_dispatched_case_goes_round_the_whole_loop() {
     let signed = ok(w.act(&w.police, &id, json!({ "action": "sign" })).await).await;
     assert_eq!(signed["units"][0]["status"], "signed");
     assert!(signed["units"][0]["signed_at"].is_string());
-    ok(w.act(&w.gas_member, &id, json!({ "action": "note", "text": "燃气管道已检查" })).await)
-        .await;
+    ok(w.act(
+        &w.gas_member,
+        &id,
+        json!({ "action": "note", "text": "燃气管道已检查" }),
+    )
+    .await)
+    .await;
     let resolved = ok(w
-        .act(&w.police, &id, json!({ "action": "resolve", "note": "已调解并清理" }))
+        .act(
+            &w.police,
+            &id,
+            json!({ "action": "resolve", "note": "已调解并清理" }),
+        )
         .await)
     .await;
     assert_eq!(resolved["status"], "resolved");
@@ -198,15 +215,28 @@ async fn a_dispatched_case_goes_round_the_whole_loop() {
 
     // Rework goes back to the lead unit, which resolves again; the grid checks on site.
     let reworked = ok(w
-        .act(&w.resident, &id, json!({ "action": "rework", "reason": "还有垃圾" }))
+        .act(
+            &w.resident,
+            &id,
+            json!({ "action": "rework", "reason": "还有垃圾" }),
+        )
         .await)
     .await;
     assert_eq!(reworked["status"], "in_progress");
     assert_eq!(reworked["units"][0]["status"], "signed");
-    ok(w.act(&w.police, &id, json!({ "action": "resolve", "note": "已彻底清理" })).await).await;
+    ok(w.act(
+        &w.police,
+        &id,
+        json!({ "action": "resolve", "note": "已彻底清理" }),
+    )
+    .await)
+    .await;
     let closed = ok(w.act(&w.worker, &id, json!({ "action": "confirm" })).await).await;
     assert_eq!(closed["status"], "closed");
-    let rated = ok(w.act(&w.resident, &id, json!({ "action": "rate", "rating": 5 })).await).await;
+    let rated = ok(w
+        .act(&w.resident, &id, json!({ "action": "rate", "rating": 5 }))
+        .await)
+    .await;
     assert_eq!(rated["rating"], 5);
 
     let timeline = ok(w.view(&w.community, &id).await).await["timeline"].clone();
@@ -254,9 +284,13 @@ async fn a_dispatch_is_refused_for_units_that_cannot_take_the_case() {
         "validation_failed",
     )
     .await;
-    assert!(unknown["fields"]["lead_unit"].as_str().unwrap().contains("NOPE"));
+    assert!(unknown["fields"]["lead_unit"]
+        .as_str()
+        .unwrap()
+        .contains("NOPE"));
     assert_error(
-        w.act(&w.district, &id, json!({ "action": "dispatch" })).await,
+        w.act(&w.district, &id, json!({ "action": "dispatch" }))
+            .await,
         422,
         "validation_failed",
     )
@@ -281,14 +315,22 @@ async fn a_dispatch_is_refused_for_units_that_cannot_take_the_case() {
     )
     .await;
     assert!(inactive["message_zh"].as_str().unwrap().contains("POL1"));
-    let listed = ok(w.app.get_auth("/api/v1/admin/units", &w.community.access).await).await;
+    let listed = ok(w
+        .app
+        .get_auth("/api/v1/admin/units", &w.community.access)
+        .await)
+    .await;
     let codes: Vec<&str> = listed["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|u| u["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, ["GAS1", "POL1"], "C01 sees the units serving it, not FAR");
+    assert_eq!(
+        codes,
+        ["GAS1", "POL1"],
+        "C01 sees the units serving it, not FAR"
+    );
 
     // The worker may not dispatch a sanitation case (no direct dispatch), nor anyone a
     // closed one.
@@ -298,7 +340,13 @@ async fn a_dispatch_is_refused_for_units_that_cannot_take_the_case() {
         "invalid_transition",
     )
     .await;
-    ok(w.act(&w.worker, &id, json!({ "action": "reject", "reason": "重复" })).await).await;
+    ok(w.act(
+        &w.worker,
+        &id,
+        json!({ "action": "reject", "reason": "重复" }),
+    )
+    .await)
+    .await;
     assert_error(
         w.act(&w.district, &id, dispatch("GAS1", &[])).await,
         409,
@@ -330,7 +378,11 @@ async fn the_third_return_escalates_and_supervises() {
     let id = w.report("sanitation").await;
     for round in 1..=3 {
         let lead = if round == 2 { "POL1" } else { "GAS1" };
-        let staff = if lead == "POL1" { &w.police } else { &w.gas_member };
+        let staff = if lead == "POL1" {
+            &w.police
+        } else {
+            &w.gas_member
+        };
         ok(w.act(&w.district, &id, dispatch(lead, &[])).await).await;
         assert_error(
             w.act(staff, &id, json!({ "action": "return" })).await,
@@ -339,7 +391,11 @@ async fn the_third_return_escalates_and_supervises() {
         )
         .await;
         let r = ok(w
-            .act(staff, &id, json!({ "action": "return", "reason": "不属于本单位职责" }))
+            .act(
+                staff,
+                &id,
+                json!({ "action": "return", "reason": "不属于本单位职责" }),
+            )
             .await)
         .await;
         if round < 3 {
@@ -360,12 +416,21 @@ async fn the_third_return_escalates_and_supervises() {
 
     // Supervision: an admin above adds a note; the case is marked.
     let r = ok(w
-        .act(&w.district, &id, json!({ "action": "supervise", "note": "三日内办结" }))
+        .act(
+            &w.district,
+            &id,
+            json!({ "action": "supervise", "note": "三日内办结" }),
+        )
         .await)
     .await;
     assert_eq!(r["supervised"], true);
     assert_error(
-        w.act(&w.worker, &id, json!({ "action": "supervise", "note": "x" })).await,
+        w.act(
+            &w.worker,
+            &id,
+            json!({ "action": "supervise", "note": "x" }),
+        )
+        .await,
         403,
         "forbidden",
     )
@@ -385,17 +450,23 @@ async fn a_gas_hazard_goes_to_the_gas_company_at_once_and_to_the_grid_for_the_ch
     assert_eq!(r["units"][0]["code"], "GAS1");
     assert_eq!(r["units"][0]["status"], "dispatched");
     // Still in the grid worker's queue.
-    let grid = ok(w.app.get_auth("/api/v1/worker/tasks", &w.worker.access).await).await;
+    let grid = ok(w
+        .app
+        .get_auth("/api/v1/worker/tasks", &w.worker.access)
+        .await)
+    .await;
     assert_eq!(grid["items"][0]["id"], id.as_str());
     // In the gas company's queue, for either of its staff.
-    assert_eq!(w.tasks(&w.gas_member).await["items"][0]["report"]["id"], id.as_str());
+    assert_eq!(
+        w.tasks(&w.gas_member).await["items"][0]["report"]["id"],
+        id.as_str()
+    );
     let signed = ok(w.act(&w.gas_lead, &id, json!({ "action": "sign" })).await).await;
     assert_eq!(signed["status"], "in_progress");
     assert!(signed["accepted_at"].is_string() && signed["deadline"].is_string());
 
     // Without an active gas unit serving the place, nothing is pre-dispatched.
-    ok(w
-        .app
+    ok(w.app
         .http
         .patch(w.app.url("/api/v1/admin/units/GAS1"))
         .bearer_auth(&w.district.access)
@@ -405,7 +476,10 @@ async fn a_gas_hazard_goes_to_the_gas_company_at_once_and_to_the_grid_for_the_ch
         .unwrap())
     .await;
     let other = w.report("gas_hazard").await;
-    assert_eq!(ok(w.view(&w.resident, &other).await).await["units"], json!([]));
+    assert_eq!(
+        ok(w.view(&w.resident, &other).await).await["units"],
+        json!([])
+    );
 }
 
 #[tokio::test]
@@ -438,12 +512,19 @@ async fn a_return_racing_a_redispatch_loses_nothing() {
         let id = w.report("sanitation").await;
         ok(w.act(&w.district, &id, dispatch("GAS1", &[])).await).await;
         let (ret, again) = tokio::join!(
-            w.act(&w.gas_lead, &id, json!({ "action": "return", "reason": "非本单位" })),
+            w.act(
+                &w.gas_lead,
+                &id,
+                json!({ "action": "return", "reason": "非本单位" })
+            ),
             w.act(&w.district, &id, dispatch("POL1", &[]))
         );
         let (ret, again) = (ret.status().as_u16(), again.status().as_u16());
         assert_eq!(again, 200, "a re-dispatch always goes through");
-        assert!(ret == 200 || ret == 403 || ret == 404, "return answered {ret}");
+        assert!(
+            ret == 200 || ret == 403 || ret == 404,
+            "return answered {ret}"
+        );
         let r = ok(w.view(&w.district, &id).await).await;
         let holding: Vec<&Value> = r["units"]
             .as_array()
@@ -460,7 +541,10 @@ async fn a_return_racing_a_redispatch_loses_nothing() {
             .map(|e| e["action"].as_str().unwrap())
             .collect();
         let expected_returns = usize::from(ret == 200);
-        assert_eq!(actions.iter().filter(|a| **a == "return").count(), expected_returns);
+        assert_eq!(
+            actions.iter().filter(|a| **a == "return").count(),
+            expected_returns
+        );
         assert_eq!(actions.iter().filter(|a| **a == "dispatch").count(), 2);
     }
 }
@@ -477,7 +561,9 @@ async fn unit_staff_hear_their_cases_live() {
     assert_eq!(frames[0].data["kind"], "report_dispatched");
     assert_eq!(frames[0].data["subject_id"], id.as_str());
     assert!(frames[0].data.get("units").is_none());
-    assert!(collect(&mut far, 1, Duration::from_millis(500)).await.is_empty());
+    assert!(collect(&mut far, 1, Duration::from_millis(500))
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
@@ -498,5 +584,11 @@ async fn the_unit_queue_is_for_unit_staff_only() {
     )
     .await;
     let me = ok(w.app.get_auth("/api/v1/me", &w.gas_lead.access).await).await;
-    assert!(me["roles"].as_array().unwrap().contains(&json!("unit_staff")), "{me}");
+    assert!(
+        me["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("unit_staff")),
+        "{me}"
+    );
 }
