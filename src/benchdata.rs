@@ -537,6 +537,16 @@ impl SynthReport {
             lead_unit: Set(None),
             supervised: Set(false),
             return_count: Set(0),
+            source: Set(entity::enums::Source::Resident),
+            external_ref: Set(None),
+            patrol_id: Set(None),
+            caller_phone: Set(None),
+            mediation_tier: Set(None),
+            mediation_outcome: Set(None),
+            mediated_at: Set(None),
+            follow_up_due: Set(None),
+            follow_up_result: Set(None),
+            follow_up_at: Set(None),
             overdue_notified: Set(
                 self.status != ReportStatus::Closed && self.deadline.is_some_and(|d| d < updated)
             ),

@@ -41,6 +41,9 @@ pub enum Code {
     UnitInactive,
     UnitOutOfArea,
     UnitCodeTaken,
+    IntegrationUnknown,
+    SignatureStale,
+    SignatureInvalid,
     DependencyUnavailable,
     Internal,
 }
@@ -54,7 +57,9 @@ impl Code {
             ValidationFailed | ContentRejected | WishValueOverCap | ImportInvalid
             | IdempotencyKeyReused | UnitOutOfArea => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthenticated | InvalidCredentials | RefreshTokenInvalid | RefreshTokenReused
-            | WechatCodeInvalid => StatusCode::UNAUTHORIZED,
+            | WechatCodeInvalid | IntegrationUnknown | SignatureStale | SignatureInvalid => {
+                StatusCode::UNAUTHORIZED
+            }
             Forbidden | WechatUserRisky => StatusCode::FORBIDDEN,
             NotFound | InviteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -14,6 +14,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(crate::uploads::routes)
             .configure(crate::notify::routes)
             .configure(crate::dashboard::routes)
-            .configure(crate::units::routes),
+            .configure(crate::units::routes)
+            .configure(crate::patrols::routes)
+            .configure(crate::integrations::routes),
     );
 }

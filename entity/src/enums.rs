@@ -427,3 +427,64 @@ impl fmt::Display for AssignmentStatus {
         f.write_str(self.as_str())
     }
 }
+
+/// Where a case came from (DOMAIN.md §9).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A resident's safety key (平安键).
+    #[default]
+    #[sea_orm(string_value = "resident")]
+    Resident,
+    /// Found by a grid worker on patrol (巡查).
+    #[sea_orm(string_value = "patrol")]
+    Patrol,
+    /// Found on a home visit (入户走访).
+    #[sea_orm(string_value = "visit")]
+    Visit,
+    /// A 12345 hotline work order entered by staff.
+    #[sea_orm(string_value = "hotline")]
+    Hotline,
+    /// An IoT device alarm.
+    #[sea_orm(string_value = "device")]
+    Device,
+    /// A partner system through Open311.
+    #[sea_orm(string_value = "open311")]
+    Open311,
+}
+
+impl Source {
+    pub const ALL: [Self; 6] = [
+        Self::Resident,
+        Self::Patrol,
+        Self::Visit,
+        Self::Hotline,
+        Self::Device,
+        Self::Open311,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Resident => "resident",
+            Self::Patrol => "patrol",
+            Self::Visit => "visit",
+            Self::Hotline => "hotline",
+            Self::Device => "device",
+            Self::Open311 => "open311",
+        }
+    }
+}

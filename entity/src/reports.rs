@@ -47,6 +47,21 @@ pub struct Model {
     pub supervised: bool,
     /// How many times units returned it (退单); the third escalates it.
     pub return_count: i32,
+    pub source: crate::enums::Source,
+    /// `hotline:<order no>` or `device:<integration>:<alarm id>`: the same again is this case.
+    pub external_ref: Option<String>,
+    /// The patrol a worker found it on.
+    pub patrol_id: Option<String>,
+    /// A hotline caller's phone: personal data, masked in every view.
+    pub caller_phone: Option<String>,
+    /// A dispute's latest mediation (the timeline keeps them all).
+    pub mediation_tier: Option<String>,
+    pub mediation_outcome: Option<String>,
+    pub mediated_at: Option<i64>,
+    /// The follow-up visit due after an agreement (调后回访).
+    pub follow_up_due: Option<i64>,
+    pub follow_up_result: Option<String>,
+    pub follow_up_at: Option<i64>,
     pub version: i32,
     pub updated_at: i64,
 }

@@ -12,6 +12,7 @@ mod m20261204_000001_dashboard_rollups;
 mod m20261204_000001_perf_indexes;
 mod m20261205_000001_case_numbers;
 mod m20261205_000002_units;
+mod m20261205_000003_sources;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_dashboard_rollups::Migration),
             Box::new(m20261205_000001_case_numbers::Migration),
             Box::new(m20261205_000002_units::Migration),
+            Box::new(m20261205_000003_sources::Migration),
         ]
     }
 }

@@ -10,6 +10,9 @@ use entity::report_units;
 
 use entity::reports;
 
+/// The category whose cases are mediated (矛盾纠纷).
+pub const DISPUTE: &str = "dispute";
+
 /// The caller's relations to a report, for the state machine. `units` are the report's
 /// assignments (any state; only those that hold the case count).
 pub fn relations(who: &Principal, r: &reports::Model, units: &[report_units::Model]) -> Vec<Actor> {
@@ -84,6 +87,8 @@ pub fn context(
             .map(|a| a.status),
         direct_dispatch,
         returns: r.return_count,
+        is_dispute: r.category == DISPUTE,
+        follow_up_pending: r.follow_up_due.is_some() && r.follow_up_at.is_none(),
         already_rated: r.rating.is_some(),
         extension_pending: r.extension_until.is_some(),
         queue_is_grid: snap

@@ -23,6 +23,9 @@ pub struct NewReport {
     pub anonymous: bool,
     #[serde(default)]
     pub urgency: Urgency,
+    /// Staff only: the source and what goes with it (DOMAIN.md §9).
+    #[serde(flatten)]
+    pub staff: super::origin::StaffFields,
 }
 
 /// One entry to the state machine. Which fields are needed depends on `action`.
@@ -55,6 +58,34 @@ pub struct ActionRequest {
     pub instruction: Option<String>,
     /// `dispatch`: the handling limit in working hours (the category's limit by default).
     pub limit_hours: Option<i64>,
+    /// `mediate`: grid, community, lawyer, street or center.
+    pub tier: Option<String>,
+    /// `mediate`: agreed, partly_agreed, failed, court or petition.
+    pub outcome: Option<String>,
+    /// `mediate`: who the parties are.
+    pub parties: Option<String>,
+    /// `mediate`: what they agreed.
+    pub agreement: Option<String>,
+    /// `follow_up`: kept, broken or unreachable.
+    pub result: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MediationView {
+    pub tier: String,
+    pub outcome: String,
+    pub at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FollowUpView {
+    pub due: String,
+    /// Green until 80 % of the week since the mediation, yellow to the due date, red after;
+    /// once made, whether it was made in time.
+    pub light: Light,
+    /// kept, broken or unreachable, once made.
+    pub result: Option<String>,
+    pub at: Option<String>,
 }
 
 /// One unit's part in a dispatched case.
@@ -128,6 +159,19 @@ pub struct ReportView {
     pub units: Vec<UnitAssignmentView>,
     /// Flagged for supervision (督办).
     pub supervised: bool,
+    /// Where the case came from: resident, patrol, visit, hotline, device, open311.
+    pub source: entity::enums::Source,
+    /// The patrol a worker found it on.
+    pub patrol_id: Option<String>,
+    /// A hotline case's work-order number.
+    pub hotline_order_no: Option<String>,
+    /// A dispute's latest mediation.
+    pub mediation: Option<MediationView>,
+    /// The follow-up visit after an agreement, with its light.
+    pub follow_up: Option<FollowUpView>,
+    /// A hotline caller's phone, masked; shown to admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_phone_masked: Option<String>,
     /// Flagged by content review; shown to admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flagged: Option<bool>,

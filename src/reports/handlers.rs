@@ -59,9 +59,13 @@ async fn submit(
     key: IdempotencyKey,
     body: web::Json<NewReport>,
 ) -> ApiResult<HttpResponse> {
-    let view =
+    let done =
         submission::submit(&state.cases(), &who, body.into_inner(), key.0.as_deref()).await?;
-    Ok(HttpResponse::Created().json(view))
+    Ok(if done.created {
+        HttpResponse::Created().json(done.view)
+    } else {
+        HttpResponse::Ok().json(done.view)
+    })
 }
 
 #[derive(Deserialize, IntoParams)]

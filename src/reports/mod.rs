@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod dto;
 mod handlers;
 pub mod jobs;
+pub mod origin;
 pub mod plan;
 pub mod queue;
 pub mod status;

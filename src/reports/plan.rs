@@ -34,6 +34,36 @@ pub struct ActionInput {
     pub rating: Option<Rating>,
     pub duplicate_of: Option<String>,
     pub dispatch: Option<DispatchInput>,
+    pub mediation: Option<Mediation>,
+    /// `follow_up`: kept, broken or unreachable.
+    pub follow_up: Option<&'static str>,
+}
+
+/// A mediation as recorded (DOMAIN.md §9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mediation {
+    pub tier: &'static str,
+    pub outcome: &'static str,
+    pub parties: String,
+    pub agreement: Option<String>,
+}
+
+/// The tiers of mediation, from the grid's door to the street's centre.
+pub const TIERS: [&str; 5] = ["grid", "community", "lawyer", "street", "center"];
+/// How a mediation ends.
+pub const OUTCOMES: [&str; 5] = ["agreed", "partly_agreed", "failed", "court", "petition"];
+/// What the follow-up visit found.
+pub const FOLLOW_UP_RESULTS: [&str; 3] = ["kept", "broken", "unreachable"];
+/// The follow-up visit is due this long after an agreement (调后回访, a week).
+pub const FOLLOW_UP_AFTER_MS: i64 = 7 * 86_400_000;
+
+fn one_of(field: &str, value: Option<&str>, allowed: &[&'static str]) -> ApiResult<&'static str> {
+    let v = value.map(str::trim).unwrap_or("");
+    allowed
+        .iter()
+        .find(|a| **a == v)
+        .copied()
+        .ok_or_else(|| ApiError::invalid(field, format!("one of {}", allowed.join(", "))))
 }
 
 impl ActionInput {
@@ -86,6 +116,21 @@ impl ActionInput {
             }
             ActionKind::Cancel => input.note = req.reason.clone(),
             ActionKind::Return => input.note = Some(reason()?),
+            ActionKind::Mediate => {
+                let mediation = Mediation {
+                    tier: one_of("tier", req.tier.as_deref(), &TIERS)?,
+                    outcome: one_of("outcome", req.outcome.as_deref(), &OUTCOMES)?,
+                    parties: text_field("parties", req.parties.as_deref(), 500)?,
+                    agreement: optional_text("agreement", req.agreement.as_deref(), 2000)?,
+                };
+                input.note = mediation.agreement.clone();
+                input.mediation = Some(mediation);
+            }
+            ActionKind::FollowUp => {
+                input.follow_up =
+                    Some(one_of("result", req.result.as_deref(), &FOLLOW_UP_RESULTS)?);
+                input.note = optional_text("note", req.note.as_deref(), 500)?;
+            }
             ActionKind::Supervise => {
                 let text = req.note.as_deref().or(req.text.as_deref());
                 input.note = Some(text_field("note", text, 500)?);
@@ -206,7 +251,11 @@ pub fn event_kind(action: ActionKind) -> Option<EventKind> {
         ActionKind::Sign => EventKind::ReportSigned,
         ActionKind::Return => EventKind::ReportReturned,
         ActionKind::Supervise => EventKind::ReportSupervised,
-        ActionKind::Note | ActionKind::ApproveExtension | ActionKind::Rate => return None,
+        ActionKind::Note
+        | ActionKind::ApproveExtension
+        | ActionKind::Rate
+        | ActionKind::Mediate
+        | ActionKind::FollowUp => return None,
     })
 }
 
@@ -307,6 +356,35 @@ pub fn plan(
         }
         Effect::UnitResolved => units = UnitChange::Resolved,
         Effect::Supervise => set.push((C::Supervised, true.into())),
+        Effect::Mediate => {
+            let m = input
+                .mediation
+                .clone()
+                .ok_or_else(|| ApiError::invalid("outcome", "required"))?;
+            set.push((C::MediationTier, m.tier.into()));
+            set.push((C::MediationOutcome, m.outcome.into()));
+            set.push((C::MediatedAt, now.into()));
+            // An agreement is visited again a week later; another mediation resets it.
+            let due =
+                matches!(m.outcome, "agreed" | "partly_agreed").then_some(now + FOLLOW_UP_AFTER_MS);
+            set.push((C::FollowUpDue, due.into()));
+            set.push((C::FollowUpResult, Value::String(None)));
+            set.push((C::FollowUpAt, none_i64()));
+            data.insert("tier".into(), m.tier.into());
+            data.insert("outcome".into(), m.outcome.into());
+            data.insert("parties".into(), m.parties.into());
+            if let Some(due) = due {
+                data.insert("follow_up_due".into(), rfc3339(due).into());
+            }
+        }
+        Effect::FollowUp => {
+            let result = input
+                .follow_up
+                .ok_or_else(|| ApiError::invalid("result", "required"))?;
+            set.push((C::FollowUpResult, result.into()));
+            set.push((C::FollowUpAt, now.into()));
+            data.insert("result".into(), result.into());
+        }
         Effect::StopClock => set.push((C::SuspendedAt, now.into())),
         Effect::RestartClock => {
             // The clock stood still while suspended: the deadline moves by that much.

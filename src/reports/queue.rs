@@ -1,5 +1,6 @@
-//! The worker's queue (`GET /worker/tasks`): their grids' open reports — an admin's: their
-//! area's — soonest deadline first, filtered by state, light, grid and category, keyset-paged.
+//! The worker's queue (`GET /worker/tasks`): their grids' open reports and the disputes whose
+//! follow-up visit is due — an admin's: their area's — soonest deadline first, filtered by
+//! state, light, grid and category, keyset-paged.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -60,7 +61,8 @@ pub async fn tasks(
     if scope.is_empty() {
         return Err(ApiError::forbidden());
     }
-    let states = if f.states.is_empty() {
+    let default_states = f.states.is_empty();
+    let states = if default_states {
         vec![
             ReportStatus::Submitted,
             ReportStatus::Accepted,
@@ -74,7 +76,18 @@ pub async fn tasks(
     let now = now_ms();
     let mut q = reports::Entity::find()
         .filter(scope)
-        .filter(reports::Column::Status.is_in(states))
+        .filter(if default_states {
+            // Open cases, and agreements whose follow-up visit is still to be made.
+            Condition::any()
+                .add(reports::Column::Status.is_in(states))
+                .add(
+                    Condition::all()
+                        .add(reports::Column::FollowUpDue.is_not_null())
+                        .add(reports::Column::FollowUpAt.is_null()),
+                )
+        } else {
+            Condition::all().add(reports::Column::Status.is_in(states))
+        })
         .order_by_asc(sort_key())
         .order_by_asc(reports::Column::Id)
         .limit(limit + 1);

@@ -38,6 +38,9 @@
 //! | `note` | lead unit, assisting unit | submitted, accepted, in_progress, escalated, suspended | | (same) | [`Effect::None`] |
 //! | `confirm` | worker (the on-site check) | resolved | `lead == resolved` | closed | [`Effect::None`] |
 //! | `supervise` | admin | submitted, accepted, in_progress, escalated, suspended, resolved | | (same) | [`Effect::Supervise`] |
+//! | `mediate` | worker, admin | accepted | `is_dispute` | in_progress | [`Effect::Mediate`] |
+//! | `mediate` | worker, admin | in_progress, escalated | `is_dispute` | (same) | [`Effect::Mediate`] |
+//! | `follow_up` | worker, admin | accepted, in_progress, escalated, suspended, resolved, closed | `follow_up_pending` | (same) | [`Effect::FollowUp`] |
 //!
 //! Coordinated handling (DOMAIN.md §8) is an assignment beside the status, not a status: a
 //! dispatched case stays `in_progress` in its queue (the dispatcher's), and `report_units`
@@ -102,11 +105,15 @@ pub enum ActionKind {
     Return,
     /// Flag it for supervision with a note (督办).
     Supervise,
+    /// Record a mediation of a dispute: tier, outcome, parties (调解).
+    Mediate,
+    /// Record the follow-up visit after an agreement (调后回访).
+    FollowUp,
 }
 
 impl ActionKind {
     /// Every action.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 21] = [
         Self::Accept,
         Self::Reject,
         Self::Note,
@@ -126,6 +133,8 @@ impl ActionKind {
         Self::Sign,
         Self::Return,
         Self::Supervise,
+        Self::Mediate,
+        Self::FollowUp,
     ];
 
     /// The snake_case name used in JSON and in the timeline.
@@ -150,6 +159,8 @@ impl ActionKind {
             Self::Sign => "sign",
             Self::Return => "return",
             Self::Supervise => "supervise",
+            Self::Mediate => "mediate",
+            Self::FollowUp => "follow_up",
         }
     }
 
@@ -247,6 +258,10 @@ pub enum Effect {
     UnitResolved,
     /// Flagged for supervision.
     Supervise,
+    /// A mediation recorded; an agreement sets the follow-up due date.
+    Mediate,
+    /// The follow-up visit recorded.
+    FollowUp,
 }
 
 /// An allowed state change and its side effect.
@@ -286,6 +301,10 @@ pub struct DecisionContext {
     pub direct_dispatch: bool,
     /// How many times units returned the case before.
     pub returns: i32,
+    /// The case is a dispute (矛盾纠纷): it may be mediated.
+    pub is_dispute: bool,
+    /// An agreement's follow-up visit is still to be recorded.
+    pub follow_up_pending: bool,
 }
 
 /// Why [`decide`] refused.
@@ -327,7 +346,9 @@ pub fn decide(
     let unit_handling = ctx.lead.is_some_and(AssignmentStatus::is_active);
 
     let may = match action {
-        A::Accept | A::Reject | A::Escalate | A::RequestExtension => handler,
+        A::Accept | A::Reject | A::Escalate | A::RequestExtension | A::Mediate | A::FollowUp => {
+            handler
+        }
         A::Note => handler || unit,
         A::Resolve => handler || lead_unit,
         A::Sign | A::Return => lead_unit,
@@ -382,6 +403,12 @@ pub fn decide(
             A::Supervise,
             S::Submitted | S::Accepted | S::InProgress | S::Escalated | S::Suspended | S::Resolved,
         ) => (from, Effect::Supervise),
+        (A::Mediate, S::Accepted) if ctx.is_dispute => (S::InProgress, Effect::Mediate),
+        (A::Mediate, S::InProgress | S::Escalated) if ctx.is_dispute => (from, Effect::Mediate),
+        (
+            A::FollowUp,
+            S::Accepted | S::InProgress | S::Escalated | S::Suspended | S::Resolved | S::Closed,
+        ) if ctx.follow_up_pending => (from, Effect::FollowUp),
         (A::Accept, S::Submitted | S::Escalated) => (S::Accepted, Effect::SetDeadline),
         (A::Reject, S::Submitted | S::Escalated) => (S::Rejected, Effect::None),
         (A::Note, S::Accepted) => (S::InProgress, Effect::None),
@@ -567,6 +594,9 @@ mod tests {
             row(A::Supervise, AD, &[S::Submitted, S::Accepted, S::InProgress, S::Escalated, S::Suspended, S::Resolved], None, Effect::Supervise, always),
             row(A::Confirm, RA, &[S::Resolved], Some(S::Closed), Effect::None, always),
             row(A::Confirm, WO, &[S::Resolved], Some(S::Closed), Effect::None, |c| c.lead == Some(AssignmentStatus::Resolved)),
+            row(A::Mediate, WA, &[S::Accepted], Some(S::InProgress), Effect::Mediate, |c| c.is_dispute),
+            row(A::Mediate, WA, &[S::InProgress, S::Escalated], None, Effect::Mediate, |c| c.is_dispute),
+            row(A::FollowUp, WA, &[S::Accepted, S::InProgress, S::Escalated, S::Suspended, S::Resolved, S::Closed], None, Effect::FollowUp, |c| c.follow_up_pending),
             row(A::AutoClose, &[R::System], &[S::Resolved], Some(S::Closed), Effect::None, always),
             row(A::Rework, RA, &[S::Resolved], Some(S::InProgress), Effect::CountRework, always),
             row(A::Rate, RE, &[S::Closed], Some(S::Closed), Effect::RecordRating, |c| !c.already_rated),
@@ -582,7 +612,7 @@ mod tests {
             Some(AssignmentStatus::Signed),
             Some(AssignmentStatus::Resolved),
         ];
-        for bits in 0..64u8 {
+        for bits in 0..=255u8 {
             for lead in leads {
                 all.push(DecisionContext {
                     already_rated: bits & 1 != 0,
@@ -591,6 +621,8 @@ mod tests {
                     skip_level: bits & 8 != 0,
                     direct_dispatch: bits & 16 != 0,
                     returns: if bits & 32 != 0 { 2 } else { 0 },
+                    is_dispute: bits & 64 != 0,
+                    follow_up_pending: bits & 128 != 0,
                     lead,
                 });
             }
@@ -654,7 +686,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 9 * 19 * 7 * 256);
+        assert_eq!(checked, 9 * 21 * 7 * 1024);
         assert!(allowed > 0);
     }
 

@@ -4,8 +4,11 @@
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
+use super::calendar::TimeLimit;
+use super::categories::Urgency;
 use super::dispatch::{self, DispatchInput};
 use super::dto::*;
+use super::origin::{self, Origin, Standing};
 use super::status::ReportStatus;
 use super::views::{render_loaded, reporter_view, view_by_id, Loaded};
 use crate::auth::Principal;
@@ -14,6 +17,7 @@ use crate::cases::number::CaseKind;
 use crate::content::{text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult};
 use crate::grids::geo::{distance_m, CoordSystem, Coordinate};
+use crate::grids::router::Route;
 use crate::idempotency::{self, NextAction};
 use crate::notify::outbox;
 use crate::timeline::{self, Entry};
@@ -24,19 +28,28 @@ use entity::reports;
 const DUPLICATE_RADIUS_M: f64 = 50.0;
 const DUPLICATE_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
 
-/// Submits a report; with an idempotency key a retry returns the first report.
+/// A submission's answer: the report, and whether it was created now (`false`: the same
+/// hotline order or device alarm was already a case, answered 200 instead of 201).
+pub struct Submitted {
+    pub view: ReportView,
+    pub created: bool,
+}
+
+/// Submits a report; with an idempotency key a retry returns the first report. Staff may
+/// name a `source` (see `origin`); a resident's report is always `resident`.
 pub async fn submit(
     env: &Env<'_>,
     who: &Principal,
     input: NewReport,
     key: Option<&str>,
-) -> ApiResult<ReportView> {
-    if !who.is_resident() {
-        return Err(ApiError::forbidden());
-    }
+) -> ApiResult<Submitted> {
     let door = idempotency::Request::for_json(who.id(), key, &input);
     if let Some(id) = door.replay(env.db).await? {
-        return view_by_id(env, who, &id, false).await;
+        let view = view_by_id(env, who, &id, false).await?;
+        return Ok(Submitted {
+            view,
+            created: true,
+        });
     }
     let description = text_field("description", Some(&input.description), MAX_DESCRIPTION)?;
     let address = match input
@@ -61,15 +74,152 @@ pub async fn submit(
     }
     let point = Coordinate::new(input.location.lat, input.location.lng, input.location.coord)
         .map_err(|e| ApiError::invalid("location", e.to_string()))?;
-    let gcj = point.to_gcj02();
     let route = env
         .router
         .route(&point)
         .ok_or_else(|| ApiError::unavailable("the area tree (no areas imported yet)"))?;
-    let flagged = env.content.check(who, &description).await?;
-
-    let id = new_id();
     let now = now_ms();
+    let place = route.grid.as_ref().map_or(&route.queue.path, |g| &g.path);
+    let standing = Standing {
+        is_resident: who.is_resident(),
+        works_the_grid: route.grid.as_ref().is_some_and(|g| who.works_grid(&g.code)),
+        administers_place: who.administers_path(place),
+    };
+    let origin = origin::decide(&input.staff, standing, now)?;
+    if let Some(existing) = same_case(env, &origin).await? {
+        let view = view_by_id(env, who, &existing, false).await?;
+        return Ok(Submitted {
+            view,
+            created: false,
+        });
+    }
+    if let Origin::Worker {
+        patrol_id: Some(patrol),
+        ..
+    } = &origin
+    {
+        crate::patrols::service::check_report_link(env.db, who, patrol, place).await?;
+    }
+    let flagged = env.content.check(who, &description).await?;
+    let draft = Draft {
+        reporter_id: who.id(),
+        category: input.category.clone(),
+        description,
+        point,
+        address,
+        anonymous: input.anonymous,
+        urgency: input.urgency,
+        photo_ids: input.photo_ids.clone(),
+        flagged,
+        origin,
+    };
+    let written = write_new(env, &door, route, draft, now).await?;
+    let (inserted, nearby, units) = match written {
+        Written::New {
+            report,
+            nearby,
+            units,
+        } => (report, nearby, units),
+        Written::Replay(first) => {
+            let view = view_by_id(env, who, &first, false).await?;
+            return Ok(Submitted {
+                view,
+                created: true,
+            });
+        }
+        Written::SameCase(first) => {
+            let view = view_by_id(env, who, &first, false).await?;
+            return Ok(Submitted {
+                view,
+                created: false,
+            });
+        }
+    };
+    // The reporter sees their own report: render what was just written instead of reading
+    // it back (and the reporter from the principal), which saves three round trips.
+    let snap = env.router.snapshot();
+    let unit_names = crate::units::load::names(env.db, units.iter()).await?;
+    let has_photos = !input.photo_ids.is_empty() || inserted.status == ReportStatus::Resolved;
+    let photos = if has_photos {
+        crate::uploads::attached(env.db, "report", &inserted.id).await?
+    } else {
+        Vec::new()
+    };
+    let (lat, lng) = (inserted.lat, inserted.lng);
+    let mut view = render_loaded(
+        env,
+        who,
+        &snap,
+        inserted,
+        Loaded {
+            reporter: Some(reporter_view(&who.user)),
+            photo_ids: photos,
+            units,
+            unit_names: &unit_names,
+        },
+    );
+    view.possible_duplicates = Some(duplicate_hints(lat, lng, nearby));
+    Ok(Submitted {
+        view,
+        created: true,
+    })
+}
+
+/// The case a hotline order or device alarm already is, if it was entered before.
+pub async fn same_case(env: &Env<'_>, origin: &Origin) -> ApiResult<Option<String>> {
+    let Some(reference) = origin.external_ref() else {
+        return Ok(None);
+    };
+    Ok(reports::Entity::find()
+        .filter(reports::Column::ExternalRef.eq(reference))
+        .one(env.db)
+        .await?
+        .map(|r| r.id))
+}
+
+/// A new report, validated, with its origin decided.
+pub struct Draft<'a> {
+    /// The resident, worker or admin who submits it; an integration's own id for a device.
+    pub reporter_id: &'a str,
+    pub category: String,
+    pub description: String,
+    pub point: Coordinate,
+    pub address: Option<String>,
+    pub anonymous: bool,
+    pub urgency: Urgency,
+    pub photo_ids: Vec<String>,
+    pub flagged: bool,
+    pub origin: Origin,
+}
+
+/// What writing a new report came to.
+pub enum Written {
+    New {
+        report: reports::Model,
+        /// Open reports of its category nearby (the duplicate hint).
+        nearby: Vec<reports::Model>,
+        /// Its pre-dispatch, if the ownership rule sent it to a unit.
+        units: Vec<entity::report_units::Model>,
+    },
+    /// A concurrent retry with the same idempotency key created it first.
+    Replay(String),
+    /// The same hotline order or alarm was entered at the same moment: that case.
+    SameCase(String),
+}
+
+/// Writes a new report routed by `route`: the report with its state from its origin, its
+/// timeline and outbox rows, its photos, the ownership rule's pre-dispatch — on PostgreSQL as
+/// one statement for a resident's report without photos, else in one transaction — then
+/// wakes the relay and marks the dashboard.
+pub async fn write_new(
+    env: &Env<'_>,
+    door: &idempotency::Request<'_>,
+    route: Route,
+    draft: Draft<'_>,
+    now: i64,
+) -> ApiResult<Written> {
+    let id = new_id();
+    let gcj = draft.point.to_gcj02();
     let case_no = env.case_numbers.next(env.db, CaseKind::Report, now).await?;
     let grid_code = route
         .grid
@@ -80,7 +230,7 @@ pub async fn submit(
     // the grid still checks on site (the report stays in the grid's queue).
     let place = route.grid.as_ref().map_or(&route.queue.path, |g| &g.path);
     let pre_dispatch =
-        match crate::units::service::owner_for(env.db, &input.category, place).await? {
+        match crate::units::service::owner_for(env.db, &draft.category, place).await? {
             None => None,
             Some(owner) => {
                 let d = dispatch::deadlines(
@@ -88,10 +238,8 @@ pub async fn submit(
                     now,
                     owner.sign_hours,
                     None,
-                    owner
-                        .limit
-                        .unwrap_or(super::calendar::TimeLimit::WorkingDays(5)),
-                    input.urgency,
+                    owner.limit.unwrap_or(TimeLimit::WorkingDays(5)),
+                    draft.urgency,
                 );
                 let order = DispatchInput {
                     lead_unit: owner.unit_code,
@@ -101,31 +249,58 @@ pub async fn submit(
             }
         };
     let told: Vec<String> = pre_dispatch.iter().map(|a| a.unit_code.clone()).collect();
+    let status = draft.origin.initial_status();
+    // A worker's own report starts accepted by them, with the category's deadline; a hotline
+    // order may bring its own deadline.
+    let (accepted_by, accepted_at, deadline) = match &draft.origin {
+        Origin::Worker { .. } => {
+            let limit = entity::categories::Entity::find_by_id(draft.category.clone())
+                .one(env.db)
+                .await?
+                .and_then(|c| TimeLimit::parse(&c.limit_unit, c.limit_amount as u32))
+                .unwrap_or(TimeLimit::WorkingDays(5));
+            let deadline = super::categories::deadline(env.calendar, limit, draft.urgency, now);
+            (
+                Some(draft.reporter_id.to_owned()),
+                Some(now),
+                Some(deadline),
+            )
+        }
+        Origin::Hotline { deadline, .. } => (None, None, *deadline),
+        _ => (None, None, None),
+    };
+    let (patrol_id, on_site, caller_phone) = match &draft.origin {
+        Origin::Worker {
+            patrol_id, on_site, ..
+        } => (patrol_id.clone(), on_site.clone(), None),
+        Origin::Hotline { caller_phone, .. } => (None, None, caller_phone.clone()),
+        _ => (None, None, None),
+    };
     let model = reports::ActiveModel {
         id: Set(id.clone()),
         case_no: Set(case_no.clone()),
-        reporter_id: Set(who.id().into()),
-        category: Set(input.category.clone()),
-        description: Set(description),
+        reporter_id: Set(draft.reporter_id.into()),
+        category: Set(draft.category.clone()),
+        description: Set(draft.description),
         lat: Set(gcj.lat()),
         lng: Set(gcj.lng()),
-        coord_input: Set(match input.location.coord {
+        coord_input: Set(match draft.point.system() {
             CoordSystem::Gcj02 => "gcj02".into(),
             CoordSystem::Wgs84 => "wgs84".into(),
         }),
-        address: Set(address),
-        anonymous: Set(input.anonymous),
-        urgency: Set(input.urgency),
-        status: Set(ReportStatus::Submitted),
+        address: Set(draft.address),
+        anonymous: Set(draft.anonymous),
+        urgency: Set(draft.urgency),
+        status: Set(status),
         grid_code: Set(grid_code),
         queue_code: Set(route.queue.code.clone()),
         queue_path: Set(route.queue.path.clone()),
-        accepted_by: Set(None),
+        accepted_by: Set(accepted_by),
         submitted_at: Set(now),
-        accepted_at: Set(None),
-        deadline: Set(None),
+        accepted_at: Set(accepted_at),
+        deadline: Set(deadline),
         suspended_at: Set(None),
-        resolved_at: Set(None),
+        resolved_at: Set(on_site.as_ref().map(|_| now)),
         closed_at: Set(None),
         rework_count: Set(0),
         rating: Set(None),
@@ -133,10 +308,20 @@ pub async fn submit(
         extension_until: Set(None),
         extension_reason: Set(None),
         duplicate_of: Set(None),
-        flagged: Set(flagged),
+        flagged: Set(draft.flagged),
         lead_unit: Set(told.first().cloned()),
         supervised: Set(false),
         return_count: Set(0),
+        source: Set(draft.origin.source()),
+        external_ref: Set(draft.origin.external_ref()),
+        patrol_id: Set(patrol_id),
+        caller_phone: Set(caller_phone),
+        mediation_tier: Set(None),
+        mediation_outcome: Set(None),
+        mediated_at: Set(None),
+        follow_up_due: Set(None),
+        follow_up_result: Set(None),
+        follow_up_at: Set(None),
         overdue_notified: Set(false),
         version: Set(0),
         updated_at: Set(now),
@@ -145,19 +330,27 @@ pub async fn submit(
         .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
     // The rows a submission writes, built once for either road below.
     let report_row = sea_orm::QueryTrait::into_query(reports::Entity::insert(model));
+    let mut data =
+        serde_json::json!({ "queue": route.queue.code, "source": draft.origin.source() });
+    if let Some(unit) = told.first() {
+        data["lead_unit"] = unit.clone().into();
+    }
+    let mut photo_ids = draft.photo_ids.clone();
+    if let Some(s) = &on_site {
+        photo_ids.extend(s.photo_ids.iter().cloned());
+        data["resolved_on_site"] = true.into();
+    }
+    let actor_id = (!matches!(draft.origin, Origin::Device { .. })).then_some(draft.reporter_id);
     let timeline_row = timeline::insert_statement(Entry {
         subject_kind: "report",
         subject_id: &id,
-        actor_id: Some(who.id()),
-        actor_role: "reporter",
+        actor_id,
+        actor_role: draft.origin.actor_role(),
         action: "submit",
         from: "",
-        to: ReportStatus::Submitted.as_str(),
-        note: None,
-        data: Some(match told.first() {
-            None => serde_json::json!({ "queue": route.queue.code }),
-            Some(unit) => serde_json::json!({ "queue": route.queue.code, "lead_unit": unit }),
-        }),
+        to: status.as_str(),
+        note: on_site.as_ref().map(|s| s.note.clone()),
+        data: Some(data),
         at: now,
     });
     let outbox_row = outbox::insert_statement(&outbox::NewEvent {
@@ -166,7 +359,7 @@ pub async fn submit(
         queue_path: &route.queue.path,
         subject_id: &id,
         case_no: Some(&case_no),
-        status: ReportStatus::Submitted.as_str(),
+        status: status.as_str(),
         notify_user: None,
         units: &told,
         at: now,
@@ -184,7 +377,7 @@ pub async fn submit(
                     queue_path: &route.queue.path,
                     subject_id: &id,
                     case_no: Some(&case_no),
-                    status: ReportStatus::Submitted.as_str(),
+                    status: status.as_str(),
                     notify_user: None,
                     units: &told,
                     at: now,
@@ -192,13 +385,17 @@ pub async fn submit(
             ]
         })
         .collect();
-    let duplicate_query = duplicates_query(&id, &input.category, gcj.lat(), gcj.lng(), now);
+    let duplicate_query = duplicates_query(&id, &draft.category, gcj.lat(), gcj.lng(), now);
     let backend = env.db.get_database_backend();
 
-    // PostgreSQL takes the whole submission as one statement (see `submit_in_one_statement`);
-    // photos, and a key whose first claim failed, take the transaction below.
+    // PostgreSQL takes a resident's submission without photos as one statement (see
+    // `submit_in_one_statement`); photos, staff origins and a key whose first claim failed
+    // take the transaction below.
     let mut nearby = None;
-    if backend == sea_orm::DbBackend::Postgres && input.photo_ids.is_empty() {
+    if backend == sea_orm::DbBackend::Postgres
+        && photo_ids.is_empty()
+        && draft.origin == Origin::Resident
+    {
         let claim = door.claim_statement(&id);
         let writes = claim
             .into_iter()
@@ -219,10 +416,24 @@ pub async fn submit(
             let txn = match door.begin(env.db, &id).await? {
                 NextAction::Proceed(txn) => txn,
                 // A concurrent retry won the key: answer with its report.
-                NextAction::Replay(first) => return view_by_id(env, who, &first, false).await,
+                NextAction::Replay(first) => return Ok(Written::Replay(first)),
             };
-            txn.execute(backend.build(&report_row)).await?;
-            crate::uploads::attach(&txn, who.id(), &input.photo_ids, "report", &id).await?;
+            if let Err(e) = txn.execute(backend.build(&report_row)).await {
+                // The same hotline order or alarm entered at the same moment: that case.
+                if draft.origin.external_ref().is_some()
+                    && matches!(
+                        e.sql_err(),
+                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                    )
+                {
+                    drop(txn);
+                    if let Some(first) = same_case(env, &draft.origin).await? {
+                        return Ok(Written::SameCase(first));
+                    }
+                }
+                return Err(e.into());
+            }
+            crate::uploads::attach(&txn, draft.reporter_id, &photo_ids, "report", &id).await?;
             txn.execute(backend.build(&timeline_row)).await?;
             txn.execute(backend.build(&outbox_row)).await?;
             for row in &unit_rows {
@@ -238,29 +449,11 @@ pub async fn submit(
     env.outbox.written();
     let snap = env.router.snapshot();
     crate::dashboard::report_changed(env.db, &inserted, snap.areas.get(&inserted.grid_code)).await;
-
-    // The reporter sees their own report: render what was just written instead of reading
-    // it back (and the reporter from the principal), which saves three round trips.
-    let unit_names = crate::units::load::names(env.db, pre_dispatch.iter()).await?;
-    let photos = if input.photo_ids.is_empty() {
-        Vec::new()
-    } else {
-        crate::uploads::attached(env.db, "report", &id).await?
-    };
-    let mut view = render_loaded(
-        env,
-        who,
-        &snap,
-        inserted,
-        Loaded {
-            reporter: Some(reporter_view(&who.user)),
-            photo_ids: photos,
-            units: pre_dispatch.into_iter().collect(),
-            unit_names: &unit_names,
-        },
-    );
-    view.possible_duplicates = Some(duplicate_hints(gcj.lat(), gcj.lng(), nearby));
-    Ok(view)
+    Ok(Written::New {
+        report: inserted,
+        nearby,
+        units: pre_dispatch.into_iter().collect(),
+    })
 }
 
 /// The submission as one PostgreSQL statement in autocommit: its writes (the idempotency

@@ -266,6 +266,37 @@ pub fn render_loaded(
         duplicate_of: r.duplicate_of,
         units,
         supervised: r.supervised,
+        source: r.source,
+        patrol_id: r.patrol_id,
+        hotline_order_no: r
+            .external_ref
+            .as_deref()
+            .and_then(|e| e.strip_prefix("hotline:"))
+            .map(str::to_owned),
+        mediation: match (&r.mediation_tier, &r.mediation_outcome, r.mediated_at) {
+            (Some(tier), Some(outcome), Some(at)) => Some(MediationView {
+                tier: tier.clone(),
+                outcome: outcome.clone(),
+                at: rfc3339(at),
+            }),
+            _ => None,
+        },
+        follow_up: match (r.follow_up_due, r.mediated_at) {
+            (Some(due), Some(mediated)) => Some(FollowUpView {
+                due: rfc3339(due),
+                light: match r.follow_up_at {
+                    Some(at) if at <= due => Light::Green,
+                    Some(_) => Light::Red,
+                    None => status::light(mediated, due, now_ms()),
+                },
+                result: r.follow_up_result.clone(),
+                at: r.follow_up_at.map(rfc3339),
+            }),
+            _ => None,
+        },
+        caller_phone_masked: admin
+            .then(|| r.caller_phone.as_deref().map(crate::util::mask_phone))
+            .flatten(),
         flagged: admin.then_some(r.flagged),
         reporter,
         photos,
