@@ -187,7 +187,8 @@ pub async fn receive(
     let kind_map: BTreeMap<String, String> =
         serde_json::from_str(&integration.kind_map).unwrap_or_default();
     let category = category_for(&kind_map, &kind);
-    let reporter = format!("integration:{}", integration.id);
+    // The integration stands as the reporter (its id is a UUID like a user's, never a user).
+    let reporter = integration.id.clone();
     let draft = Draft {
         reporter_id: &reporter,
         category,

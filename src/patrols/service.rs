@@ -170,13 +170,14 @@ pub async fn checkins(
     #[derive(FromQueryResult)]
     struct Counts {
         total: i64,
-        outside: Option<i64>,
+        outside: i64,
     }
     let counts = patrol_checkins::Entity::find()
         .select_only()
         .column_as(patrol_checkins::Column::ClientId.count(), "total")
         .column_as(
-            Expr::cust("SUM(CASE WHEN outside THEN 1 ELSE 0 END)"),
+            // COUNT, not SUM: MySQL's SUM is a DECIMAL.
+            Expr::cust("COUNT(CASE WHEN outside THEN 1 END)"),
             "outside",
         )
         .filter(patrol_checkins::Column::PatrolId.eq(&p.id))
@@ -185,9 +186,9 @@ pub async fn checkins(
         .await?
         .unwrap_or(Counts {
             total: 0,
-            outside: None,
+            outside: 0,
         });
-    let (total, outside) = (counts.total as i32, counts.outside.unwrap_or(0) as i32);
+    let (total, outside) = (counts.total as i32, counts.outside as i32);
     patrols::Entity::update_many()
         .col_expr(patrols::Column::Checkins, Expr::value(total))
         .col_expr(patrols::Column::Outside, Expr::value(outside))

@@ -17,6 +17,7 @@ mod matrix;
 mod notify;
 mod openapi;
 mod reports;
+mod sources;
 mod subscribe;
 mod units;
 mod uploads;
