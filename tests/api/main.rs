@@ -18,6 +18,7 @@ mod notify;
 mod openapi;
 mod reports;
 mod subscribe;
+mod unit_metrics;
 mod uploads;
 mod wechat_fake;
 mod wishes;
