@@ -5,6 +5,8 @@
 #   bash benches/load.sh            # full run (~3 min + build): appends a table to BENCHMARKS.md
 #   bash benches/load.sh --smoke    # a few seconds on tiny data, debug build: checks the pipeline
 #
+# Phases: submit (POST /reports), queue (a worker's 40 tasks) and unit_queue (a partner unit
+# staff member's 40 assignments, GET /unit/tasks), reported side by side.
 # Needs PostgreSQL (with pgbench) and Redis on 127.0.0.1, as .ci/run sets up. Creates and drops
 # its own database (safegrid_bench / safegrid_bench_smoke), never a t_* test database. Installs
 # oha with `cargo install oha` when missing (full mode); the smoke mode falls back to a small
@@ -103,8 +105,10 @@ python3 - "$OUT" <<'EOF'
 import json, sys
 out = sys.argv[1]
 t = json.load(open(f"{out}/tokens.json"))
-for k in ("resident", "worker"):
-    open(f"{out}/{k}.token", "w").write(t[k])
+# "unit": the benchmark unit's staff member (absent from a SAFEGRID_BIN built before units).
+for k in ("resident", "worker", "unit"):
+    if k in t:
+        open(f"{out}/{k}.token", "w").write(t[k])
 json.dump(t["report"], open(f"{out}/report.json", "w"), ensure_ascii=False)
 EOF
 
@@ -126,7 +130,9 @@ curl -fsS "$BASE/readyz" >/dev/null
 
 RESIDENT=$(cat "$OUT/resident.token")
 WORKER=$(cat "$OUT/worker.token")
-# Sanity: one submission goes through, and the worker's queue has the 40 generated tasks.
+UNIT=$(cat "$OUT/unit.token" 2>/dev/null || true)
+# Sanity: one submission goes through, the worker's queue has the 40 generated tasks, and the
+# unit staff's queue its 40 generated assignments.
 curl -fsS -X POST "$BASE/api/v1/reports" -H "Authorization: Bearer $RESIDENT" \
   -H 'Content-Type: application/json' --data-binary @"$OUT/report.json" >"$OUT/submit.json"
 curl -fsS "$BASE/api/v1/worker/tasks?limit=100" -H "Authorization: Bearer $WORKER" >"$OUT/tasks.json"
@@ -136,6 +142,16 @@ r=json.load(open('$OUT/submit.json')); assert r['status']=='submitted', r
 t=json.load(open('$OUT/tasks.json')); n=len(t['items'])
 assert n==40, f'worker queue has {n} tasks, expected 40'
 print('sanity: submit ok, worker queue holds', n, 'tasks', file=sys.stderr)"
+if [ -n "$UNIT" ]; then
+  curl -fsS "$BASE/api/v1/unit/tasks?limit=100" -H "Authorization: Bearer $UNIT" >"$OUT/unit_tasks.json"
+  python3 -c "
+import json,sys
+t=json.load(open('$OUT/unit_tasks.json')); n=len(t['items'])
+assert n==40, f'unit queue has {n} tasks, expected 40'
+print('sanity: unit queue holds', n, 'assignments', file=sys.stderr)"
+else
+  say "no unit token (a SAFEGRID_BIN from before partner units): skipping the unit_queue phase"
+fi
 
 # drive NAME METHOD PATH TOKEN [BODYFILE]: throughput at $CONNS connections, then an open-loop
 # run at half that rate (oha -q with --latency-correction: coordinated-omission-safe).
@@ -175,6 +191,10 @@ drive() {
 }
 drive submit POST /api/v1/reports "$RESIDENT" "$OUT/report.json"
 drive queue GET "/api/v1/worker/tasks?limit=100" "$WORKER"
+# The unit staff's queue (40 assignments), in the same run as the worker's for comparison.
+if [ -n "$UNIT" ]; then
+  drive unit_queue GET "/api/v1/unit/tasks?limit=100" "$UNIT"
+fi
 ps -o rss= -p "$SERVER_PID" | tr -d ' ' >"$OUT/rss.kb"
 
 # The ceilings: pgbench at the same concurrency on the same database, same moment.

@@ -55,6 +55,10 @@ def pgbench(name):
 
 submit_max, submit_half = oha("submit.max.json"), oha("submit.half.json")
 queue_max, queue_half = oha("queue.max.json"), oha("queue.half.json")
+# The unit staff's queue, beside the worker's (absent when the binary predates units).
+has_unit = os.path.exists(os.path.join(a.out, "unit_queue.max.json"))
+if has_unit:
+    unit_max, unit_half = oha("unit_queue.max.json"), oha("unit_queue.half.json")
 pg_insert, pg_select = pgbench("pgbench.insert.txt"), pgbench("pgbench.select.txt")
 rss_mb = int(open(os.path.join(a.out, "rss.kb")).read().strip()) / 1024.0
 data_secs = open(os.path.join(a.out, "benchdata.secs")).read().strip().splitlines()[-1]
@@ -72,6 +76,10 @@ rows = [
     ("report submission (POST /api/v1/reports)", submit_max, submit_half, pg_insert, "INSERT", 25.0),
     ("worker queue (GET /api/v1/worker/tasks, 40 tasks)", queue_max, queue_half, pg_select, "SELECT", 15.0),
 ]
+if has_unit:
+    rows.append(
+        ("unit queue (GET /api/v1/unit/tasks, 40 assignments)", unit_max, unit_half, pg_select, "SELECT", 15.0)
+    )
 lines = [
     f"| operation | req/s at {a.connections} conns | pgbench ceiling (tps) | ratio (target ≥ 0.50) | open-loop rate | p50 ms | p99 ms (target) |",
     "|---|---:|---:|---:|---:|---:|---:|",
@@ -83,6 +91,13 @@ for label, mx, half, ceiling, kind, p99_target in rows:
         f"| {half['rps']:.0f}/s | {half['p50']:.1f} | {half['p99']:.1f} (≤ {p99_target:.0f}) {verdict(half['p99'] <= p99_target)} |"
     )
 lines.append("")
+if has_unit:
+    lines.append(
+        f"Unit queue beside the worker queue (same run): {unit_max['rps']:.0f} vs {queue_max['rps']:.0f} req/s "
+        f"({ratio(unit_max['rps'], queue_max['rps']):.2f}×), open-loop p99 {unit_half['p99']:.1f} vs "
+        f"{queue_half['p99']:.1f} ms."
+    )
+    lines.append("")
 lines.append(
     f"Server RSS after the run: **{rss_mb:.0f} MB** with {a.grids:,} grids loaded "
     f"(target < 100 MB: {verdict(rss_mb < 100)}). Bench data ({a.grids:,} grids, "
@@ -95,7 +110,10 @@ if a.check:
     if problems:
         print("\nload benchmark smoke FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
         sys.exit(1)
-    if min(submit_max["n"], submit_half["n"], queue_max["n"], queue_half["n"]) < 1:
+    counts = [submit_max["n"], submit_half["n"], queue_max["n"], queue_half["n"]]
+    if has_unit:
+        counts += [unit_max["n"], unit_half["n"]]
+    if min(counts) < 1:
         print("load benchmark smoke FAILED: a phase sent no request", file=sys.stderr)
         sys.exit(1)
     print("\nload benchmark smoke: every phase ran and every answer was 2xx")

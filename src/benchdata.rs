@@ -3,8 +3,9 @@
 //! written in bulk (multi-row INSERTs, one transaction per batch) on any backend.
 //!
 //! It also writes what the load benchmark needs to drive the server: tokens of a resident, of
-//! a worker whose queue holds exactly `queue_tasks` open reports, and of the district admin,
-//! plus a report body that routes to a grid other than that worker's.
+//! a worker whose queue holds exactly `queue_tasks` open reports, of a partner unit's staff
+//! member whose unit queue holds exactly `unit_tasks` open assignments, and of the district
+//! admin, plus a report body that routes to a grid other than that worker's.
 
 use crate::cases::number::{self, CaseKind};
 use entity::enums::{ReportStatus, WishKind, WishStatus};
@@ -48,6 +49,9 @@ pub struct Options {
     pub wishes: usize,
     /// Open reports in the benchmark worker's queue (grid `G000000`).
     pub queue_tasks: usize,
+    /// Open lead assignments in the queue of the benchmark unit (`BU0`, serving the whole
+    /// district), on reports in grids other than `G000000`.
+    pub unit_tasks: usize,
     /// Rows per INSERT (and per transaction).
     pub batch: usize,
     pub seed: u64,
@@ -65,7 +69,12 @@ pub struct Summary {
     pub closed_on_time: usize,
     pub reworked: usize,
     pub wishes: usize,
+    pub unit_tasks: usize,
 }
+
+/// The benchmark's partner unit and its staff member's openid.
+pub const BENCH_UNIT: &str = "BU0";
+const BENCH_UNIT_STAFF: &str = "bench-u0";
 
 /// Progress of one stage: (stage, done, total).
 pub type Progress<'a> = &'a (dyn Fn(&str, usize, usize) + Sync);
@@ -221,8 +230,18 @@ pub async fn generate(
             now - 400 * DAY,
         ));
     }
+    // The benchmark unit's staff member, last.
+    users.push(user(
+        BENCH_UNIT_STAFF.into(),
+        "单位人员0".into(),
+        now - 400 * DAY,
+    ));
     let resident_ids: Vec<String> = users[..residents].iter().map(id_of).collect();
-    let worker_ids: Vec<String> = users[residents..].iter().map(id_of).collect();
+    let worker_ids: Vec<String> = users[residents..residents + grids.len()]
+        .iter()
+        .map(id_of)
+        .collect();
+    let staff_id = users.last().map(id_of).unwrap_or_default();
     summary.users = users.len();
     let total = users.len();
     bulk(
@@ -254,12 +273,42 @@ pub async fn generate(
     )
     .await?;
 
+    // The benchmark unit (DOMAIN.md §8): serves the whole district, one staff member.
+    let unit = entity::units::ActiveModel {
+        code: Set(BENCH_UNIT.into()),
+        name: Set("基准物业公司".into()),
+        kind: Set(entity::enums::UnitKind::Property),
+        active: Set(true),
+        owner_path: Set("/BD/".into()),
+        created_at: Set(now - 400 * DAY),
+        updated_at: Set(now - 400 * DAY),
+    };
+    entity::units::Entity::insert(unit).exec(db).await?;
+    entity::unit_areas::Entity::insert(entity::unit_areas::ActiveModel {
+        unit_code: Set(BENCH_UNIT.into()),
+        area_code: Set("BD".into()),
+        area_path: Set("/BD/".into()),
+    })
+    .exec(db)
+    .await?;
+    entity::unit_members::Entity::insert(entity::unit_members::ActiveModel {
+        unit_code: Set(BENCH_UNIT.into()),
+        user_id: Set(staff_id),
+        role: Set("unit_lead".into()),
+        created_at: Set(now - 400 * DAY),
+    })
+    .exec(db)
+    .await?;
+
     // Reports over the past year. Grid 0 (the benchmark worker's) gets exactly `queue_tasks`
-    // open reports and nothing else, so its queue has a known length.
-    let mut reports = Vec::with_capacity(opts.reports + opts.queue_tasks);
+    // open reports and nothing else, so its queue has a known length. Then `unit_tasks` open
+    // reports in other grids, dispatched to the benchmark unit (its queue's known length).
+    let mut reports = Vec::with_capacity(opts.reports + opts.queue_tasks + opts.unit_tasks);
     let mut timeline = Vec::new();
-    for i in 0..opts.reports + opts.queue_tasks {
-        let queue_task = i >= opts.reports;
+    let mut assignments = Vec::with_capacity(opts.unit_tasks);
+    for i in 0..opts.reports + opts.queue_tasks + opts.unit_tasks {
+        let queue_task = (opts.reports..opts.reports + opts.queue_tasks).contains(&i);
+        let unit_task = i >= opts.reports + opts.queue_tasks;
         let gi = if queue_task {
             0
         } else {
@@ -267,7 +316,18 @@ pub async fn generate(
         };
         let (grid, worker) = (&grids[gi], &worker_ids[gi]);
         let reporter = &resident_ids[rng.gen_range(0..resident_ids.len())];
-        let r = synth_report(&mut rng, now, grid, reporter, worker, queue_task);
+        let mut r = synth_report(
+            &mut rng,
+            now,
+            grid,
+            reporter,
+            worker,
+            queue_task || unit_task,
+        );
+        if unit_task {
+            let a = synth_assignment(&mut rng, now, &mut r);
+            assignments.push(a);
+        }
         match r.status {
             ReportStatus::Closed => {
                 if r.closed_at.zip(r.deadline).is_some_and(|(c, d)| c <= d) {
@@ -292,6 +352,16 @@ pub async fn generate(
         opts.batch,
         |n| progress("reports", n, total),
         entity::reports::Entity::insert_many,
+    )
+    .await?;
+    summary.unit_tasks = assignments.len();
+    let total = assignments.len();
+    bulk(
+        db,
+        assignments,
+        opts.batch,
+        |n| progress("dispatches", n, total),
+        entity::report_units::Entity::insert_many,
     )
     .await?;
     let total = timeline.len();
@@ -396,6 +466,52 @@ struct SynthReport {
     closed_at: Option<i64>,
     rework_count: i32,
     rating: Option<i16>,
+    lead_unit: Option<String>,
+}
+
+/// Dispatches an open report to the benchmark unit as lead, the way `dispatch` leaves it:
+/// the case in progress, held by the unit; the assignment dispatched (waiting for its
+/// sign-for) or signed, due in the coming days so the queue holds it.
+fn synth_assignment(
+    rng: &mut StdRng,
+    now: i64,
+    r: &mut SynthReport,
+) -> entity::report_units::ActiveModel {
+    // After the submission: the report is from the last 5 days.
+    let dispatched = r.submitted_at + rng.gen_range(0..=(now - r.submitted_at) / 2);
+    r.status = ReportStatus::InProgress;
+    r.accepted_at = Some(r.accepted_at.unwrap_or(dispatched).min(dispatched));
+    let deadline = now + rng.gen_range(HOUR..5 * DAY);
+    r.deadline = Some(deadline);
+    r.resolved_at = None;
+    r.closed_at = None;
+    r.rating = None;
+    r.lead_unit = Some(BENCH_UNIT.into());
+    let signed = rng
+        .gen_bool(0.5)
+        .then(|| dispatched + rng.gen_range(60_000..HOUR));
+    entity::report_units::ActiveModel {
+        id: Set(crate::util::new_id()),
+        report_id: Set(r.id.clone()),
+        unit_code: Set(BENCH_UNIT.into()),
+        role: Set(entity::enums::UnitRole::Lead),
+        status: Set(if signed.is_some() {
+            entity::enums::AssignmentStatus::Signed
+        } else {
+            entity::enums::AssignmentStatus::Dispatched
+        }),
+        instruction: Set(Some("请尽快到场处置。".into())),
+        dispatched_by: Set(None),
+        dispatched_at: Set(dispatched),
+        sign_deadline: Set(dispatched + 2 * HOUR),
+        deadline: Set(deadline),
+        signed_at: Set(signed),
+        signed_by: Set(None),
+        returned_at: Set(None),
+        return_reason: Set(None),
+        resolved_at: Set(None),
+        updated_at: Set(signed.unwrap_or(dispatched)),
+    }
 }
 
 /// Draws one report: submitted uniformly over the past year; old ones are almost all closed
@@ -494,6 +610,7 @@ fn synth_report(
                 rng.gen_range(1..=3)
             }
         }),
+        lead_unit: None,
     }
 }
 
@@ -534,7 +651,7 @@ impl SynthReport {
             extension_reason: Set(None),
             duplicate_of: Set(None),
             flagged: Set(false),
-            lead_unit: Set(None),
+            lead_unit: Set(self.lead_unit),
             supervised: Set(false),
             return_count: Set(0),
             source: Set(entity::enums::Source::Resident),
@@ -693,8 +810,8 @@ fn synth_wish(
     }
 }
 
-/// Tokens of a resident, the worker of `G000000` and the district admin (created here), and
-/// a report body that routes to the last grid.
+/// Tokens of a resident, the worker of `G000000`, the benchmark unit's staff member and the
+/// district admin (created here), and a report body that routes to the last grid.
 async fn write_tokens(
     settings: &Settings,
     db: &DatabaseConnection,
@@ -708,6 +825,9 @@ async fn write_tokens(
     };
     let resident = find("bench-r0").await?.context("bench resident missing")?;
     let worker = find("bench-w0").await?.context("bench worker missing")?;
+    let unit_staff = find(BENCH_UNIT_STAFF)
+        .await?
+        .context("bench unit staff missing")?;
     let admin_name = "bench-admin";
     let admin = match entity::users::Entity::find()
         .filter(entity::users::Column::Username.eq(admin_name))
@@ -752,6 +872,8 @@ async fn write_tokens(
         "worker": token(&worker.id)?,
         "admin": token(&admin.id)?,
         "worker_grid": "G000000",
+        "unit": token(&unit_staff.id)?,
+        "unit_code": BENCH_UNIT,
         "report": {
             "category": "sanitation",
             "description": "楼道堆放杂物，影响消防通道，请尽快清理。",

@@ -419,7 +419,7 @@ pub async fn bench_data(
     let s = crate::benchdata::run(settings, opts, &progress).await?;
     bar.finish_and_clear();
     println!(
-        "bench data in {:.1} s: {} grids, {} users, {} reports ({} open, {} closed on time, {} reworked), {} wishes",
+        "bench data in {:.1} s: {} grids, {} users, {} reports ({} open, {} closed on time, {} reworked, {} dispatched to unit {}), {} wishes",
         started.elapsed().as_secs_f64(),
         s.grids,
         s.users,
@@ -427,6 +427,8 @@ pub async fn bench_data(
         s.open_reports,
         s.closed_on_time,
         s.reworked,
+        s.unit_tasks,
+        crate::benchdata::BENCH_UNIT,
         s.wishes
     );
     if let Some(path) = &opts.tokens {

@@ -66,12 +66,16 @@ enum Command {
         /// Open reports in the queue of the benchmark worker (grid G000000).
         #[arg(long, default_value_t = 40)]
         queue_tasks: usize,
+        /// Open lead assignments in the queue of the benchmark unit (BU0).
+        #[arg(long, default_value_t = 40)]
+        unit_tasks: usize,
         /// Rows per multi-row INSERT (one transaction each).
         #[arg(long, default_value_t = 500)]
         batch: usize,
         #[arg(long, default_value_t = 2026)]
         seed: u64,
-        /// Write tokens (resident, worker of G000000, admin) and a sample report body here.
+        /// Write tokens (resident, worker of G000000, unit staff of BU0, admin) and a sample
+        /// report body here.
         #[arg(long)]
         tokens: Option<std::path::PathBuf>,
     },
@@ -179,6 +183,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             reports,
             wishes,
             queue_tasks,
+            unit_tasks,
             batch,
             seed,
             tokens,
@@ -188,6 +193,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 reports,
                 wishes,
                 queue_tasks,
+                unit_tasks,
                 batch,
                 seed,
                 tokens,

@@ -5,14 +5,16 @@ use futures_util::StreamExt;
 use sea_orm::{ConnectionTrait, StreamTrait};
 
 use super::metrics::Metrics;
-use super::service::{self, Dashboard, DashboardQuery};
+use super::service::{self, Dashboard, DashboardQuery, GroupBy};
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// Closure metrics of an area and period: totals and groups (every child area or every grid,
-/// worst first; categories; or days), each group's metrics beside its `key` and `name`.
-/// Rates are null when their denominator is 0; durations are minutes with one decimal.
+/// worst first; categories; days; or partner units, worst first), each group's metrics
+/// beside its `key` and `name`, with the unit figures (lead dispatches of the group's
+/// reports by dispatch day, or the unit's own). Rates are null when their denominator is 0;
+/// durations are minutes with one decimal.
 #[utoipa::path(tag = "dashboard", params(DashboardQuery), security(("bearer" = [])),
     responses((status = 200, body = Dashboard),
         (status = 403, description = "not an admin, or the area is outside the admin's", body = crate::error::ErrorBody),
@@ -29,7 +31,7 @@ async fn dashboard(
 }
 
 /// The CSV columns, as an admin reads them.
-pub const CSV_HEADER: [&str; 24] = [
+pub const CSV_HEADER: [&str; 30] = [
     "编码",
     "名称",
     "上报数",
@@ -54,6 +56,12 @@ pub const CSV_HEADER: [&str; 24] = [
     "微心愿提交数",
     "微心愿认领数",
     "微心愿完成数",
+    "派单数",
+    "按时签收数",
+    "退单数",
+    "按时签收率(%)",
+    "按时办结率(%)",
+    "退单率(%)",
 ];
 
 fn cell(text: &str) -> String {
@@ -102,6 +110,12 @@ pub fn csv_line(key: &str, name: &str, m: &Metrics) -> String {
         m.wishes_submitted.to_string(),
         m.wishes_claimed.to_string(),
         m.wishes_fulfilled.to_string(),
+        m.dispatched.to_string(),
+        m.signed_on_time.to_string(),
+        m.returned.to_string(),
+        pct(m.sign_on_time_rate),
+        pct(m.unit_on_time_rate),
+        pct(m.return_rate),
     ];
     let mut line = fields.join(",");
     line.push_str("\r\n");
@@ -109,7 +123,8 @@ pub fn csv_line(key: &str, name: &str, m: &Metrics) -> String {
 }
 
 /// The same data as CSV (UTF-8 with BOM, Chinese headers): a total line, then one line per
-/// group in key order, streamed from the database row by row.
+/// group in key order; child areas and grids streamed from the database row by row, the
+/// shorter lists (categories, days, units) read whole.
 #[utoipa::path(tag = "dashboard", params(DashboardQuery), security(("bearer" = [])),
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 403, description = "not an admin, or the area is outside the admin's", body = crate::error::ErrorBody),
@@ -123,13 +138,25 @@ async fn dashboard_csv(
 ) -> ApiResult<HttpResponse> {
     let scope = service::resolve(&state, &who, &q).await?;
     let (wish_total, wish_groups) = service::wishes(&state.db, &scope).await?;
-    let totals = service::totals(&state, &scope, wish_total).await?;
+    let units = service::unit_figures(&state.db, &scope, crate::util::now_ms()).await?;
+    let totals = service::totals(&state, &scope, wish_total)
+        .await?
+        .with_units(&units.total);
     let mut head = String::from("\u{feff}");
     head.push_str(&CSV_HEADER.join(","));
     head.push_str("\r\n");
     head.push_str(&csv_line("", "合计", &totals));
     let db = state.db.clone();
-    let stmt = service::groups_statement(db.get_database_backend(), &scope);
+    let streamed = matches!(scope.group_by, GroupBy::Child | GroupBy::Grid);
+    let stmt = match service::groups_statement(db.get_database_backend(), &scope) {
+        Some(stmt) if streamed => stmt,
+        _ => {
+            for g in service::read_groups(&state.db, &scope, &wish_groups, &units).await? {
+                head.push_str(&csv_line(&g.key, &g.name, &g.metrics));
+            }
+            return Ok(csv_response(&scope, HttpResponse::Ok().body(head)));
+        }
+    };
     let body = async_stream::stream! {
         yield Ok::<_, actix_web::Error>(web::Bytes::from(head));
         let mut rows = match db.stream(stmt).await {
@@ -143,7 +170,7 @@ async fn dashboard_csv(
         while let Some(row) = rows.next().await {
             let line = row
                 .map_err(crate::error::ApiError::from)
-                .and_then(|r| service::group_of(&r, &wish_groups))
+                .and_then(|r| service::group_of(&r, &wish_groups, &units))
                 .map(|g| csv_line(&g.key, &g.name, &g.metrics));
             match line {
                 Ok(l) => yield Ok(web::Bytes::from(l)),
@@ -155,19 +182,29 @@ async fn dashboard_csv(
             }
         }
     };
+    Ok(csv_response(&scope, HttpResponse::Ok().streaming(body)))
+}
+
+/// The CSV headers on a response: its type and its file name.
+fn csv_response(scope: &service::Scope, mut res: HttpResponse) -> HttpResponse {
     let file = format!(
         "dashboard-{}-{}-{}.csv",
         scope.area.code,
         super::rollup::day_key(scope.from),
         super::rollup::day_key(scope.to)
     );
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "content-disposition",
-            format!("attachment; filename=\"{}\"", file.replace('"', "")),
-        ))
-        .streaming(body))
+    let headers = res.headers_mut();
+    headers.insert(
+        actix_web::http::header::CONTENT_TYPE,
+        actix_web::http::header::HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}\"",
+        file.replace('"', "")
+    )) {
+        headers.insert(actix_web::http::header::CONTENT_DISPOSITION, v);
+    }
+    res
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -16,6 +16,17 @@
 //! - rated: has a rating; satisfied: rating 4–5.
 //! - cancelled reports count nowhere (API.md), not even as submitted.
 //!
+//! Unit metrics (DOMAIN.md §8), per LEAD assignment (`report_units`, role lead) of a report
+//! that is not cancelled, cohort by dispatch day, as of `now`:
+//! - dispatched: every such assignment, whatever became of it (returned and withdrawn too).
+//! - signed on time: signed_at ≤ sign_deadline.
+//! - returned: the unit sent it back (退单).
+//! - unit due: resolved, or still held (not resolved, returned or withdrawn) past its
+//!   deadline; resolved on time: resolved_at ≤ deadline.
+//! - unit rated / satisfied: the report's rating, for resolved assignments only.
+//! - 按时签收率 = signed on time / dispatched; 按时办结率 = resolved on time / unit due;
+//!   退单率 = returned / dispatched.
+//!
 //! Statuses are read through [`ReportStatus`] and its methods (`is_open`, `is_handled`), so
 //! the metrics and the state machine cannot disagree on what "open" and "handled" mean.
 
@@ -23,7 +34,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::histogram::Histogram;
-use crate::reports::status::ReportStatus;
+use crate::reports::status::{AssignmentStatus, ReportStatus};
 
 /// The facts of one report the metrics need (a row of `reports`).
 #[derive(Clone, Debug)]
@@ -210,6 +221,80 @@ pub struct WishCounts {
     pub fulfilled: i64,
 }
 
+/// The facts of one lead assignment the unit metrics need (a row of `report_units` and its
+/// report's rating).
+#[derive(Clone, Debug)]
+pub struct AssignmentFact {
+    pub status: AssignmentStatus,
+    pub sign_deadline: i64,
+    pub deadline: i64,
+    pub signed_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub rating: Option<i16>,
+}
+
+/// Additive counters of a set of lead assignments (DOMAIN.md §8). The dashboard reads them
+/// with one grouped query whose `CASE`s spell out [`UnitCounts::add`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnitCounts {
+    pub dispatched: i64,
+    pub signed_on_time: i64,
+    pub returned: i64,
+    /// Resolved, or still held past the deadline.
+    pub due: i64,
+    pub resolved_on_time: i64,
+    /// Resolved assignments whose report has a rating.
+    pub rated: i64,
+    /// Of those, rated 4–5.
+    pub satisfied: i64,
+}
+
+impl UnitCounts {
+    /// Adds one lead assignment of a report that is not cancelled, as of `now`.
+    pub fn add(&mut self, f: &AssignmentFact, now: i64) {
+        use AssignmentStatus as A;
+        self.dispatched += 1;
+        if f.signed_at.is_some_and(|at| at <= f.sign_deadline) {
+            self.signed_on_time += 1;
+        }
+        if f.status == A::Returned {
+            self.returned += 1;
+        }
+        let held = !matches!(f.status, A::Resolved | A::Returned | A::Withdrawn);
+        match f.resolved_at {
+            Some(at) => {
+                self.due += 1;
+                if at <= f.deadline {
+                    self.resolved_on_time += 1;
+                }
+            }
+            None if held && f.deadline < now => self.due += 1,
+            None => {}
+        }
+        if f.status == A::Resolved {
+            if let Some(r) = f.rating {
+                self.rated += 1;
+                if r >= 4 {
+                    self.satisfied += 1;
+                }
+            }
+        }
+    }
+
+    /// `self + other`, field by field (folding grid rows into child areas).
+    pub fn plus(&self, o: &UnitCounts) -> UnitCounts {
+        UnitCounts {
+            dispatched: self.dispatched + o.dispatched,
+            signed_on_time: self.signed_on_time + o.signed_on_time,
+            returned: self.returned + o.returned,
+            due: self.due + o.due,
+            resolved_on_time: self.resolved_on_time + o.resolved_on_time,
+            rated: self.rated + o.rated,
+            satisfied: self.satisfied + o.satisfied,
+        }
+    }
+}
+
 /// Every figure of the dashboard for one set of reports and wishes, under the names of the
 /// client contract (API.md). Counts are integers; rates are in 0..1, null when their
 /// denominator is 0; durations are minutes rounded to one decimal, null when nothing was
@@ -272,6 +357,24 @@ pub struct Metrics {
     pub wishes_fulfilled: i64,
     /// Reports handled (办结数): resolved or closed; the denominator of `rework_rate`.
     pub handled: i64,
+    /// 派单数: lead dispatches to partner units (DOMAIN.md §8) of the reports counted here,
+    /// by dispatch day; a report dispatched twice counts twice. In `group_by=unit` groups,
+    /// the unit's own lead dispatches.
+    pub dispatched: i64,
+    /// Of those, signed for (签收) by the sign-for deadline.
+    pub signed_on_time: i64,
+    /// Of those, returned by the unit (退单).
+    pub returned: i64,
+    /// 按时签收率 = signed on time / dispatched.
+    #[schema(required = true, minimum = 0.0, maximum = 1.0)]
+    pub sign_on_time_rate: Option<f64>,
+    /// 按时办结率 = resolved by the handling deadline / dispatches due (resolved, or still
+    /// held by the unit past the deadline).
+    #[schema(required = true, minimum = 0.0, maximum = 1.0)]
+    pub unit_on_time_rate: Option<f64>,
+    /// 退单率 = returned / dispatched.
+    #[schema(required = true, minimum = 0.0, maximum = 1.0)]
+    pub return_rate: Option<f64>,
 }
 
 fn rate(num: i64, den: i64) -> Option<f64> {
@@ -311,6 +414,37 @@ impl Metrics {
             wishes_claimed: wishes.claimed,
             wishes_fulfilled: wishes.fulfilled,
             handled: c.handled,
+            dispatched: 0,
+            signed_on_time: 0,
+            returned: 0,
+            sign_on_time_rate: None,
+            unit_on_time_rate: None,
+            return_rate: None,
+        }
+    }
+
+    /// The same metrics with the unit figures of `u` (the lead assignments of these reports).
+    pub fn with_units(self, u: &UnitCounts) -> Metrics {
+        Metrics {
+            dispatched: u.dispatched,
+            signed_on_time: u.signed_on_time,
+            returned: u.returned,
+            sign_on_time_rate: rate(u.signed_on_time, u.dispatched),
+            unit_on_time_rate: rate(u.resolved_on_time, u.due),
+            return_rate: rate(u.returned, u.dispatched),
+            ..self
+        }
+    }
+
+    /// A unit's metrics (a `group_by=unit` group): its unit figures, and satisfaction from
+    /// the ratings of the reports it resolved as lead; the report counts, which belong to
+    /// areas, are 0 and their rates null.
+    pub fn of_unit(u: &UnitCounts) -> Metrics {
+        Metrics {
+            rated: u.rated,
+            satisfied: u.satisfied,
+            satisfaction_rate: rate(u.satisfied, u.rated),
+            ..Metrics::from_counts(&Counts::default(), WishCounts::default()).with_units(u)
         }
     }
 }
@@ -548,10 +682,13 @@ mod tests {
         for name in CONTRACT {
             assert!(keys.contains(&name), "{name} is missing from {keys:?}");
         }
+        for name in UNIT_CONTRACT {
+            assert!(keys.contains(&name), "{name} is missing from {keys:?}");
+        }
         // Additions beyond the contract: only `handled` (the CSV's 办结数).
         let extra: Vec<&&str> = keys
             .iter()
-            .filter(|k| !CONTRACT.contains(k) && **k != "handled")
+            .filter(|k| !CONTRACT.contains(k) && !UNIT_CONTRACT.contains(k) && **k != "handled")
             .collect();
         assert!(extra.is_empty(), "{extra:?}");
         assert_eq!(v["wishes_submitted"], 3);
@@ -559,6 +696,139 @@ mod tests {
         assert_eq!(v["wishes_fulfilled"], 1);
         assert_eq!(v["loop_closed_rate"], serde_json::Value::Null);
         assert!(v["close_minutes_p50"].is_f64());
+    }
+
+    /// The unit metric fields of API.md ("Partner units"), exactly as spelled there.
+    const UNIT_CONTRACT: [&str; 6] = [
+        "dispatched",
+        "signed_on_time",
+        "returned",
+        "sign_on_time_rate",
+        "unit_on_time_rate",
+        "return_rate",
+    ];
+
+    fn lead(status: AssignmentStatus) -> AssignmentFact {
+        AssignmentFact {
+            status,
+            sign_deadline: 2 * H,
+            deadline: 50 * H,
+            signed_at: None,
+            resolved_at: None,
+            rating: None,
+        }
+    }
+
+    fn unit_metrics(facts: &[AssignmentFact]) -> Metrics {
+        let mut u = UnitCounts::default();
+        for f in facts {
+            u.add(f, NOW);
+        }
+        Metrics::of_unit(&u)
+    }
+
+    #[test]
+    fn no_dispatch_gives_null_unit_rates() {
+        let m = unit_metrics(&[]);
+        assert_eq!((m.dispatched, m.signed_on_time, m.returned), (0, 0, 0));
+        assert_eq!(m.sign_on_time_rate, None);
+        assert_eq!(m.unit_on_time_rate, None);
+        assert_eq!(m.return_rate, None);
+        assert_eq!(m.satisfaction_rate, None);
+        // Report metrics carry no unit figures unless given them.
+        let m = metrics(&[fact(ReportStatus::Submitted)]);
+        assert_eq!((m.dispatched, m.sign_on_time_rate), (0, None));
+        // Dispatched, waiting within both limits: a dispatch, nothing due yet.
+        let m = unit_metrics(&[AssignmentFact {
+            deadline: NOW + H,
+            sign_deadline: NOW + H,
+            ..lead(AssignmentStatus::Dispatched)
+        }]);
+        assert_eq!(m.dispatched, 1);
+        assert_eq!(m.sign_on_time_rate, Some(0.0));
+        assert_eq!(m.unit_on_time_rate, None);
+        assert_eq!(m.return_rate, Some(0.0));
+    }
+
+    #[test]
+    fn a_hand_computed_mix_of_lead_assignments_gives_the_known_unit_answers() {
+        use AssignmentStatus as A;
+        let facts = [
+            // 1. signed in time, resolved in time, rated 5.
+            AssignmentFact {
+                signed_at: Some(H),
+                resolved_at: Some(10 * H),
+                rating: Some(5),
+                ..lead(A::Resolved)
+            },
+            // 2. signed late, resolved late, rated 2.
+            AssignmentFact {
+                signed_at: Some(3 * H),
+                resolved_at: Some(60 * H),
+                rating: Some(2),
+                ..lead(A::Resolved)
+            },
+            // 3. signed in time, still handling past its deadline (50 h < NOW): due, late.
+            AssignmentFact {
+                signed_at: Some(2 * H),
+                ..lead(A::Signed)
+            },
+            // 4. signed in time, handling within its limit: not due.
+            AssignmentFact {
+                signed_at: Some(H),
+                deadline: NOW + H,
+                ..lead(A::Signed)
+            },
+            // 5. returned: never signed, not due though its deadline passed.
+            lead(A::Returned),
+            // 6. withdrawn by a new dispatch before signing: not due.
+            lead(A::Withdrawn),
+            // 7. never signed, past both deadlines: due.
+            lead(A::Dispatched),
+            // 8. resolved in time but not rated.
+            AssignmentFact {
+                signed_at: Some(H),
+                resolved_at: Some(5 * H),
+                ..lead(A::Resolved)
+            },
+        ];
+        let m = unit_metrics(&facts);
+        assert_eq!(m.dispatched, 8);
+        assert_eq!(m.signed_on_time, 4); // 1, 3, 4, 8
+        assert_eq!(m.returned, 1);
+        assert_eq!(m.sign_on_time_rate, Some(4.0 / 8.0));
+        // Due: 1, 2, 8 resolved + 3, 7 held past the deadline = 5; on time: 1, 8.
+        assert_eq!(m.unit_on_time_rate, Some(2.0 / 5.0));
+        assert_eq!(m.return_rate, Some(1.0 / 8.0));
+        // Satisfaction from the resolved ones with a rating: 1 (5) and 2 (2).
+        assert_eq!((m.rated, m.satisfied), (2, 1));
+        assert_eq!(m.satisfaction_rate, Some(0.5));
+        // A unit group carries no report counts.
+        assert_eq!((m.submitted, m.due, m.closure_rate), (0, 0, None));
+        // Signing exactly at the deadline is on time; resolving exactly at it too.
+        let m = unit_metrics(&[AssignmentFact {
+            signed_at: Some(2 * H),
+            resolved_at: Some(50 * H),
+            ..lead(A::Resolved)
+        }]);
+        assert_eq!(m.sign_on_time_rate, Some(1.0));
+        assert_eq!(m.unit_on_time_rate, Some(1.0));
+    }
+
+    #[test]
+    fn unit_counts_add_up_and_report_metrics_take_them() {
+        let mut a = UnitCounts::default();
+        a.add(&lead(AssignmentStatus::Returned), NOW);
+        let mut b = UnitCounts::default();
+        b.add(&lead(AssignmentStatus::Dispatched), NOW);
+        let sum = a.plus(&b);
+        assert_eq!((sum.dispatched, sum.returned, sum.due), (2, 1, 1));
+        let m = metrics(&[fact(ReportStatus::InProgress)]).with_units(&sum);
+        assert_eq!(m.submitted, 1);
+        assert_eq!(m.return_rate, Some(0.5));
+        assert_eq!(m.unit_on_time_rate, Some(0.0));
+        // Report satisfaction stays the reports' own.
+        assert_eq!(m.satisfaction_rate, None);
     }
 
     /// The dashboard metric fields of API.md, exactly as spelled there.

@@ -68,11 +68,13 @@ pub fn counts_from_values(v: &[i64]) -> Counts {
 /// `SUM(col)` as a 64-bit integer on every backend, 0 over no rows: PostgreSQL sums BIGINT
 /// to NUMERIC and MySQL to DECIMAL, neither of which reads back as `i64`.
 pub fn int_sum(backend: DatabaseBackend, col: impl IntoColumnRef) -> SimpleExpr {
-    let sum: SimpleExpr = Func::coalesce([
-        Func::sum(Expr::col(col)).into(),
-        SimpleExpr::Constant(0i64.into()),
-    ])
-    .into();
+    int_sum_expr(backend, Expr::col(col).into())
+}
+
+/// [`int_sum`] of any expression.
+pub fn int_sum_expr(backend: DatabaseBackend, e: SimpleExpr) -> SimpleExpr {
+    let sum: SimpleExpr =
+        Func::coalesce([Func::sum(e).into(), SimpleExpr::Constant(0i64.into())]).into();
     match backend {
         DatabaseBackend::Postgres => Func::cast_as(sum, a("BIGINT")).into(),
         DatabaseBackend::MySql => Func::cast_as(sum, a("SIGNED")).into(),

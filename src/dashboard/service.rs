@@ -4,13 +4,17 @@
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
-use sea_orm::sea_query::{Alias, Condition, Expr, JoinType, Order, Query, SelectStatement};
+use sea_orm::sea_query::{
+    Alias, Condition, Expr, Func, JoinType, Order, Query, SelectStatement, SimpleExpr,
+};
 use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, QueryResult, Statement};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::metrics::{Metrics, WishCounts};
-use super::rollup::{self, counts_from_values, day_key, int_sum, read_values, value_columns};
+use super::metrics::{Metrics, UnitCounts, WishCounts};
+use super::rollup::{
+    self, counts_from_values, day_key, int_sum, int_sum_expr, read_values, value_columns,
+};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -26,8 +30,13 @@ pub enum GroupBy {
     Grid,
     /// Report categories.
     Category,
-    /// Days (Asia/Shanghai), in order.
+    /// Days (Asia/Shanghai), in order. Unit figures count by dispatch day.
     Day,
+    /// Partner units serving a place in the area (at, below or above it), worst first
+    /// (lowest on-time handling rate, then lowest sign-for rate); a unit without dispatches
+    /// in the period is a group of zeros. A unit group carries the unit figures and the
+    /// satisfaction of the reports it resolved as lead; its report counts are 0.
+    Unit,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -38,7 +47,7 @@ pub struct DashboardQuery {
     pub from: Option<String>,
     /// Last day, inclusive; default: today. At most 366 days after `from`.
     pub to: Option<String>,
-    /// `child` (default), `grid`, `category` or `day`.
+    /// `child` (default), `grid`, `category`, `day` or `unit`.
     pub group_by: Option<GroupBy>,
 }
 
@@ -55,9 +64,9 @@ pub struct AreaRef {
 /// One group of a dashboard: its key and name beside its metrics (flat, as in `totals`).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Group {
-    /// Area code, category code or day.
+    /// Area code, category code, day or unit code.
     pub key: String,
-    /// Area or category name; the day again for days.
+    /// Area, category or unit name; the day again for days.
     pub name: String,
     #[serde(flatten)]
     pub metrics: Metrics,
@@ -217,11 +226,13 @@ fn totals_statement(backend: DatabaseBackend, s: &Scope) -> Statement {
 
 /// One row per group (`gkey`, `gname` and the sums), ordered by key: read whole or
 /// streamed. Child areas and grids come from the areas table, joined to their rollups, so
-/// an area without a report in the period is a row of zeros.
-pub fn groups_statement(backend: DatabaseBackend, s: &Scope) -> Statement {
+/// an area without a report in the period is a row of zeros. `None` for units, whose
+/// groups come from [`unit_groups`].
+pub fn groups_statement(backend: DatabaseBackend, s: &Scope) -> Option<Statement> {
     use entity::areas::Column as A;
     let mut sel = Query::select();
     match s.group_by {
+        GroupBy::Unit => return None,
         GroupBy::Child | GroupBy::Grid => {
             let area = |c: A| Expr::col((a(AREAS), c));
             sel.expr_as(area(A::Code), a("gkey"))
@@ -278,7 +289,7 @@ pub fn groups_statement(backend: DatabaseBackend, s: &Scope) -> Statement {
                 .order_by((a(R), a(key)), Order::Asc);
         }
     }
-    backend.build(&sel)
+    Some(backend.build(&sel))
 }
 
 /// queue_path, grid_code, submitted_at, claimed_at, fulfilled_at.
@@ -318,7 +329,7 @@ pub async fn wishes(
                 .map(str::to_owned),
             GroupBy::Grid => Some(grid),
             GroupBy::Day => Some(day_key(rollup::day_of(at))),
-            GroupBy::Category => None,
+            GroupBy::Category | GroupBy::Unit => None,
         };
         for c in std::iter::once(&mut total).chain(key.map(|k| groups.entry(k).or_default())) {
             c.submitted += 1;
@@ -329,16 +340,272 @@ pub async fn wishes(
     Ok((total, groups))
 }
 
-/// One group row of [`groups_statement`] as metrics.
-pub fn group_of(row: &QueryResult, wishes: &HashMap<String, WishCounts>) -> ApiResult<Group> {
+/// One group row of [`groups_statement`] as metrics, with the group's wishes and unit
+/// figures.
+pub fn group_of(
+    row: &QueryResult,
+    wishes: &HashMap<String, WishCounts>,
+    units: &UnitFigures,
+) -> ApiResult<Group> {
     let key: String = row.try_get("", "gkey")?;
     let name: Option<String> = row.try_get("", "gname")?;
     let counts = counts_from_values(&read_values(row)?);
+    let metrics = Metrics::from_counts(&counts, wishes.get(&key).copied().unwrap_or_default())
+        .with_units(&units.groups.get(&key).copied().unwrap_or_default());
     Ok(Group {
         name: name.unwrap_or_else(|| key.clone()),
-        metrics: Metrics::from_counts(&counts, wishes.get(&key).copied().unwrap_or_default()),
+        metrics,
         key,
     })
+}
+
+/// How the unit statement names its tables.
+const RU: &str = "ru";
+const REP: &str = "rep";
+const GRID: &str = "g";
+const UNITS: &str = "u";
+
+/// The Shanghai day number (days since 1970-01-01, UTC+8 without daylight saving since
+/// 1991) of an epoch-ms column, as a 64-bit integer on every backend.
+fn day_number(backend: DatabaseBackend, col: Expr) -> SimpleExpr {
+    let shifted = col.add(8 * 3_600_000i64);
+    match backend {
+        DatabaseBackend::MySql => Func::cast_as(
+            Func::cust(a("FLOOR")).arg(shifted.div(86_400_000i64)),
+            a("SIGNED"),
+        )
+        .into(),
+        // Integer division of integers on both.
+        DatabaseBackend::Postgres | DatabaseBackend::Sqlite => shifted.div(86_400_000i64),
+    }
+}
+
+/// The day of a [`day_number`].
+pub fn day_of_number(n: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default() + chrono::Days::new(n.max(0) as u64)
+}
+
+/// The unit figures of the scope: one row per group key (`gkey`, and `gname` for units)
+/// with the counters of [`UnitCounts`], summed over the LEAD assignments dispatched in the
+/// period of the reports that fell in the area and are not cancelled. The `CASE`s spell out
+/// [`UnitCounts::add`] as of `now`. Child areas are grouped by grid path (folded later).
+pub fn unit_statement(backend: DatabaseBackend, s: &Scope, now: i64) -> Statement {
+    use crate::reports::status::{AssignmentStatus as AS, ReportStatus};
+    use entity::enums::UnitRole;
+    let ru = |c: &str| Expr::col((a(RU), a(c)));
+    let status_is = |st: AS| ru("status").eq(st.as_str());
+    let sum_if = |cond: SimpleExpr| {
+        int_sum_expr(
+            backend,
+            Expr::case(cond, Expr::val(1i64))
+                .finally(Expr::val(0i64))
+                .into(),
+        )
+    };
+    let start = rollup::day_start_ms(s.from);
+    let end = rollup::day_start_ms(s.to.succ_opt().unwrap_or(s.to));
+    let key: SimpleExpr = match s.group_by {
+        GroupBy::Unit => ru("unit_code").into(),
+        GroupBy::Grid => Expr::col((a(REP), a("grid_code"))).into(),
+        GroupBy::Child => Expr::col((a(GRID), a("path"))).into(),
+        GroupBy::Category => Expr::col((a(REP), a("category"))).into(),
+        GroupBy::Day => day_number(backend, ru("dispatched_at")),
+    };
+    let mut sel = Query::select();
+    sel.expr_as(key.clone(), a("gkey"));
+    if s.group_by == GroupBy::Unit {
+        sel.expr_as(Func::max(Expr::col((a(UNITS), a("name")))), a("gname"));
+    }
+    // The unit metrics count lead assignments only (DOMAIN.md §8).
+    let role = sea_orm::ActiveEnum::to_value(&UnitRole::Lead);
+    sel.expr_as(
+        int_sum_expr(backend, Expr::val(1i64).into()),
+        a("dispatched"),
+    )
+    .expr_as(
+        sum_if(
+            ru("signed_at")
+                .is_not_null()
+                .and(ru("signed_at").lte(ru("sign_deadline"))),
+        ),
+        a("signed_on_time"),
+    )
+    .expr_as(sum_if(status_is(AS::Returned)), a("returned"))
+    .expr_as(
+        sum_if(
+            ru("resolved_at").is_not_null().or(ru("resolved_at")
+                .is_null()
+                .and(ru("status").is_not_in([
+                    AS::Resolved.as_str(),
+                    AS::Returned.as_str(),
+                    AS::Withdrawn.as_str(),
+                ]))
+                .and(ru("deadline").lt(now))),
+        ),
+        a("due"),
+    )
+    .expr_as(
+        sum_if(
+            ru("resolved_at")
+                .is_not_null()
+                .and(ru("resolved_at").lte(ru("deadline"))),
+        ),
+        a("resolved_on_time"),
+    )
+    .expr_as(
+        sum_if(status_is(AS::Resolved).and(Expr::col((a(REP), a("rating"))).is_not_null())),
+        a("rated"),
+    )
+    .expr_as(
+        sum_if(status_is(AS::Resolved).and(Expr::col((a(REP), a("rating"))).gte(4))),
+        a("satisfied"),
+    )
+    .from_as(entity::report_units::Entity, a(RU))
+    .join_as(
+        JoinType::InnerJoin,
+        entity::reports::Entity,
+        a(REP),
+        Expr::col((a(REP), a("id"))).equals((a(RU), a("report_id"))),
+    )
+    .join_as(
+        JoinType::InnerJoin,
+        entity::areas::Entity,
+        a(GRID),
+        Expr::col((a(GRID), a("code"))).equals((a(REP), a("grid_code"))),
+    );
+    if s.group_by == GroupBy::Unit {
+        sel.join_as(
+            JoinType::LeftJoin,
+            entity::units::Entity,
+            a(UNITS),
+            Expr::col((a(UNITS), a("code"))).equals((a(RU), a("unit_code"))),
+        );
+    }
+    sel.cond_where(
+        Condition::all()
+            .add(ru("role").eq(role))
+            .add(Expr::col((a(REP), a("status"))).ne(ReportStatus::Cancelled.as_str()))
+            .add(Expr::col((a(GRID), a("path"))).like(format!("{}%", s.area.path)))
+            .add(ru("dispatched_at").gte(start))
+            .add(ru("dispatched_at").lt(end)),
+    )
+    .add_group_by([key]);
+    backend.build(&sel)
+}
+
+/// The unit figures of a scope: totals, per group key, and the names of the units met.
+#[derive(Clone, Debug, Default)]
+pub struct UnitFigures {
+    pub total: UnitCounts,
+    pub groups: HashMap<String, UnitCounts>,
+    names: HashMap<String, String>,
+}
+
+fn unit_counts_of(row: &QueryResult) -> Result<UnitCounts, sea_orm::DbErr> {
+    let g = |c: &str| row.try_get::<i64>("", c);
+    Ok(UnitCounts {
+        dispatched: g("dispatched")?,
+        signed_on_time: g("signed_on_time")?,
+        returned: g("returned")?,
+        due: g("due")?,
+        resolved_on_time: g("resolved_on_time")?,
+        rated: g("rated")?,
+        satisfied: g("satisfied")?,
+    })
+}
+
+/// Reads [`unit_statement`] (one grouped query) and folds its rows into the groups' keys.
+pub async fn unit_figures(
+    db: &impl ConnectionTrait,
+    s: &Scope,
+    now: i64,
+) -> ApiResult<UnitFigures> {
+    let rows = db
+        .query_all(unit_statement(db.get_database_backend(), s, now))
+        .await?;
+    let mut out = UnitFigures::default();
+    for row in &rows {
+        let c = unit_counts_of(row)?;
+        out.total = out.total.plus(&c);
+        let key = match s.group_by {
+            GroupBy::Day => Some(day_key(day_of_number(row.try_get::<i64>("", "gkey")?))),
+            GroupBy::Child => {
+                let path: String = row.try_get("", "gkey")?;
+                path.get(s.area.path.len()..)
+                    .and_then(|rest| rest.split('/').next())
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+            }
+            _ => Some(row.try_get::<String>("", "gkey")?),
+        };
+        if let Some(key) = key {
+            if s.group_by == GroupBy::Unit {
+                if let Some(name) = row.try_get::<Option<String>>("", "gname")? {
+                    out.names.insert(key.clone(), name);
+                }
+            }
+            let g = out.groups.entry(key).or_default();
+            *g = g.plus(&c);
+        }
+    }
+    Ok(out)
+}
+
+/// The unit groups, by code: every unit serving a place at, below or above the area (like
+/// `GET /admin/units?area=`), with or without dispatches, and any other unit holding a
+/// lead dispatch of a report of the area.
+pub async fn unit_groups(
+    db: &impl ConnectionTrait,
+    s: &Scope,
+    figures: &UnitFigures,
+) -> ApiResult<Vec<Group>> {
+    use entity::{unit_areas, units};
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let served = Query::select()
+        .column(unit_areas::Column::UnitCode)
+        .from(unit_areas::Entity)
+        .cond_where(
+            Condition::any()
+                .add(unit_areas::Column::AreaPath.starts_with(&s.area.path))
+                .add(
+                    unit_areas::Column::AreaPath
+                        .is_in(crate::units::service::ancestor_paths(&s.area.path)),
+                ),
+        )
+        .to_owned();
+    let serving: Vec<(String, String)> = units::Entity::find()
+        .select_only()
+        .columns([units::Column::Code, units::Column::Name])
+        .filter(units::Column::Code.in_subquery(served))
+        .order_by_asc(units::Column::Code)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut groups: Vec<Group> = serving
+        .into_iter()
+        .map(|(code, name)| Group {
+            metrics: Metrics::of_unit(&figures.groups.get(&code).copied().unwrap_or_default()),
+            key: code,
+            name,
+        })
+        .collect();
+    let mut others: Vec<Group> = figures
+        .groups
+        .iter()
+        .filter(|(code, _)| !groups.iter().any(|g| &g.key == *code))
+        .map(|(code, c)| Group {
+            key: code.clone(),
+            name: figures
+                .names
+                .get(code)
+                .cloned()
+                .unwrap_or_else(|| code.clone()),
+            metrics: Metrics::of_unit(c),
+        })
+        .collect();
+    groups.append(&mut others);
+    groups.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(groups)
 }
 
 /// Brings rows whose overdue figures the clock changed up to date, then reads the totals.
@@ -353,6 +620,80 @@ pub async fn totals(state: &AppState, s: &Scope, wishes: WishCounts) -> ApiResul
         None => Default::default(),
     };
     Ok(Metrics::from_counts(&counts, wishes))
+}
+
+/// Every group in key order, read whole. Days and categories come from the rollups, which
+/// hold the days and categories reports were submitted in; a day or category that only has
+/// dispatches in the period (of reports submitted earlier) is added as a group with its
+/// unit figures and zero report counts.
+pub async fn read_groups(
+    db: &impl ConnectionTrait,
+    s: &Scope,
+    wishes: &HashMap<String, WishCounts>,
+    units: &UnitFigures,
+) -> ApiResult<Vec<Group>> {
+    let Some(st) = groups_statement(db.get_database_backend(), s) else {
+        return unit_groups(db, s, units).await;
+    };
+    let mut groups = db
+        .query_all(st)
+        .await?
+        .iter()
+        .map(|r| group_of(r, wishes, units))
+        .collect::<ApiResult<Vec<_>>>()?;
+    if matches!(s.group_by, GroupBy::Day | GroupBy::Category) {
+        let missing: Vec<&String> = units
+            .groups
+            .keys()
+            .filter(|k| !groups.iter().any(|g| &g.key == *k))
+            .collect();
+        let names: HashMap<String, String> =
+            if s.group_by == GroupBy::Category && !missing.is_empty() {
+                use entity::categories as c;
+                use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+                c::Entity::find()
+                    .select_only()
+                    .columns([c::Column::Code, c::Column::Name])
+                    .filter(c::Column::Code.is_in(missing.iter().map(|k| k.as_str())))
+                    .into_tuple()
+                    .all(db)
+                    .await?
+                    .into_iter()
+                    .collect()
+            } else {
+                HashMap::new()
+            };
+        for key in missing {
+            groups.push(Group {
+                key: key.clone(),
+                name: names.get(key).cloned().unwrap_or_else(|| key.clone()),
+                metrics: Metrics::from_counts(
+                    &Default::default(),
+                    wishes.get(key).copied().unwrap_or_default(),
+                )
+                .with_units(&units.groups[key]),
+            });
+        }
+        groups.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    Ok(groups)
+}
+
+/// Units worst first: lowest on-time handling rate (no rate last), then lowest sign-for
+/// rate, then highest return rate, then code.
+fn worst_unit_first(a: &Group, b: &Group) -> std::cmp::Ordering {
+    let key = |g: &Group| {
+        (
+            g.metrics.unit_on_time_rate.unwrap_or(f64::INFINITY),
+            g.metrics.sign_on_time_rate.unwrap_or(f64::INFINITY),
+            g.metrics.return_rate.unwrap_or(f64::NEG_INFINITY),
+        )
+    };
+    let (ka, kb) = (key(a), key(b));
+    ka.0.total_cmp(&kb.0)
+        .then(ka.1.total_cmp(&kb.1))
+        .then(kb.2.total_cmp(&ka.2))
+        .then(a.key.cmp(&b.key))
 }
 
 /// Worst first: lowest on-time rate (no rate last), then lowest closure rate, most overdue.
@@ -373,17 +714,13 @@ fn worst_first(a: &Group, b: &Group) -> std::cmp::Ordering {
 /// The whole dashboard.
 pub async fn dashboard(state: &AppState, s: &Scope) -> ApiResult<Dashboard> {
     let (wish_total, wish_groups) = wishes(&state.db, s).await?;
-    let totals = totals(state, s, wish_total).await?;
-    let rows = state
-        .db
-        .query_all(groups_statement(state.db.get_database_backend(), s))
-        .await?;
-    let mut groups = rows
-        .iter()
-        .map(|r| group_of(r, &wish_groups))
-        .collect::<ApiResult<Vec<_>>>()?;
-    if matches!(s.group_by, GroupBy::Child | GroupBy::Grid) {
-        groups.sort_by(worst_first);
+    let units = unit_figures(&state.db, s, crate::util::now_ms()).await?;
+    let totals = totals(state, s, wish_total).await?.with_units(&units.total);
+    let mut groups = read_groups(&state.db, s, &wish_groups, &units).await?;
+    match s.group_by {
+        GroupBy::Child | GroupBy::Grid => groups.sort_by(worst_first),
+        GroupBy::Unit => groups.sort_by(worst_unit_first),
+        GroupBy::Category | GroupBy::Day => {}
     }
     Ok(Dashboard {
         area: s.area.clone(),
@@ -445,6 +782,7 @@ mod tests {
         ] {
             for group_by in [GroupBy::Child, GroupBy::Grid] {
                 let sql = groups_statement(backend, &scope(group_by))
+                    .unwrap()
                     .sql
                     .replace('`', "\"");
                 assert!(
@@ -456,6 +794,68 @@ mod tests {
                     "{sql}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_unit_statement_is_one_grouped_query_over_lead_assignments_of_the_scope() {
+        for backend in [
+            DatabaseBackend::Sqlite,
+            DatabaseBackend::Postgres,
+            DatabaseBackend::MySql,
+        ] {
+            for group_by in [
+                GroupBy::Child,
+                GroupBy::Grid,
+                GroupBy::Category,
+                GroupBy::Day,
+                GroupBy::Unit,
+            ] {
+                let st = unit_statement(backend, &scope(group_by), 0);
+                let sql = st.sql.replace('`', "\"");
+                assert!(
+                    sql.contains(r#"FROM "report_units" AS "ru" INNER JOIN "reports" AS "rep" ON "rep"."id" = "ru"."report_id" INNER JOIN "areas" AS "g" ON "g"."code" = "rep"."grid_code""#),
+                    "{backend:?} {group_by:?}: {sql}"
+                );
+                assert!(sql.contains(r#"GROUP BY "#), "{sql}");
+                assert_eq!(
+                    sql.contains(r#"LEFT JOIN "units""#),
+                    group_by == GroupBy::Unit,
+                    "{sql}"
+                );
+                let values: Vec<String> = st
+                    .values
+                    .unwrap()
+                    .0
+                    .into_iter()
+                    .map(|v| format!("{v:?}"))
+                    .collect();
+                for needle in ["\"lead\"", "\"cancelled\"", "\"/D01/S01/C01/%\""] {
+                    assert!(
+                        values.iter().any(|v| v.contains(needle)),
+                        "{needle} in {values:?}"
+                    );
+                }
+            }
+        }
+        let sql = unit_statement(DatabaseBackend::MySql, &scope(GroupBy::Day), 0).sql;
+        assert!(sql.contains("CAST(FLOOR("), "{sql}");
+    }
+
+    #[test]
+    fn the_sql_day_number_is_the_shanghai_day() {
+        for day in ["2026-01-01", "2026-02-28", "2026-12-31"] {
+            let start = rollup::day_start_ms(d(day));
+            for ms in [start, start + 1, start + 86_399_999] {
+                // What `day_number` computes in SQL: (ms + 8 h) / 1 day, integer division.
+                let n = (ms + 8 * 3_600_000) / 86_400_000;
+                assert_eq!(day_of_number(n), rollup::day_of(ms), "{ms}");
+                assert_eq!(day_of_number(n), d(day));
+            }
+            assert_ne!(
+                day_of_number((start - 1 + 8 * 3_600_000) / 86_400_000),
+                d(day)
+            );
         }
     }
 

@@ -350,8 +350,9 @@ async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
     assert_eq!(g["totals"]["submitted"], 5);
 }
 
-/// The dashboard metric fields of the client contract (API.md), exactly as spelled there.
-const CONTRACT_METRICS: [&str; 22] = [
+/// The dashboard metric fields of the client contract (API.md), exactly as spelled there,
+/// with the unit metrics of "Partner units" last.
+const CONTRACT_METRICS: [&str; 28] = [
     "submitted",
     "accepted",
     "due",
@@ -374,6 +375,12 @@ const CONTRACT_METRICS: [&str; 22] = [
     "wishes_submitted",
     "wishes_claimed",
     "wishes_fulfilled",
+    "dispatched",
+    "signed_on_time",
+    "returned",
+    "sign_on_time_rate",
+    "unit_on_time_rate",
+    "return_rate",
 ];
 
 /// The fields of a set of metrics: the contract's, plus `handled` (the CSV's 办结数).

@@ -310,6 +310,16 @@ async fn the_page_is_served_with_a_fresh_nonce_and_a_strict_policy() {
         let html = res.text().await.unwrap();
         assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
         assert!(html.contains("结案看板"));
+        // Units rank beside areas, and the unit metrics have their cards.
+        assert!(html.contains(r#"<option value="unit">"#));
+        for key in [
+            "dispatched",
+            "sign_on_time_rate",
+            "unit_on_time_rate",
+            "return_rate",
+        ] {
+            assert!(html.contains(&format!(r#"data-metric="{key}""#)), "{key}");
+        }
         nonces.push(nonce);
     }
     assert_ne!(nonces[0], nonces[1]);

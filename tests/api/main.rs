@@ -19,6 +19,7 @@ mod openapi;
 mod reports;
 mod sources;
 mod subscribe;
+mod unit_metrics;
 mod units;
 mod uploads;
 mod wechat_fake;
