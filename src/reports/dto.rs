@@ -23,9 +23,36 @@ pub struct NewReport {
     pub anonymous: bool,
     #[serde(default)]
     pub urgency: Urgency,
-    /// Staff only: the source and what goes with it (DOMAIN.md §9).
-    #[serde(flatten)]
-    pub staff: super::origin::StaffFields,
+    // Staff only: the source and what goes with it (DOMAIN.md §9). Plain fields rather than
+    // a flattened struct: flattening buffers unknown fields, and a deeply nested one would
+    // then fail as invalid JSON instead of being skipped.
+    /// `patrol` or `visit` (a grid worker in their grid), `hotline` (an admin); residents
+    /// send nothing or `resident`.
+    pub source: Option<entity::enums::Source>,
+    /// The patrol a worker found it on.
+    pub patrol_id: Option<String>,
+    /// Fixed on the spot: the report starts resolved.
+    pub resolved_on_site: Option<super::origin::OnSite>,
+    /// The hotline's work-order number: the same number again is the same case.
+    pub hotline_order_no: Option<String>,
+    /// The hotline caller's phone: stored, masked in every view.
+    pub caller_phone: Option<String>,
+    /// The hotline's deadline (RFC 3339), overriding the category's.
+    pub deadline: Option<String>,
+}
+
+impl NewReport {
+    /// The staff fields, for `origin::decide`.
+    pub fn staff(&self) -> super::origin::StaffFields {
+        super::origin::StaffFields {
+            source: self.source,
+            patrol_id: self.patrol_id.clone(),
+            resolved_on_site: self.resolved_on_site.clone(),
+            hotline_order_no: self.hotline_order_no.clone(),
+            caller_phone: self.caller_phone.clone(),
+            deadline: self.deadline.clone(),
+        }
+    }
 }
 
 /// One entry to the state machine. Which fields are needed depends on `action`.

@@ -22,21 +22,14 @@ pub struct OnSite {
     pub photo_ids: Vec<String>,
 }
 
-/// The staff fields of a submission, as sent.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+/// The staff fields of a submission, as sent (see `dto::NewReport`).
+#[derive(Debug, Clone, Default)]
 pub struct StaffFields {
-    /// `patrol` or `visit` (a grid worker in their grid), `hotline` (an admin); residents
-    /// send nothing or `resident`.
     pub source: Option<Source>,
-    /// The patrol the worker found it on.
     pub patrol_id: Option<String>,
-    /// Fixed on the spot: the report starts resolved.
     pub resolved_on_site: Option<OnSite>,
-    /// The hotline's work-order number: the same number again is the same case.
     pub hotline_order_no: Option<String>,
-    /// The hotline caller's phone: stored, masked in every view.
     pub caller_phone: Option<String>,
-    /// The hotline's deadline (RFC 3339), overriding the category's.
     pub deadline: Option<String>,
 }
 

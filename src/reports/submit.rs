@@ -85,7 +85,7 @@ pub async fn submit(
         works_the_grid: route.grid.as_ref().is_some_and(|g| who.works_grid(&g.code)),
         administers_place: who.administers_path(place),
     };
-    let origin = origin::decide(&input.staff, standing, now)?;
+    let origin = origin::decide(&input.staff(), standing, now)?;
     if let Some(existing) = same_case(env, &origin).await? {
         let view = view_by_id(env, who, &existing, false).await?;
         return Ok(Submitted {

@@ -79,6 +79,8 @@ struct Ids {
     report: String,
     /// Report U, dispatched to unit U1.
     unit_report: String,
+    /// A patrol of the worker of G01.
+    patrol: String,
     upload: String,
     wish: String,
     volunteer_request: String,
@@ -399,6 +401,80 @@ fn rows() -> Vec<Row> {
             expect: |w| logged_in(w, 403),
         },
         Row {
+            method: "POST",
+            template: "/api/v1/patrols",
+            path: "/api/v1/patrols",
+            body: |_| Body::Json(json!({ "grid_code": "G01" })),
+            // The worker of G01 is already walking it: the same patrol, 200.
+            expect: |w| logged_in(w, if w == Who::WorkerOfGrid { 200 } else { 403 }),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/patrols",
+            path: "/api/v1/patrols",
+            body: |_| Body::None,
+            expect: |w| {
+                logged_in(
+                    w,
+                    if matches!(w, Who::WorkerOfGrid | Who::WorkerOfOtherGrid) || is_admin(w) {
+                        200
+                    } else {
+                        403
+                    },
+                )
+            },
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/patrols/{id}",
+            path: "/api/v1/patrols/{patrol}",
+            body: |_| Body::None,
+            expect: |w| {
+                logged_in(
+                    w,
+                    if matches!(w, Who::WorkerOfGrid | Who::CommunityAdmin) {
+                        200
+                    } else {
+                        404
+                    },
+                )
+            },
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/patrols/{id}/checkins",
+            path: "/api/v1/patrols/{patrol}/checkins",
+            body: |_| {
+                Body::Json(json!({ "items": [{
+                    "client_id": "m1", "lat": 31.205, "lng": 121.405,
+                    "at": chrono::Utc::now().to_rfc3339(),
+                }] }))
+            },
+            expect: |w| logged_in(w, if w == Who::WorkerOfGrid { 200 } else { 404 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/patrols/{id}/end",
+            path: "/api/v1/patrols/{patrol}/end",
+            body: |_| Body::Json(json!({})),
+            expect: |w| logged_in(w, if w == Who::WorkerOfGrid { 200 } else { 404 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/admin/integrations",
+            path: "/api/v1/admin/integrations",
+            body: |_| Body::Json(json!({ "name": "矩阵平台" })),
+            expect: |w| logged_in(w, if is_admin(w) { 201 } else { 403 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/integrations/devices/alarms",
+            path: "/api/v1/integrations/devices/alarms",
+            body: |_| Body::Json(json!({ "alarm_id": "x" })),
+            // Signed, not bearer-authenticated: without the headers nobody gets in.
+            expect: |_| 401,
+        },
+        Row {
             method: "GET",
             template: "/api/v1/unit/tasks",
             path: "/api/v1/unit/tasks",
@@ -549,6 +625,7 @@ async fn send(app: &TestApp, who: Option<&Session>, row: &Row, ids: &Ids) -> u16
         .path
         .replace("{report}", &ids.report)
         .replace("{unit_report}", &ids.unit_report)
+        .replace("{patrol}", &ids.patrol)
         .replace("{upload}", &ids.upload)
         .replace("{wish}", &ids.wish)
         .replace("{volunteer_request}", &ids.volunteer_request);
@@ -667,9 +744,20 @@ async fn every_route_answers_every_caller_as_the_table_says() {
         )
         .await;
     assert_eq!(res.status(), 200);
+    let patrol: Value = app
+        .post_json(
+            "/api/v1/patrols",
+            Some(&worker.access),
+            &json!({ "grid_code": "G01" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let ids = Ids {
         report,
         unit_report,
+        patrol: patrol["id"].as_str().unwrap().to_string(),
         upload: upload["id"].as_str().unwrap().to_string(),
         wish,
         volunteer_request: application["id"].as_str().unwrap().to_string(),
