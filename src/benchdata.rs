@@ -664,6 +664,7 @@ impl SynthReport {
             follow_up_due: Set(None),
             follow_up_result: Set(None),
             follow_up_at: Set(None),
+            media_url: Set(None),
             overdue_notified: Set(
                 self.status != ReportStatus::Closed && self.deadline.is_some_and(|d| d < updated)
             ),

@@ -310,6 +310,7 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
             follow_up_due: Set(None),
             follow_up_result: Set(None),
             follow_up_at: Set(None),
+            media_url: Set(None),
             overdue_notified: Set(false),
             version: Set(0),
             updated_at: Set(now),

@@ -16,6 +16,7 @@ pub mod infra;
 pub mod integrations;
 pub mod jobs;
 pub mod notify;
+pub mod open311;
 pub mod openapi;
 pub mod paging;
 pub mod patrols;

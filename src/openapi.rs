@@ -13,7 +13,7 @@ use utoipa_actix_web::AppExt;
         version = "1.0.0"
     ),
     components(schemas(crate::error::ErrorBody, crate::error::Code)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &Open311Paths)
 )]
 struct ApiDoc;
 
@@ -31,6 +31,84 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The Open311 GeoReport v2 endpoints (mounted outside `/api/v1`, as the standard names
+/// them; see `open311::handlers`), described by hand: their bodies are the specification's,
+/// in JSON or XML by the `{format}` suffix.
+struct Open311Paths;
+
+impl Modify for Open311Paths {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{
+            HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+        };
+        use utoipa::openapi::{ContentBuilder, ObjectBuilder, Required, ResponseBuilder, Type};
+        let endpoints: [(&str, HttpMethod, &str, &[&str]); 9] = [
+            ("/open311/v2/discovery.{format}", HttpMethod::Get, "Discovery: the endpoint, its specification and formats.", &[]),
+            ("/open311/v2/services.{format}", HttpMethod::Get, "Services: the report categories as service codes, with keywords and group.", &[]),
+            ("/open311/v2/services/{service_code}.{format}", HttpMethod::Get, "A service definition: its attributes (urgency as a single-value list).", &["service_code"]),
+            ("/open311/v2/requests.{format}", HttpMethod::Get, "Requests: service_request_id (a comma list, overriding the rest), service_code, start_date/end_date (at most 90 days apart), status. No identity; points in WGS-84 rounded to about 100 m.", &[]),
+            ("/open311/v2/requests.{format}", HttpMethod::Post, "File a request (form-encoded, with api_key): service_code, lat/long (WGS-84) or address_string with address_id (an area code), description, attribute[urgency], media_url (kept as a link).", &[]),
+            ("/open311/v2/requests/{service_request_id}.{format}", HttpMethod::Get, "One request (its case number).", &["service_request_id"]),
+            ("/open311/v2/tokens/{token}.{format}", HttpMethod::Get, "A token's request: SafeGrid answers POST requests with the id at once, so a token is the id.", &["token"]),
+            ("/open311/v2/servicerequestupdates.{format}", HttpMethod::Get, "Updates between start_date and end_date (the last day by default).", &[]),
+            ("/open311/v2/servicerequestupdates.{format}", HttpMethod::Post, "A partner's status for a case it filed (form-encoded, with api_key), once per update_id: CLOSED confirms a resolved case, OPEN sends it back; anything else is refused with the reason.", &[]),
+        ];
+        for (path, method, summary, params) in endpoints {
+            let text = ObjectBuilder::new().schema_type(Type::String).build();
+            let mut op = OperationBuilder::new()
+                .tag("open311")
+                .summary(Some(summary))
+                .parameter(
+                    ParameterBuilder::new()
+                        .name("format")
+                        .parameter_in(ParameterIn::Path)
+                        .required(Required::True)
+                        .description(Some("json or xml"))
+                        .schema(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .enum_values(Some(["json", "xml"]))
+                                .build(),
+                        )),
+                );
+            for p in params {
+                op = op.parameter(
+                    ParameterBuilder::new()
+                        .name(*p)
+                        .parameter_in(ParameterIn::Path)
+                        .required(Required::True)
+                        .schema(Some(text.clone())),
+                );
+            }
+            let body = |d: &str| {
+                ResponseBuilder::new()
+                    .description(d)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(text.clone())).build(),
+                    )
+                    .content(
+                        "text/xml",
+                        ContentBuilder::new().schema(Some(text.clone())).build(),
+                    )
+                    .build()
+            };
+            op = op
+                .response("200", body("the specification's document"))
+                .response("400", body("errors: [{code, description}]"))
+                .response("403", body("errors: a missing, unknown or revoked api_key"))
+                .response("404", body("errors: not found"));
+            let item = PathItem::new(method, op.build());
+            match openapi.paths.paths.get_mut(path) {
+                Some(existing) => existing.merge_operations(item),
+                None => {
+                    openapi.paths.paths.insert(path.to_owned(), item);
+                }
+            }
+        }
     }
 }
 

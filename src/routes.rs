@@ -16,6 +16,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(crate::dashboard::routes)
             .configure(crate::units::routes)
             .configure(crate::patrols::routes)
-            .configure(crate::integrations::routes),
+            .configure(crate::integrations::routes)
+            .configure(crate::open311::admin::routes),
     );
 }

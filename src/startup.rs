@@ -169,6 +169,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
                 }),
             )
             .configure(crate::dashboard::page::routes)
+            .configure(crate::open311::routes)
             .default_service(web::to(unknown_route))
             .wrap(middleware::from_fn(security_headers))
             .wrap(middleware::from_fn(crate::telemetry::observe))

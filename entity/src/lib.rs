@@ -11,6 +11,8 @@ pub mod idempotency;
 pub mod integrations;
 pub mod invites;
 pub mod job_leases;
+pub mod open311_clients;
+pub mod open311_updates;
 pub mod outbox;
 pub mod patrol_checkins;
 pub mod patrols;

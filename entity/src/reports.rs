@@ -62,6 +62,8 @@ pub struct Model {
     pub follow_up_due: Option<i64>,
     pub follow_up_result: Option<String>,
     pub follow_up_at: Option<i64>,
+    /// A link an Open311 client sent with the case (never fetched by the server).
+    pub media_url: Option<String>,
     pub version: i32,
     pub updated_at: i64,
 }

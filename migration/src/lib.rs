@@ -13,6 +13,7 @@ mod m20261204_000001_perf_indexes;
 mod m20261205_000001_case_numbers;
 mod m20261205_000002_units;
 mod m20261205_000003_sources;
+mod m20261205_000004_open311;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_case_numbers::Migration),
             Box::new(m20261205_000002_units::Migration),
             Box::new(m20261205_000003_sources::Migration),
+            Box::new(m20261205_000004_open311::Migration),
         ]
     }
 }

@@ -103,6 +103,31 @@ impl Principal {
         self.unit_codes().any(|u| u == code)
     }
 
+    /// A partner system (an Open311 client) acting as the reporter of the cases it filed:
+    /// its id stands where a user's would, and it holds no role of any kind.
+    pub fn partner(id: &str, name: &str) -> Principal {
+        Principal {
+            user: entity::users::Model {
+                id: id.to_owned(),
+                appid: None,
+                openid: None,
+                unionid: None,
+                session_key: None,
+                username: None,
+                password_hash: None,
+                nickname: name.to_owned(),
+                phone: None,
+                admin_area_code: None,
+                is_volunteer: false,
+                volunteer_unit: None,
+                created_at: 0,
+            },
+            memberships: Vec::new(),
+            admin_area: None,
+            units: Vec::new(),
+        }
+    }
+
     pub fn is_resident(&self) -> bool {
         self.user.openid.is_some()
     }

@@ -121,6 +121,22 @@ pub fn wgs84_to_gcj02(lat: f64, lng: f64) -> (f64, f64) {
     (lat + d_lat, lng + d_lng)
 }
 
+/// GCJ-02 → WGS-84 (for clients that speak WGS-84, such as Open311): the forward transform
+/// has no closed inverse, so it is inverted by fixed-point iteration, which converges to well
+/// under a centimetre in a few steps. Returns `(lat, lng)`.
+pub fn gcj02_to_wgs84(lat: f64, lng: f64) -> (f64, f64) {
+    if out_of_china(lat, lng) {
+        return (lat, lng);
+    }
+    let (mut w_lat, mut w_lng) = (lat, lng);
+    for _ in 0..6 {
+        let (g_lat, g_lng) = wgs84_to_gcj02(w_lat, w_lng);
+        w_lat -= g_lat - lat;
+        w_lng -= g_lng - lng;
+    }
+    (w_lat, w_lng)
+}
+
 /// The GCJ-02 offset in degrees `(d_lat, d_lng)` for a WGS-84 point.
 fn gcj02_offset(lat: f64, lng: f64) -> (f64, f64) {
     let x = lng - 105.0;
@@ -270,5 +286,27 @@ mod tests {
         assert_eq!(json, "\"wgs84\"");
         let back: CoordSystem = serde_json::from_str("\"gcj02\"").expect("valid system");
         assert_eq!(back, CoordSystem::Gcj02);
+    }
+}
+
+#[cfg(test)]
+mod inverse_tests {
+    use super::*;
+
+    #[test]
+    fn gcj02_to_wgs84_inverts_the_forward_transform_within_a_centimetre() {
+        for (lat, lng) in [
+            (31.2304, 121.4737),
+            (39.9042, 116.4074),
+            (22.5431, 114.0579),
+        ] {
+            let (g_lat, g_lng) = wgs84_to_gcj02(lat, lng);
+            let (w_lat, w_lng) = gcj02_to_wgs84(g_lat, g_lng);
+            assert!(
+                (w_lat - lat).abs() < 1e-7 && (w_lng - lng).abs() < 1e-7,
+                "{lat},{lng}"
+            );
+        }
+        assert_eq!(gcj02_to_wgs84(48.85, 2.35), (48.85, 2.35));
     }
 }

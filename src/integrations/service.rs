@@ -203,6 +203,7 @@ pub async fn receive(
         photo_ids: Vec::new(),
         flagged: false,
         origin,
+        media_url: None,
     };
     let door = idempotency::Request::new(&reporter, None, b"");
     match write_new(env, &door, route, draft, now_ms()).await? {

@@ -51,6 +51,10 @@ pub enum Origin {
     Device {
         external_ref: String,
     },
+    /// Filed by an Open311 client (recorded by its name).
+    Open311 {
+        client: String,
+    },
 }
 
 /// The caller's standing at the place the report routes to.
@@ -168,6 +172,7 @@ impl Origin {
             Origin::Worker { source, .. } => *source,
             Origin::Hotline { .. } => Source::Hotline,
             Origin::Device { .. } => Source::Device,
+            Origin::Open311 { .. } => Source::Open311,
         }
     }
 
@@ -198,6 +203,7 @@ impl Origin {
             Origin::Worker { .. } => "worker",
             Origin::Hotline { .. } => "admin",
             Origin::Device { .. } => "system",
+            Origin::Open311 { .. } => "open311",
         }
     }
 }

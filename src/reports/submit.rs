@@ -112,6 +112,7 @@ pub async fn submit(
         photo_ids: input.photo_ids.clone(),
         flagged,
         origin,
+        media_url: None,
     };
     let written = write_new(env, &door, route, draft, now).await?;
     let (inserted, nearby, units) = match written {
@@ -190,6 +191,8 @@ pub struct Draft<'a> {
     pub photo_ids: Vec<String>,
     pub flagged: bool,
     pub origin: Origin,
+    /// An Open311 client's link.
+    pub media_url: Option<String>,
 }
 
 /// What writing a new report came to.
@@ -322,6 +325,7 @@ pub async fn write_new(
         follow_up_due: Set(None),
         follow_up_result: Set(None),
         follow_up_at: Set(None),
+        media_url: Set(draft.media_url.clone()),
         overdue_notified: Set(false),
         version: Set(0),
         updated_at: Set(now),
@@ -335,12 +339,16 @@ pub async fn write_new(
     if let Some(unit) = told.first() {
         data["lead_unit"] = unit.clone().into();
     }
+    if let Origin::Open311 { client } = &draft.origin {
+        data["client"] = client.clone().into();
+    }
     let mut photo_ids = draft.photo_ids.clone();
     if let Some(s) = &on_site {
         photo_ids.extend(s.photo_ids.iter().cloned());
         data["resolved_on_site"] = true.into();
     }
-    let actor_id = (!matches!(draft.origin, Origin::Device { .. })).then_some(draft.reporter_id);
+    let actor_id = (!matches!(draft.origin, Origin::Device { .. } | Origin::Open311 { .. }))
+        .then_some(draft.reporter_id);
     let timeline_row = timeline::insert_statement(Entry {
         subject_kind: "report",
         subject_id: &id,

@@ -15,6 +15,7 @@ mod hardening;
 mod helpers;
 mod matrix;
 mod notify;
+mod open311;
 mod openapi;
 mod reports;
 mod sources;
