@@ -45,6 +45,6 @@ mod tests {
         assert!(
             (lat - 31.23456).abs() <= 0.0005 + 1e-9 && (lng - 121.47654).abs() <= 0.0005 + 1e-9
         );
-        assert_eq!((lat * 1000.0).fract().abs() < 1e-6, true);
+        assert!((lat * 1000.0 - (lat * 1000.0).round()).abs() < 1e-6);
     }
 }

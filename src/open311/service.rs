@@ -600,7 +600,7 @@ pub async fn file(env: &Env<'_>, client: &Client, form: &Form) -> Result<Doc> {
         .await
         .map_err(Open311Error::from)?
     {
-        Written::New { report, .. } => report,
+        Written::New { report, .. } => *report,
         Written::Replay(id) | Written::SameCase(id) => reports::Entity::find_by_id(id)
             .one(env.db)
             .await?
