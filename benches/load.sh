@@ -153,6 +153,21 @@ else
   say "no unit token (a SAFEGRID_BIN from before partner units): skipping the unit_queue phase"
 fi
 
+# The worker's patrol for the check-in phase: a batch of 20 points in the worker's grid (the
+# location of the submission body), timed now. The same batch each time: after the first,
+# every point is already there, so each request is the upsert of 20 rows skipped by their
+# client_id, the recount and the counters update (what a retried batch costs).
+PATROL=
+if [ -n "$UNIT" ]; then
+  GRID=$(python3 -c "import json;print(json.load(open('$OUT/tasks.json'))['items'][0]['grid']['code'])")
+  if curl -fsS -X POST "$BASE/api/v1/patrols" -H "Authorization: Bearer $WORKER" \
+      -H 'Content-Type: application/json' --data "{\"grid_code\":\"$GRID\"}" >"$OUT/patrol.json" 2>/dev/null; then
+    PATROL=$(python3 -c "import json;print(json.load(open('$OUT/patrol.json'))['id'])")
+    python3 benches/checkin_body.py "$OUT"
+  fi
+fi
+[ -z "$PATROL" ] && say "no patrols in this binary: skipping the checkin phase"
+
 # drive NAME METHOD PATH TOKEN [BODYFILE]: throughput at $CONNS connections, then an open-loop
 # run at half that rate (oha -q with --latency-correction: coordinated-omission-safe).
 drive() {
@@ -195,6 +210,10 @@ drive queue GET "/api/v1/worker/tasks?limit=100" "$WORKER"
 if [ -n "$UNIT" ]; then
   drive unit_queue GET "/api/v1/unit/tasks?limit=100" "$UNIT"
 fi
+# Patrol check-ins, 20 points a batch (issue 17: 1,000 workers x 20 points / 5 min = ~70 batches/s).
+if [ -n "$PATROL" ]; then
+  drive checkin POST "/api/v1/patrols/$PATROL/checkins" "$WORKER" "$OUT/checkins.json"
+fi
 ps -o rss= -p "$SERVER_PID" | tr -d ' ' >"$OUT/rss.kb"
 
 # The ceilings: pgbench at the same concurrency on the same database, same moment.
@@ -209,9 +228,13 @@ cat >"$OUT/select.sql" <<EOF
 \set n random(1, $MAXTL)
 SELECT * FROM timeline_events WHERE id = :n;
 EOF
+# The check-in ceiling: one multi-row INSERT of 20 points per transaction.
+psql "$SAFEGRID_DATABASE_URL" -qc "CREATE TABLE pgb_checkins (patrol_id varchar(36), client_id varchar(64), lat double precision, lng double precision, at bigint, outside boolean, received_at bigint, PRIMARY KEY (patrol_id, client_id))" >/dev/null
+python3 benches/checkin_body.py "$OUT" --pgbench
 PGJ=$(( CONNS < 2 ? CONNS : 2 ))
 pgbench -n -M prepared -c "$CONNS" -j "$PGJ" -T "$SECS" -f "$OUT/insert.sql" "$SAFEGRID_DATABASE_URL" >"$OUT/pgbench.insert.txt" 2>&1
 pgbench -n -M prepared -c "$CONNS" -j "$PGJ" -T "$SECS" -f "$OUT/select.sql" "$SAFEGRID_DATABASE_URL" >"$OUT/pgbench.select.txt" 2>&1
+pgbench -n -M prepared -c "$CONNS" -j "$PGJ" -T "$SECS" -f "$OUT/checkins.sql" "$SAFEGRID_DATABASE_URL" >"$OUT/pgbench.checkins.txt" 2>&1
 
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
 

@@ -60,6 +60,11 @@ has_unit = os.path.exists(os.path.join(a.out, "unit_queue.max.json"))
 if has_unit:
     unit_max, unit_half = oha("unit_queue.max.json"), oha("unit_queue.half.json")
 pg_insert, pg_select = pgbench("pgbench.insert.txt"), pgbench("pgbench.select.txt")
+# Patrol check-in batches (absent when the binary predates patrols).
+has_checkin = os.path.exists(os.path.join(a.out, "checkin.max.json"))
+if has_checkin:
+    checkin_max, checkin_half = oha("checkin.max.json"), oha("checkin.half.json")
+    pg_checkins = pgbench("pgbench.checkins.txt")
 rss_mb = int(open(os.path.join(a.out, "rss.kb")).read().strip()) / 1024.0
 data_secs = open(os.path.join(a.out, "benchdata.secs")).read().strip().splitlines()[-1]
 
@@ -79,6 +84,10 @@ rows = [
 if has_unit:
     rows.append(
         ("unit queue (GET /api/v1/unit/tasks, 40 assignments)", unit_max, unit_half, pg_select, "SELECT", 15.0)
+    )
+if has_checkin:
+    rows.append(
+        ("patrol check-ins (POST /api/v1/patrols/{id}/checkins, 20 points)", checkin_max, checkin_half, pg_checkins, "20-row INSERT", 25.0)
     )
 lines = [
     f"| operation | req/s at {a.connections} conns | pgbench ceiling (tps) | ratio (target ≥ 0.50) | open-loop rate | p50 ms | p99 ms (target) |",
@@ -113,6 +122,8 @@ if a.check:
     counts = [submit_max["n"], submit_half["n"], queue_max["n"], queue_half["n"]]
     if has_unit:
         counts += [unit_max["n"], unit_half["n"]]
+    if has_checkin:
+        counts += [checkin_max["n"], checkin_half["n"]]
     if min(counts) < 1:
         print("load benchmark smoke FAILED: a phase sent no request", file=sys.stderr)
         sys.exit(1)
