@@ -44,6 +44,8 @@ pub struct Settings {
     pub wish_cap_fen: i64,
     /// How long an approved wish waits for a claimant before it becomes a grid task.
     pub wish_claim_window: Duration,
+    /// Patrol tracks older than this are coarsened to about 100 m (PIPL: workers' location).
+    pub patrol_track_retention: Duration,
     pub holidays_file: Option<String>,
     /// Run the background jobs (overdue marking, auto-close, cleanup, outbox relay).
     pub run_jobs: bool,
@@ -221,6 +223,9 @@ impl Settings {
             wish_cap_fen: number(vars, "SAFEGRID_WISH_CAP_FEN", 30_000)? as i64,
             wish_claim_window: Duration::from_secs(
                 86_400 * number(vars, "SAFEGRID_WISH_CLAIM_DAYS", 30)?,
+            ),
+            patrol_track_retention: Duration::from_secs(
+                86_400 * number(vars, "SAFEGRID_PATROL_TRACK_RETENTION_DAYS", 90)?.max(1),
             ),
             holidays_file: get("SAFEGRID_HOLIDAYS_FILE"),
             database_pool_size: match number(vars, "SAFEGRID_DATABASE_POOL_SIZE", 16)? {

@@ -84,6 +84,12 @@ async fn run_leased_jobs(state: &AppState) {
         if let Err(e) = crate::idempotency::purge(&state.db).await {
             tracing::warn!(error = %e, "idempotency cleanup failed");
         }
+        let retention = state.settings.patrol_track_retention.as_millis() as i64;
+        match crate::patrols::service::coarsen_old_tracks(&state.db, retention).await {
+            Ok(n) if n > 0 => tracing::info!(points = n, "old patrol tracks coarsened"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "patrol track coarsening failed"),
+        }
     }
 }
 

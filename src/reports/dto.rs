@@ -97,6 +97,12 @@ pub struct ActionRequest {
     pub result: Option<String>,
 }
 
+/// A hotline caller's number in full.
+#[derive(Serialize, ToSchema)]
+pub struct CallerPhone {
+    pub caller_phone: String,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct MediationView {
     pub tier: String,

@@ -107,6 +107,21 @@ async fn get_report(
     ))
 }
 
+/// A hotline caller's full phone number, on an admin's explicit request (every view shows it
+/// masked): admins above the case only; 404 when the case has none.
+#[utoipa::path(tag = "reports", security(("bearer" = [])), responses((status = 200, body = CallerPhone),
+    (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/admin/reports/{id}/caller-phone")]
+async fn caller_phone(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<CallerPhone>> {
+    Ok(web::Json(
+        views::caller_phone(&state.cases(), &who, &id).await?,
+    ))
+}
+
 /// One step of the state machine; 409 `invalid_transition` names the current state.
 #[utoipa::path(tag = "reports", request_body = ActionRequest, security(("bearer" = [])), responses(
     (status = 200, body = ReportView),
@@ -185,6 +200,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(submit)
         .service(my_reports)
         .service(get_report)
+        .service(caller_phone)
         .service(act)
         .service(tasks);
 }

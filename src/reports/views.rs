@@ -58,6 +58,27 @@ pub async fn view_after_action(env: &Env<'_>, who: &Principal, id: &str) -> ApiR
     Ok(view)
 }
 
+/// A hotline caller's full number, for an admin above the case (others: 403 if they can see
+/// the case, else 404; a case without one: 404).
+pub async fn caller_phone(env: &Env<'_>, who: &Principal, id: &str) -> ApiResult<CallerPhone> {
+    let r = reports::Entity::find_by_id(id.to_string())
+        .one(env.db)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let snap = env.router.snapshot();
+    if !is_admin_viewer(who, &r, &snap) {
+        let units = unit_load::of_report(env.db, &r).await?;
+        return Err(if can_view(who, &r, &units, &snap) {
+            ApiError::forbidden()
+        } else {
+            ApiError::not_found()
+        });
+    }
+    r.caller_phone
+        .map(|caller_phone| CallerPhone { caller_phone })
+        .ok_or_else(ApiError::not_found)
+}
+
 pub fn light_of(r: &reports::Model, now: i64) -> Light {
     match (r.accepted_at, r.deadline) {
         (Some(start), Some(deadline)) => {

@@ -475,6 +475,22 @@ fn rows() -> Vec<Row> {
             expect: |_| 401,
         },
         Row {
+            method: "GET",
+            template: "/api/v1/admin/reports/{id}/caller-phone",
+            path: "/api/v1/admin/reports/{report}/caller-phone",
+            body: |_| Body::None,
+            // Report R has no caller (a resident's): the admin above it hears 404 too.
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        Who::ResidentA | Who::WorkerOfGrid => 403,
+                        _ => 404,
+                    },
+                )
+            },
+        },
+        Row {
             method: "POST",
             template: "/api/v1/admin/open311-clients",
             path: "/api/v1/admin/open311-clients",

@@ -568,3 +568,102 @@ async fn a_dispute_is_mediated_and_its_agreement_followed_up() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_full_caller_phone_is_for_admins_on_request_only() {
+    let w = world().await;
+    let order = report(json!({
+        "source": "hotline",
+        "hotline_order_no": "12345-X-1",
+        "caller_phone": "13800138000",
+    }));
+    let r = body(w.submit(&w.community, order).await, 201).await;
+    let id = r["id"].as_str().unwrap();
+    let path = format!("/api/v1/admin/reports/{id}/caller-phone");
+    let full = body(w.app.get_auth(&path, &w.community.access).await, 200).await;
+    assert_eq!(full["caller_phone"], "13800138000");
+    // The grid's worker sees the case but not the number; a stranger not even the case.
+    assert_error(
+        w.app.get_auth(&path, &w.worker.access).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        w.app.get_auth(&path, &w.other_worker.access).await,
+        404,
+        "not_found",
+    )
+    .await;
+    // A case without a caller.
+    let plain = body(w.submit(&w.resident, report(json!({}))).await, 201).await;
+    let path = format!(
+        "/api/v1/admin/reports/{}/caller-phone",
+        plain["id"].as_str().unwrap()
+    );
+    assert_error(
+        w.app.get_auth(&path, &w.community.access).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn old_tracks_are_coarsened_to_about_100_m_once() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let w = world().await;
+    let p = body(
+        w.app
+            .post_json(
+                "/api/v1/patrols",
+                Some(&w.worker.access),
+                &json!({ "grid_code": "G01" }),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    let items = json!([
+        { "client_id": "a", "lat": 31.201234, "lng": 121.404321, "at": at(0) },
+        { "client_id": "b", "lat": 31.205678, "lng": 121.408765, "at": at(0) },
+    ]);
+    body(w.checkins(&w.worker, &id, items).await, 200).await;
+    let db = w.app.db().await;
+    // Make point `a` 100 days old.
+    entity::patrol_checkins::Entity::update_many()
+        .col_expr(
+            entity::patrol_checkins::Column::At,
+            sea_orm::sea_query::Expr::value(
+                chrono::Utc::now().timestamp_millis() - 100 * 86_400_000,
+            ),
+        )
+        .filter(entity::patrol_checkins::Column::ClientId.eq("a"))
+        .exec(&db)
+        .await
+        .unwrap();
+    let ninety_days = 90 * 86_400_000;
+    let n = safegrid::patrols::service::coarsen_old_tracks(&db, ninety_days)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        safegrid::patrols::service::coarsen_old_tracks(&db, ninety_days)
+            .await
+            .unwrap(),
+        0
+    );
+    let points = entity::patrol_checkins::Entity::find()
+        .all(&db)
+        .await
+        .unwrap();
+    let a = points.iter().find(|c| c.client_id == "a").unwrap();
+    let b = points.iter().find(|c| c.client_id == "b").unwrap();
+    let three_decimals = |x: f64| ((x * 1000.0) - (x * 1000.0).round()).abs() < 1e-6;
+    assert!(three_decimals(a.lat) && three_decimals(a.lng), "{a:?}");
+    assert!(
+        !three_decimals(b.lat),
+        "a fresh point keeps its precision: {b:?}"
+    );
+}
