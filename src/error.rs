@@ -41,6 +41,7 @@ pub enum Code {
     UnitInactive,
     UnitOutOfArea,
     UnitCodeTaken,
+    OpenTasks,
     IntegrationUnknown,
     SignatureStale,
     SignatureInvalid,
@@ -63,9 +64,8 @@ impl Code {
             Forbidden | WechatUserRisky => StatusCode::FORBIDDEN,
             NotFound | InviteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            InvalidTransition | InviteUsed | AlreadyEnrolled | UnitInactive | UnitCodeTaken => {
-                StatusCode::CONFLICT
-            }
+            InvalidTransition | InviteUsed | AlreadyEnrolled | UnitInactive | UnitCodeTaken
+            | OpenTasks => StatusCode::CONFLICT,
             InviteExpired => StatusCode::GONE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod benchdata;
 pub mod cases;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod content;
 pub mod dashboard;

@@ -17,6 +17,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .configure(crate::units::routes)
             .configure(crate::patrols::routes)
             .configure(crate::integrations::routes)
-            .configure(crate::open311::admin::routes),
+            .configure(crate::open311::admin::routes)
+            .configure(crate::compliance::routes),
     );
 }

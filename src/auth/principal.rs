@@ -162,9 +162,14 @@ impl FromRequest for Principal {
                 tracing::debug!(error = %e, "token refused");
                 ApiError::unauthenticated("invalid or expired token")
             })?;
-            load(&state, &claims.sub)
+            let who = load(&state, &claims.sub)
                 .await?
-                .ok_or_else(|| ApiError::unauthenticated("unknown user"))
+                .ok_or_else(|| ApiError::unauthenticated("unknown user"))?;
+            // A deleted account keeps its row (erased) for what stays; its tokens are dead.
+            if who.user.openid.is_none() && who.user.username.is_none() {
+                return Err(ApiError::unauthenticated("this account was deleted"));
+            }
+            Ok(who)
         })
     }
 }

@@ -18,6 +18,7 @@ mod notify;
 mod open311;
 mod openapi;
 mod reports;
+mod rights;
 mod sources;
 mod subscribe;
 mod unit_metrics;

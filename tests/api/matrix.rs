@@ -712,6 +712,46 @@ fn rows() -> Vec<Row> {
             body: |_| Body::Json(json!({ "refresh_token": "not-mine" })),
             expect: |w| logged_in(w, 204),
         },
+        Row {
+            method: "GET",
+            template: "/api/v1/me/export",
+            path: "/api/v1/me/export",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "PATCH",
+            template: "/api/v1/me",
+            path: "/api/v1/me",
+            body: |_| Body::Json(json!({ "nickname": "矩阵" })),
+            expect: |w| logged_in(w, 200),
+        },
+        Row {
+            method: "DELETE",
+            template: "/api/v1/me/subscriptions",
+            path: "/api/v1/me/subscriptions",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 204),
+        },
+        // Last: it deletes the callers' accounts. The worker of G01 holds report R (accepted)
+        // and a patrol, the community admin report U (accepted by its dispatch): they must
+        // hand them over first.
+        Row {
+            method: "DELETE",
+            template: "/api/v1/me",
+            path: "/api/v1/me",
+            body: |_| Body::None,
+            expect: |w| {
+                logged_in(
+                    w,
+                    if matches!(w, Who::WorkerOfGrid | Who::CommunityAdmin) {
+                        409
+                    } else {
+                        204
+                    },
+                )
+            },
+        },
     ]
 }
 
@@ -728,6 +768,7 @@ async fn send(app: &TestApp, who: Option<&Session>, row: &Row, ids: &Ids) -> u16
         "GET" => app.http.get(app.url(&path)),
         "POST" => app.http.post(app.url(&path)),
         "PATCH" => app.http.patch(app.url(&path)),
+        "DELETE" => app.http.delete(app.url(&path)),
         other => panic!("method {other} needs a case"),
     };
     if let Some(s) = who {
