@@ -417,6 +417,7 @@ fn user(openid: String, nickname: String, at: i64) -> entity::users::ActiveModel
         admin_area_code: Set(None),
         is_volunteer: Set(false),
         volunteer_unit: Set(None),
+        duty: Set(None),
         created_at: Set(at),
     }
 }

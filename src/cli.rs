@@ -46,6 +46,28 @@ pub async fn create_admin(
     crate::auth::service::create_admin(&db, username, password, area).await
 }
 
+pub async fn create_duty_admin(
+    settings: &Settings,
+    username: &str,
+    password: &str,
+    duty: &str,
+) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    crate::auth::service::create_duty_admin(&db, username, password, duty).await
+}
+
+/// `safegrid audit verify`: the first broken record makes it fail, by id and reason.
+pub async fn audit_verify(settings: &Settings) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    match crate::compliance::audit::verify(&db).await? {
+        Ok(checked) => {
+            println!("audit trail intact: {checked} sealed records checked");
+            Ok(())
+        }
+        Err(broken) => anyhow::bail!("audit trail broken at record {}: {}", broken.id, broken.why),
+    }
+}
+
 pub async fn import_areas(settings: &Settings, file: &Path) -> anyhow::Result<()> {
     let db = connect_and_migrate(settings).await?;
     let text =
@@ -226,6 +248,7 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
         admin_area_code: Set(None),
         is_volunteer: Set(false),
         volunteer_unit: Set(None),
+        duty: Set(None),
         created_at: Set(now_ms()),
     }
     .insert(db)
@@ -372,6 +395,7 @@ async fn write_demo_tokens(
                 admin_area_code: Set(None),
                 is_volunteer: Set(false),
                 volunteer_unit: Set(None),
+                duty: Set(None),
                 created_at: Set(crate::util::now_ms()),
             }
             .insert(db)

@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: AreasCommand,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Dashboard maintenance.
     Dashboard {
         #[command(subcommand)]
@@ -92,10 +97,19 @@ enum AdminCommand {
         /// Read the password from standard input (it never appears in the shell history).
         #[arg(long, required = true)]
         password_stdin: bool,
-        /// Code of the area the admin manages.
-        #[arg(long)]
-        area: String,
+        /// Code of the area the admin manages (not for a separated duty).
+        #[arg(long, required_unless_present = "role", conflicts_with = "role")]
+        area: Option<String>,
+        /// A separated duty instead of an area (MLPS): system, security or audit.
+        #[arg(long, value_parser = ["system", "security", "audit"])]
+        role: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the audit trail's hash chain; exits non-zero naming the first broken record.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -163,14 +177,28 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     username,
                     password_stdin: _,
                     area,
+                    role,
                 },
         } => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']).to_string();
-            safegrid::cli::create_admin(&settings, &username, &password, &area).await?;
-            println!("admin {username} created for area {area}");
+            match (area, role) {
+                (Some(area), _) => {
+                    safegrid::cli::create_admin(&settings, &username, &password, &area).await?;
+                    println!("admin {username} created for area {area}");
+                }
+                (None, Some(duty)) => {
+                    safegrid::cli::create_duty_admin(&settings, &username, &password, &duty)
+                        .await?;
+                    println!("{duty} admin {username} created");
+                }
+                (None, None) => anyhow::bail!("name an --area or a --role"),
+            }
         }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => safegrid::cli::audit_verify(&settings).await?,
         Command::Areas {
             command: AreasCommand::Import { file },
         } => safegrid::cli::import_areas(&settings, &file).await?,

@@ -18,6 +18,13 @@ use tracing::Instrument;
 
 tokio::task_local! {
     static REQUEST_ID: String;
+    static PEER_IP: String;
+}
+
+/// The address the request being served came from (the TCP peer; behind a proxy, the
+/// proxy), or "" outside a request. For the audit trail.
+pub fn current_peer_ip() -> String {
+    PEER_IP.try_with(Clone::clone).unwrap_or_default()
 }
 
 /// The id of the request being served on this task, or "" outside a request.
@@ -171,8 +178,12 @@ pub async fn observe(
     let method = req.method().to_string();
     let started = Instant::now();
     let span = tracing::info_span!("request", request_id = %id);
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let result = REQUEST_ID
-        .scope(id.clone(), next.call(req))
+        .scope(id.clone(), PEER_IP.scope(peer, next.call(req)))
         .instrument(span.clone())
         .await;
     let mut res = match result {

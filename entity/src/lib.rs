@@ -2,6 +2,7 @@
 //! the rules live in the `safegrid` crate's domain modules.
 
 pub mod areas;
+pub mod audit_log;
 pub mod categories;
 pub mod dashboard_rollups;
 pub mod dead_letters;

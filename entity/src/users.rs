@@ -19,6 +19,8 @@ pub struct Model {
     pub is_volunteer: bool,
     pub volunteer_unit: Option<String>,
     pub created_at: i64,
+    /// A separated duty (MLPS): `system`, `security` or `audit`; `None` for everyone else.
+    pub duty: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

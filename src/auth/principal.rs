@@ -120,6 +120,7 @@ impl Principal {
                 admin_area_code: None,
                 is_volunteer: false,
                 volunteer_unit: None,
+                duty: None,
                 created_at: 0,
             },
             memberships: Vec::new(),

@@ -102,6 +102,7 @@ pub async fn login_wechat(state: &AppState, code: &str) -> ApiResult<TokenRespon
                 admin_area_code: Set(None),
                 is_volunteer: Set(false),
                 volunteer_unit: Set(None),
+                duty: Set(None),
                 created_at: Set(now_ms()),
             };
             match users::Entity::insert(am).exec(&state.db).await {
@@ -337,6 +338,31 @@ pub async fn create_admin(
     password: &str,
     area_code: &str,
 ) -> anyhow::Result<()> {
+    create_account(db, username, password, Some(area_code), None).await
+}
+
+/// Creates the administrator of a separated duty (`system`, `security`, `audit`): no area
+/// (CLI: `safegrid admin create --role`).
+pub async fn create_duty_admin(
+    db: &impl ConnectionTrait,
+    username: &str,
+    password: &str,
+    duty: &str,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        ["system", "security", "audit"].contains(&duty),
+        "the role must be system, security or audit"
+    );
+    create_account(db, username, password, None, Some(duty)).await
+}
+
+async fn create_account(
+    db: &impl ConnectionTrait,
+    username: &str,
+    password: &str,
+    area_code: Option<&str>,
+    duty: Option<&str>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         !username.is_empty()
             && username.len() <= 64
@@ -349,13 +375,15 @@ pub async fn create_admin(
         password.chars().count() >= 10,
         "the password must be at least 10 characters"
     );
-    let area = entity::areas::Entity::find_by_id(area_code.to_string())
-        .one(db)
-        .await?;
-    anyhow::ensure!(
-        area.is_some(),
-        "area {area_code} does not exist: import the area tree first (safegrid areas import FILE, or safegrid demo)"
-    );
+    if let Some(area_code) = area_code {
+        let area = entity::areas::Entity::find_by_id(area_code.to_string())
+            .one(db)
+            .await?;
+        anyhow::ensure!(
+            area.is_some(),
+            "area {area_code} does not exist: import the area tree first (safegrid areas import FILE, or safegrid demo)"
+        );
+    }
     let hash = hash_password(password).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     users::ActiveModel {
         id: Set(new_id()),
@@ -367,9 +395,10 @@ pub async fn create_admin(
         password_hash: Set(Some(hash)),
         nickname: Set(username.to_string()),
         phone: Set(None),
-        admin_area_code: Set(Some(area_code.to_string())),
+        admin_area_code: Set(area_code.map(str::to_owned)),
         is_volunteer: Set(false),
         volunteer_unit: Set(None),
+        duty: Set(duty.map(str::to_owned)),
         created_at: Set(now_ms()),
     }
     .insert(db)
