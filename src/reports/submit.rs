@@ -119,7 +119,7 @@ pub async fn submit(
             report,
             nearby,
             units,
-        } => (report, nearby, units),
+        } => (*report, nearby, units),
         Written::Replay(first) => {
             let view = view_by_id(env, who, &first, false).await?;
             return Ok(Submitted {
@@ -195,7 +195,8 @@ pub struct Draft<'a> {
 /// What writing a new report came to.
 pub enum Written {
     New {
-        report: reports::Model,
+        /// Boxed: the row is large beside the other variants' ids.
+        report: Box<reports::Model>,
         /// Open reports of its category nearby (the duplicate hint).
         nearby: Vec<reports::Model>,
         /// Its pre-dispatch, if the ownership rule sent it to a unit.
@@ -450,7 +451,7 @@ pub async fn write_new(
     let snap = env.router.snapshot();
     crate::dashboard::report_changed(env.db, &inserted, snap.areas.get(&inserted.grid_code)).await;
     Ok(Written::New {
-        report: inserted,
+        report: Box::new(inserted),
         nearby,
         units: pre_dispatch.into_iter().collect(),
     })
