@@ -17,6 +17,7 @@ mod matrix;
 mod notify;
 mod openapi;
 mod reports;
+mod source_metrics;
 mod sources;
 mod subscribe;
 mod unit_metrics;
