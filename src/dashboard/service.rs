@@ -518,7 +518,9 @@ pub fn unit_statement(backend: DatabaseBackend, s: &Scope, now: i64) -> Statemen
             .add(ru("dispatched_at").gte(start))
             .add(ru("dispatched_at").lt(end)),
     )
-    .add_group_by([key]);
+    // By the output name: PostgreSQL does not match a parameterised expression (the day
+    // number's `$n`) in GROUP BY with the same expression in SELECT.
+    .add_group_by([Expr::col(a("gkey")).into()]);
     backend.build(&sel)
 }
 
@@ -643,7 +645,7 @@ fn count_if(backend: DatabaseBackend, cond: SimpleExpr) -> SimpleExpr {
 /// counters of [`SourceCounts`], over the reports of the `submitted` cohort (submitted in
 /// the period, in the area, not cancelled). The `CASE`s spell out [`SourceCounts::add`] as
 /// of `now`. Child areas are grouped by grid path (folded later); days by Shanghai day
-/// number. Grouped by the output name `gkey`, which all three backends accept.
+/// number. Grouped by the output name `gkey`, as [`unit_statement`] is.
 pub fn source_statement(backend: DatabaseBackend, s: &Scope, now: i64) -> Statement {
     use crate::reports::status::ReportStatus;
     let rep = |c: &str| Expr::col((a(REP), a(c)));
