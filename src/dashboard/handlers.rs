@@ -11,10 +11,11 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// Closure metrics of an area and period: totals and groups (every child area or every grid,
-/// worst first; categories; days; or partner units, worst first), each group's metrics
-/// beside its `key` and `name`, with the unit figures (lead dispatches of the group's
-/// reports by dispatch day, or the unit's own). Rates are null when their denominator is 0;
-/// durations are minutes with one decimal.
+/// worst first; categories; days; partner units, worst first; or the six sources), each
+/// group's metrics beside its `key` and `name`, with the unit figures (lead dispatches of
+/// the group's reports by dispatch day, or the unit's own), the sources, on-site fixes and
+/// disputes of its reports, and its patrols and patrol coverage. Rates are null when their
+/// denominator is 0; durations are minutes with one decimal.
 #[utoipa::path(tag = "dashboard", params(DashboardQuery), security(("bearer" = [])),
     responses((status = 200, body = Dashboard),
         (status = 403, description = "not an admin, or the area is outside the admin's", body = crate::error::ErrorBody),
@@ -31,7 +32,7 @@ async fn dashboard(
 }
 
 /// The CSV columns, as an admin reads them.
-pub const CSV_HEADER: [&str; 30] = [
+pub const CSV_HEADER: [&str; 44] = [
     "编码",
     "名称",
     "上报数",
@@ -62,6 +63,20 @@ pub const CSV_HEADER: [&str; 30] = [
     "按时签收率(%)",
     "按时办结率(%)",
     "退单率(%)",
+    "居民上报数",
+    "巡查发现数",
+    "入户走访数",
+    "热线工单数",
+    "设备告警数",
+    "Open311上报数",
+    "现场处置数",
+    "巡查次数",
+    "巡查覆盖率(%)",
+    "调解数",
+    "调解成功数",
+    "调解成功率(%)",
+    "应回访数",
+    "回访按期率(%)",
 ];
 
 fn cell(text: &str) -> String {
@@ -116,6 +131,20 @@ pub fn csv_line(key: &str, name: &str, m: &Metrics) -> String {
         pct(m.sign_on_time_rate),
         pct(m.unit_on_time_rate),
         pct(m.return_rate),
+        m.from_resident.to_string(),
+        m.from_patrol.to_string(),
+        m.from_visit.to_string(),
+        m.from_hotline.to_string(),
+        m.from_device.to_string(),
+        m.from_open311.to_string(),
+        m.resolved_on_site.to_string(),
+        m.patrols.to_string(),
+        pct(m.patrol_coverage_rate),
+        m.mediated.to_string(),
+        m.mediation_agreed.to_string(),
+        pct(m.mediation_success_rate),
+        m.follow_ups_due.to_string(),
+        pct(m.follow_up_on_time_rate),
     ];
     let mut line = fields.join(",");
     line.push_str("\r\n");
@@ -124,7 +153,7 @@ pub fn csv_line(key: &str, name: &str, m: &Metrics) -> String {
 
 /// The same data as CSV (UTF-8 with BOM, Chinese headers): a total line, then one line per
 /// group in key order; child areas and grids streamed from the database row by row, the
-/// shorter lists (categories, days, units) read whole.
+/// shorter lists (categories, days, units, sources) read whole.
 #[utoipa::path(tag = "dashboard", params(DashboardQuery), security(("bearer" = [])),
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 403, description = "not an admin, or the area is outside the admin's", body = crate::error::ErrorBody),
@@ -137,11 +166,8 @@ async fn dashboard_csv(
     q: web::Query<DashboardQuery>,
 ) -> ApiResult<HttpResponse> {
     let scope = service::resolve(&state, &who, &q).await?;
-    let (wish_total, wish_groups) = service::wishes(&state.db, &scope).await?;
-    let units = service::unit_figures(&state.db, &scope, crate::util::now_ms()).await?;
-    let totals = service::totals(&state, &scope, wish_total)
-        .await?
-        .with_units(&units.total);
+    let figures = service::Figures::read(&state.db, &scope, crate::util::now_ms()).await?;
+    let totals = service::totals(&state, &scope, &figures).await?;
     let mut head = String::from("\u{feff}");
     head.push_str(&CSV_HEADER.join(","));
     head.push_str("\r\n");
@@ -151,7 +177,7 @@ async fn dashboard_csv(
     let stmt = match service::groups_statement(db.get_database_backend(), &scope) {
         Some(stmt) if streamed => stmt,
         _ => {
-            for g in service::read_groups(&state.db, &scope, &wish_groups, &units).await? {
+            for g in service::read_groups(&state.db, &scope, &figures).await? {
                 head.push_str(&csv_line(&g.key, &g.name, &g.metrics));
             }
             return Ok(csv_response(&scope, HttpResponse::Ok().body(head)));
@@ -170,7 +196,7 @@ async fn dashboard_csv(
         while let Some(row) = rows.next().await {
             let line = row
                 .map_err(crate::error::ApiError::from)
-                .and_then(|r| service::group_of(&r, &wish_groups, &units))
+                .and_then(|r| service::group_of(&r, &figures))
                 .map(|g| csv_line(&g.key, &g.name, &g.metrics));
             match line {
                 Ok(l) => yield Ok(web::Bytes::from(l)),

@@ -27,14 +27,32 @@
 //! - 按时签收率 = signed on time / dispatched; 按时办结率 = resolved on time / unit due;
 //!   退单率 = returned / dispatched.
 //!
+//! Sources, patrols and disputes (DOMAIN.md §9), per report of the same cohort as
+//! `submitted` (cancelled excluded), as of `now`:
+//! - from_<source>: the report's `source`.
+//! - resolved on site (现场处置): a patrol or visit report submitted already resolved
+//!   (resolved_at = submitted_at).
+//! - mediated: it has a mediation; agreed: its latest outcome is `agreed`.
+//!   调解成功率 = agreed / mediated.
+//! - follow-up due: an agreement (a follow_up_due) whose due date has come or whose
+//!   follow-up was made; on time: made by the due date. 回访按期率 = on time / due.
+//!
+//! Patrols: those started in the period in the area. Coverage (巡查覆盖率) = covered
+//! grid-days / grid-days of the period, over the grids of a group: a grid-day is covered
+//! when a patrol of that grid touches that Asia/Shanghai day (one crossing midnight covers
+//! both days). Categories, units and sources have no grids: their coverage is null.
+//!
 //! Statuses are read through [`ReportStatus`] and its methods (`is_open`, `is_handled`), so
 //! the metrics and the state machine cannot disagree on what "open" and "handled" mean.
+
+use std::collections::{BTreeSet, HashSet};
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::histogram::Histogram;
 use crate::reports::status::{AssignmentStatus, ReportStatus};
+use entity::enums::Source;
 
 /// The facts of one report the metrics need (a row of `reports`).
 #[derive(Clone, Debug)]
@@ -295,6 +313,138 @@ impl UnitCounts {
     }
 }
 
+/// The facts of one report the source and dispute figures need (a row of `reports`).
+#[derive(Clone, Debug)]
+pub struct SourceFact<'a> {
+    pub source: Source,
+    pub submitted_at: i64,
+    pub resolved_at: Option<i64>,
+    pub mediated_at: Option<i64>,
+    pub mediation_outcome: Option<&'a str>,
+    pub follow_up_due: Option<i64>,
+    pub follow_up_at: Option<i64>,
+}
+
+/// Additive counters of where a set of reports came from and how their disputes went
+/// (DOMAIN.md §9). The dashboard reads them with one grouped query whose `CASE`s spell out
+/// [`SourceCounts::add`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceCounts {
+    /// Reports per source, in the order of [`Source::ALL`].
+    pub by_source: [i64; 6],
+    pub resolved_on_site: i64,
+    pub mediated: i64,
+    pub mediation_agreed: i64,
+    pub follow_ups_due: i64,
+    pub follow_ups_on_time: i64,
+}
+
+/// Whether a report was fixed on the spot: a worker's patrol or visit report submitted
+/// already resolved.
+pub fn resolved_on_site(source: Source, submitted_at: i64, resolved_at: Option<i64>) -> bool {
+    matches!(source, Source::Patrol | Source::Visit) && resolved_at == Some(submitted_at)
+}
+
+impl SourceCounts {
+    /// Adds one report of the cohort (not cancelled) as of `now`.
+    pub fn add(&mut self, f: &SourceFact, now: i64) {
+        if let Some(i) = Source::ALL.iter().position(|s| *s == f.source) {
+            self.by_source[i] += 1;
+        }
+        if resolved_on_site(f.source, f.submitted_at, f.resolved_at) {
+            self.resolved_on_site += 1;
+        }
+        if f.mediated_at.is_some() {
+            self.mediated += 1;
+            if f.mediation_outcome == Some("agreed") {
+                self.mediation_agreed += 1;
+            }
+        }
+        if let Some(due) = f.follow_up_due {
+            if due <= now || f.follow_up_at.is_some() {
+                self.follow_ups_due += 1;
+            }
+            if f.follow_up_at.is_some_and(|at| at <= due) {
+                self.follow_ups_on_time += 1;
+            }
+        }
+    }
+
+    /// The reports of one source.
+    pub fn from(&self, source: Source) -> i64 {
+        Source::ALL
+            .iter()
+            .position(|s| *s == source)
+            .map_or(0, |i| self.by_source[i])
+    }
+
+    /// `self + other`, field by field (folding grid rows into child areas).
+    pub fn plus(&self, o: &SourceCounts) -> SourceCounts {
+        let mut by_source = self.by_source;
+        for (a, b) in by_source.iter_mut().zip(o.by_source) {
+            *a += b;
+        }
+        SourceCounts {
+            by_source,
+            resolved_on_site: self.resolved_on_site + o.resolved_on_site,
+            mediated: self.mediated + o.mediated,
+            mediation_agreed: self.mediation_agreed + o.mediation_agreed,
+            follow_ups_due: self.follow_ups_due + o.follow_ups_due,
+            follow_ups_on_time: self.follow_ups_on_time + o.follow_ups_on_time,
+        }
+    }
+}
+
+/// The Asia/Shanghai days (day numbers since 1970-01-01) one patrol of a grid touches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatrolSpan {
+    pub grid: String,
+    pub first_day: i64,
+    pub last_day: i64,
+}
+
+/// The (grid, day) pairs the patrols cover within the days `from..=to`, each once.
+pub fn covered_grid_days(spans: &[PatrolSpan], from: i64, to: i64) -> BTreeSet<(String, i64)> {
+    let mut covered = BTreeSet::new();
+    for p in spans {
+        for day in p.first_day.max(from)..=p.last_day.min(to) {
+            covered.insert((p.grid.clone(), day));
+        }
+    }
+    covered
+}
+
+/// The patrol coverage of a group: covered grid-days over grid-days.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub covered: i64,
+    pub grid_days: i64,
+}
+
+impl Coverage {
+    /// The coverage of `grids` over `days` (day numbers), given the covered pairs. A pair of
+    /// a grid or day outside the group does not count.
+    pub fn of(
+        covered: &BTreeSet<(String, i64)>,
+        grids: &HashSet<&str>,
+        days: std::ops::RangeInclusive<i64>,
+    ) -> Coverage {
+        let n_days = (days.end() - days.start() + 1).max(0);
+        Coverage {
+            covered: covered
+                .iter()
+                .filter(|(g, d)| grids.contains(g.as_str()) && days.contains(d))
+                .count() as i64,
+            grid_days: grids.len() as i64 * n_days,
+        }
+    }
+
+    /// 巡查覆盖率, null without a grid-day.
+    pub fn rate(&self) -> Option<f64> {
+        rate(self.covered, self.grid_days)
+    }
+}
+
 /// Every figure of the dashboard for one set of reports and wishes, under the names of the
 /// client contract (API.md). Counts are integers; rates are in 0..1, null when their
 /// denominator is 0; durations are minutes rounded to one decimal, null when nothing was
@@ -375,6 +525,41 @@ pub struct Metrics {
     /// 退单率 = returned / dispatched.
     #[schema(required = true, minimum = 0.0, maximum = 1.0)]
     pub return_rate: Option<f64>,
+    /// Reports from residents (平安键), of those counted in `submitted`.
+    pub from_resident: i64,
+    /// Reports found by grid workers on patrol (巡查).
+    pub from_patrol: i64,
+    /// Reports found on home visits (入户走访).
+    pub from_visit: i64,
+    /// 12345 hotline work orders.
+    pub from_hotline: i64,
+    /// IoT device alarms.
+    pub from_device: i64,
+    /// Reports from partner systems through Open311.
+    pub from_open311: i64,
+    /// Patrol and visit reports fixed on the spot (现场处置: submitted already resolved).
+    pub resolved_on_site: i64,
+    /// 巡查次数: patrols started in the period in the group's grids (0 for categories,
+    /// units and sources, which patrols do not belong to).
+    pub patrols: i64,
+    /// 巡查覆盖率 = grid-days with at least one patrol / grid-days in the period, over the
+    /// group's grids (a patrol crossing midnight covers both days); null for categories,
+    /// units and sources, and where there is no grid.
+    #[schema(required = true, minimum = 0.0, maximum = 1.0)]
+    pub patrol_coverage_rate: Option<f64>,
+    /// Disputes mediated (调解数), of the reports counted in `submitted`.
+    pub mediated: i64,
+    /// Of those, whose latest mediation ended in agreement (outcome `agreed`).
+    pub mediation_agreed: i64,
+    /// 调解成功率 = mediation_agreed / mediated.
+    #[schema(required = true, minimum = 0.0, maximum = 1.0)]
+    pub mediation_success_rate: Option<f64>,
+    /// Follow-up visits due (应回访): agreements (agreed or partly agreed) whose follow-up
+    /// date has come, or whose follow-up was made.
+    pub follow_ups_due: i64,
+    /// 回访按期率 = follow-ups made by their due date / follow_ups_due.
+    #[schema(required = true, minimum = 0.0, maximum = 1.0)]
+    pub follow_up_on_time_rate: Option<f64>,
 }
 
 fn rate(num: i64, den: i64) -> Option<f64> {
@@ -420,6 +605,48 @@ impl Metrics {
             sign_on_time_rate: None,
             unit_on_time_rate: None,
             return_rate: None,
+            from_resident: 0,
+            from_patrol: 0,
+            from_visit: 0,
+            from_hotline: 0,
+            from_device: 0,
+            from_open311: 0,
+            resolved_on_site: 0,
+            patrols: 0,
+            patrol_coverage_rate: None,
+            mediated: 0,
+            mediation_agreed: 0,
+            mediation_success_rate: None,
+            follow_ups_due: 0,
+            follow_up_on_time_rate: None,
+        }
+    }
+
+    /// The same metrics with the source and dispute figures of `c` (of these reports).
+    pub fn with_sources(self, c: &SourceCounts) -> Metrics {
+        Metrics {
+            from_resident: c.from(Source::Resident),
+            from_patrol: c.from(Source::Patrol),
+            from_visit: c.from(Source::Visit),
+            from_hotline: c.from(Source::Hotline),
+            from_device: c.from(Source::Device),
+            from_open311: c.from(Source::Open311),
+            resolved_on_site: c.resolved_on_site,
+            mediated: c.mediated,
+            mediation_agreed: c.mediation_agreed,
+            mediation_success_rate: rate(c.mediation_agreed, c.mediated),
+            follow_ups_due: c.follow_ups_due,
+            follow_up_on_time_rate: rate(c.follow_ups_on_time, c.follow_ups_due),
+            ..self
+        }
+    }
+
+    /// The same metrics with patrols started and the coverage (None: not a group of grids).
+    pub fn with_patrols(self, patrols: i64, coverage: Option<Coverage>) -> Metrics {
+        Metrics {
+            patrols,
+            patrol_coverage_rate: coverage.and_then(|c| c.rate()),
+            ..self
         }
     }
 
@@ -685,10 +912,18 @@ mod tests {
         for name in UNIT_CONTRACT {
             assert!(keys.contains(&name), "{name} is missing from {keys:?}");
         }
+        for name in SOURCE_CONTRACT {
+            assert!(keys.contains(&name), "{name} is missing from {keys:?}");
+        }
         // Additions beyond the contract: only `handled` (the CSV's 办结数).
         let extra: Vec<&&str> = keys
             .iter()
-            .filter(|k| !CONTRACT.contains(k) && !UNIT_CONTRACT.contains(k) && **k != "handled")
+            .filter(|k| {
+                !CONTRACT.contains(k)
+                    && !UNIT_CONTRACT.contains(k)
+                    && !SOURCE_CONTRACT.contains(k)
+                    && **k != "handled"
+            })
             .collect();
         assert!(extra.is_empty(), "{extra:?}");
         assert_eq!(v["wishes_submitted"], 3);
@@ -829,6 +1064,262 @@ mod tests {
         assert_eq!(m.unit_on_time_rate, Some(0.0));
         // Report satisfaction stays the reports' own.
         assert_eq!(m.satisfaction_rate, None);
+    }
+
+    /// The source, patrol and dispute fields of API.md ("Sources, patrols, disputes").
+    const SOURCE_CONTRACT: [&str; 14] = [
+        "from_resident",
+        "from_patrol",
+        "from_visit",
+        "from_hotline",
+        "from_device",
+        "from_open311",
+        "resolved_on_site",
+        "patrols",
+        "patrol_coverage_rate",
+        "mediated",
+        "mediation_agreed",
+        "mediation_success_rate",
+        "follow_ups_due",
+        "follow_up_on_time_rate",
+    ];
+
+    const DAY: i64 = 24 * H;
+
+    fn from_source(source: Source) -> SourceFact<'static> {
+        SourceFact {
+            source,
+            submitted_at: 0,
+            resolved_at: None,
+            mediated_at: None,
+            mediation_outcome: None,
+            follow_up_due: None,
+            follow_up_at: None,
+        }
+    }
+
+    /// A mediation at `at` with `outcome`, its follow-up due a week later for an agreement.
+    fn mediated(outcome: &'static str, at: i64) -> SourceFact<'static> {
+        SourceFact {
+            mediated_at: Some(at),
+            mediation_outcome: Some(outcome),
+            follow_up_due: matches!(outcome, "agreed" | "partly_agreed").then_some(at + 7 * DAY),
+            ..from_source(Source::Resident)
+        }
+    }
+
+    fn source_metrics(facts: &[SourceFact], now: i64) -> Metrics {
+        let mut c = SourceCounts::default();
+        for f in facts {
+            c.add(f, now);
+        }
+        metrics(&[]).with_sources(&c)
+    }
+
+    #[test]
+    fn no_mediation_and_no_follow_up_give_null_rates_and_zero_counts() {
+        let m = source_metrics(&[], NOW);
+        assert_eq!(m.mediation_success_rate, None);
+        assert_eq!(m.follow_up_on_time_rate, None);
+        assert_eq!(
+            (m.mediated, m.follow_ups_due, m.resolved_on_site),
+            (0, 0, 0)
+        );
+        // Report metrics carry no source figures unless given them; patrols likewise.
+        let m = metrics(&[fact(ReportStatus::Submitted)]);
+        assert_eq!(
+            (m.from_resident, m.patrols, m.patrol_coverage_rate),
+            (0, 0, None)
+        );
+        // An agreement whose week has not passed is not due yet.
+        let m = source_metrics(&[mediated("agreed", NOW - DAY)], NOW);
+        assert_eq!(
+            (m.mediated, m.mediation_agreed, m.follow_ups_due),
+            (1, 1, 0)
+        );
+        assert_eq!(m.mediation_success_rate, Some(1.0));
+        assert_eq!(m.follow_up_on_time_rate, None);
+        // No grid-day: no coverage, not 0.
+        let m = metrics(&[]).with_patrols(0, Some(Coverage::default()));
+        assert_eq!(m.patrol_coverage_rate, None);
+        assert_eq!(metrics(&[]).with_patrols(3, None).patrols, 3);
+    }
+
+    #[test]
+    fn a_hand_computed_mix_of_sources_and_disputes_gives_the_known_answers() {
+        let facts = [
+            // 1. a resident's report.
+            from_source(Source::Resident),
+            // 2. a patrol report fixed on the spot: resolved at its submission.
+            SourceFact {
+                submitted_at: 5 * H,
+                resolved_at: Some(5 * H),
+                ..from_source(Source::Patrol)
+            },
+            // 3. a patrol report resolved later: not on site.
+            SourceFact {
+                submitted_at: 5 * H,
+                resolved_at: Some(6 * H),
+                ..from_source(Source::Patrol)
+            },
+            // 4. a visit fixed on the spot.
+            SourceFact {
+                submitted_at: 7 * H,
+                resolved_at: Some(7 * H),
+                ..from_source(Source::Visit)
+            },
+            // 5. a hotline order resolved at once by whoever: not a worker's on-site fix.
+            SourceFact {
+                submitted_at: 7 * H,
+                resolved_at: Some(7 * H),
+                ..from_source(Source::Hotline)
+            },
+            // 6, 7. a device alarm and an Open311 request.
+            from_source(Source::Device),
+            from_source(Source::Open311),
+            // 8. agreed long ago, followed up on time.
+            SourceFact {
+                follow_up_at: Some(3 * DAY),
+                ..mediated("agreed", 0)
+            },
+            // 9. agreed long ago, followed up late.
+            SourceFact {
+                follow_up_at: Some(9 * DAY),
+                ..mediated("agreed", 0)
+            },
+            // 10. partly agreed long ago, never followed up: due, not on time.
+            mediated("partly_agreed", 0),
+            // 11. partly agreed yesterday, followed up early: due (made) and on time.
+            SourceFact {
+                follow_up_at: Some(NOW),
+                ..mediated("partly_agreed", NOW - DAY)
+            },
+            // 12. agreed yesterday, not followed up yet: not due.
+            mediated("agreed", NOW - DAY),
+            // 13. failed, 14. referred to court: mediated, no follow-up.
+            mediated("failed", 0),
+            mediated("court", 0),
+        ];
+        let m = source_metrics(&facts, NOW);
+        // Residents: 1 and the seven disputes 8–14.
+        assert_eq!(m.from_resident, 8);
+        assert_eq!((m.from_patrol, m.from_visit, m.from_hotline), (2, 1, 1));
+        assert_eq!((m.from_device, m.from_open311), (1, 1));
+        assert_eq!(m.resolved_on_site, 2); // 2, 4
+        assert_eq!(m.mediated, 7); // 8–14
+        assert_eq!(m.mediation_agreed, 3); // 8, 9, 12
+        assert_eq!(m.mediation_success_rate, Some(3.0 / 7.0));
+        assert_eq!(m.follow_ups_due, 4); // 8, 9, 10, 11
+        assert_eq!(m.follow_up_on_time_rate, Some(2.0 / 4.0)); // 8, 11
+                                                               // A follow-up exactly at its due date is on time; a due date exactly now is due.
+        let m = source_metrics(
+            &[
+                SourceFact {
+                    follow_up_at: Some(7 * DAY),
+                    ..mediated("agreed", 0)
+                },
+                mediated("agreed", NOW - 7 * DAY),
+            ],
+            NOW,
+        );
+        assert_eq!(m.follow_ups_due, 2);
+        assert_eq!(m.follow_up_on_time_rate, Some(0.5));
+        // Counts add up field by field.
+        let mut a = SourceCounts::default();
+        a.add(&facts[1], NOW);
+        let mut b = SourceCounts::default();
+        b.add(&facts[7], NOW);
+        let sum = a.plus(&b);
+        assert_eq!(
+            (sum.from(Source::Patrol), sum.from(Source::Resident)),
+            (1, 1)
+        );
+        assert_eq!(
+            (sum.resolved_on_site, sum.mediated, sum.follow_ups_due),
+            (1, 1, 1)
+        );
+    }
+
+    /// The span of a patrol from `start` to `end` (epoch ms) in grid `grid`.
+    fn span(grid: &str, start: i64, end: i64) -> PatrolSpan {
+        let days = crate::patrols::service::shanghai_days(start, end);
+        PatrolSpan {
+            grid: grid.into(),
+            first_day: *days.start(),
+            last_day: *days.end(),
+        }
+    }
+
+    #[test]
+    fn coverage_over_a_month_counts_a_patrol_crossing_shanghai_midnight_on_both_days() {
+        use super::super::rollup::day_start_ms;
+        let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let n = |s: &str| (day_start_ms(day(s)) + 8 * H) / DAY;
+        let at =
+            |s: &str, hour: i64, minute: i64| day_start_ms(day(s)) + hour * H + minute * 60_000;
+        // March 2026 (31 days) over two grids: 62 grid-days.
+        let (from, to) = (n("2026-03-01"), n("2026-03-31"));
+        assert_eq!(to - from + 1, 31);
+        let spans = [
+            // G1: 22:00 on the 10th to 01:30 on the 11th (Shanghai): both days.
+            span("G1", at("2026-03-10", 22, 0), at("2026-03-11", 1, 30)),
+            // G1 again on the 10th, and a second patrol the same day: no double count.
+            span("G1", at("2026-03-10", 9, 0), at("2026-03-10", 11, 0)),
+            span("G1", at("2026-03-10", 14, 0), at("2026-03-10", 15, 0)),
+            // G2: from the last evening of February into March 1st: only the 1st is in the month.
+            span("G2", at("2026-02-28", 23, 0), at("2026-03-01", 0, 30)),
+            // G2: the last evening of March into April: only the 31st.
+            span("G2", at("2026-03-31", 23, 30), at("2026-04-01", 0, 30)),
+            // G2: a patrol ending exactly at midnight touches the next day too.
+            span("G2", at("2026-03-20", 20, 0), at("2026-03-21", 0, 0)),
+            // G9: a grid outside the group.
+            span("G9", at("2026-03-05", 9, 0), at("2026-03-05", 10, 0)),
+        ];
+        // 16:00 UTC is midnight in Shanghai: the crossing is real, not an artefact of UTC.
+        assert_eq!(spans[0].last_day - spans[0].first_day, 1);
+        assert_eq!(spans[1].first_day, spans[0].first_day);
+        let covered = covered_grid_days(&spans, from, to);
+        let g1 = |d: &str| ("G1".to_string(), n(d));
+        let g2 = |d: &str| ("G2".to_string(), n(d));
+        assert!(covered.contains(&g1("2026-03-10")) && covered.contains(&g1("2026-03-11")));
+        assert!(covered.contains(&g2("2026-03-01")) && covered.contains(&g2("2026-03-31")));
+        assert!(!covered.contains(&g2("2026-02-28")));
+        assert!(covered.contains(&g2("2026-03-20")) && covered.contains(&g2("2026-03-21")));
+        // G1: 10, 11; G2: 1, 20, 21, 31; G9: 5 (outside the group).
+        assert_eq!(covered.len(), 7);
+        let grids: HashSet<&str> = ["G1", "G2"].into();
+        let month = Coverage::of(&covered, &grids, from..=to);
+        assert_eq!(
+            month,
+            Coverage {
+                covered: 6,
+                grid_days: 62
+            }
+        );
+        assert_eq!(month.rate(), Some(6.0 / 62.0));
+        // One grid: G1 covered 2 of 31 days.
+        let one: HashSet<&str> = ["G1"].into();
+        assert_eq!(
+            Coverage::of(&covered, &one, from..=to).rate(),
+            Some(2.0 / 31.0)
+        );
+        // One day (a `day` group): the 11th, both grids: only G1's night patrol covers it.
+        let eleventh = n("2026-03-11");
+        let c = Coverage::of(&covered, &grids, eleventh..=eleventh);
+        assert_eq!(
+            c,
+            Coverage {
+                covered: 1,
+                grid_days: 2
+            }
+        );
+        // A group without grids (a community with none): null, not 0.
+        assert_eq!(
+            Coverage::of(&covered, &HashSet::new(), from..=to).rate(),
+            None
+        );
+        let m = metrics(&[]).with_patrols(7, Some(month));
+        assert_eq!((m.patrols, m.patrol_coverage_rate), (7, Some(6.0 / 62.0)));
     }
 
     /// The dashboard metric fields of API.md, exactly as spelled there.

@@ -1,7 +1,9 @@
 //! Reading the dashboard: scope checks, the period split into whole months (rows of grain
-//! `m`) and edge days (grain `d`), the grouped sums, and wishes counted from their table.
+//! `m`) and edge days (grain `d`), the grouped sums, and the figures read at request time
+//! ([`Figures`]): wishes from their table, unit figures from `report_units`, sources and
+//! disputes from `reports`, patrols and coverage from `patrols`, each with one query.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 use sea_orm::sea_query::{
@@ -11,13 +13,17 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, QueryResult, Statem
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::metrics::{Metrics, UnitCounts, WishCounts};
+use super::metrics::{
+    covered_grid_days, Counts, Coverage, Fact, Metrics, PatrolSpan, SourceCounts, UnitCounts,
+    WishCounts,
+};
 use super::rollup::{
     self, counts_from_values, day_key, int_sum, int_sum_expr, read_values, value_columns,
 };
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use entity::enums::Source;
 
 /// How the groups of a dashboard are formed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -37,6 +43,11 @@ pub enum GroupBy {
     /// in the period is a group of zeros. A unit group carries the unit figures and the
     /// satisfaction of the reports it resolved as lead; its report counts are 0.
     Unit,
+    /// Where reports came from (DOMAIN.md §9): one group per source, all six, keyed by the
+    /// source's name, in the order resident, patrol, visit, hotline, device, open311. The
+    /// report counts of a source are read from the reports at request time; patrols are 0
+    /// and coverage null there.
+    Source,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -47,7 +58,7 @@ pub struct DashboardQuery {
     pub from: Option<String>,
     /// Last day, inclusive; default: today. At most 366 days after `from`.
     pub to: Option<String>,
-    /// `child` (default), `grid`, `category`, `day` or `unit`.
+    /// `child` (default), `grid`, `category`, `day`, `unit` or `source`.
     pub group_by: Option<GroupBy>,
 }
 
@@ -64,9 +75,9 @@ pub struct AreaRef {
 /// One group of a dashboard: its key and name beside its metrics (flat, as in `totals`).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Group {
-    /// Area code, category code, day or unit code.
+    /// Area code, category code, day, unit code or source.
     pub key: String,
-    /// Area, category or unit name; the day again for days.
+    /// Area, category, unit or source name; the day again for days.
     pub name: String,
     #[serde(flatten)]
     pub metrics: Metrics,
@@ -226,13 +237,13 @@ fn totals_statement(backend: DatabaseBackend, s: &Scope) -> Statement {
 
 /// One row per group (`gkey`, `gname` and the sums), ordered by key: read whole or
 /// streamed. Child areas and grids come from the areas table, joined to their rollups, so
-/// an area without a report in the period is a row of zeros. `None` for units, whose
-/// groups come from [`unit_groups`].
+/// an area without a report in the period is a row of zeros. `None` for units and sources,
+/// whose groups come from [`unit_groups`] and [`source_groups`].
 pub fn groups_statement(backend: DatabaseBackend, s: &Scope) -> Option<Statement> {
     use entity::areas::Column as A;
     let mut sel = Query::select();
     match s.group_by {
-        GroupBy::Unit => return None,
+        GroupBy::Unit | GroupBy::Source => return None,
         GroupBy::Child | GroupBy::Grid => {
             let area = |c: A| Expr::col((a(AREAS), c));
             sel.expr_as(area(A::Code), a("gkey"))
@@ -329,7 +340,7 @@ pub async fn wishes(
                 .map(str::to_owned),
             GroupBy::Grid => Some(grid),
             GroupBy::Day => Some(day_key(rollup::day_of(at))),
-            GroupBy::Category | GroupBy::Unit => None,
+            GroupBy::Category | GroupBy::Unit | GroupBy::Source => None,
         };
         for c in std::iter::once(&mut total).chain(key.map(|k| groups.entry(k).or_default())) {
             c.submitted += 1;
@@ -340,23 +351,40 @@ pub async fn wishes(
     Ok((total, groups))
 }
 
-/// One group row of [`groups_statement`] as metrics, with the group's wishes and unit
-/// figures.
-pub fn group_of(
-    row: &QueryResult,
-    wishes: &HashMap<String, WishCounts>,
-    units: &UnitFigures,
-) -> ApiResult<Group> {
+/// One group row of [`groups_statement`] as metrics, with the group's figures read at
+/// request time.
+pub fn group_of(row: &QueryResult, figures: &Figures) -> ApiResult<Group> {
     let key: String = row.try_get("", "gkey")?;
     let name: Option<String> = row.try_get("", "gname")?;
     let counts = counts_from_values(&read_values(row)?);
-    let metrics = Metrics::from_counts(&counts, wishes.get(&key).copied().unwrap_or_default())
-        .with_units(&units.groups.get(&key).copied().unwrap_or_default());
+    let metrics = figures.group(&key, &counts);
     Ok(Group {
         name: name.unwrap_or_else(|| key.clone()),
         metrics,
         key,
     })
+}
+
+/// The key of a row of an at-read statement (`gkey`) as the key of its group: a day number
+/// as its day, a grid path as the child area it lies in (None: the area itself), else as is.
+fn fold_key(s: &Scope, row: &QueryResult) -> Result<Option<String>, sea_orm::DbErr> {
+    Ok(match s.group_by {
+        GroupBy::Day => Some(day_key(day_of_number(row.try_get::<i64>("", "gkey")?))),
+        GroupBy::Child => {
+            let path: String = row.try_get("", "gkey")?;
+            child_of(s, &path)
+        }
+        _ => Some(row.try_get::<String>("", "gkey")?),
+    })
+}
+
+/// The child area of the scope a path lies in (None: the area itself, or outside it).
+fn child_of(s: &Scope, path: &str) -> Option<String> {
+    path.get(s.area.path.len()..)
+        .filter(|_| path.starts_with(&s.area.path))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
 }
 
 /// How the unit statement names its tables.
@@ -409,6 +437,7 @@ pub fn unit_statement(backend: DatabaseBackend, s: &Scope, now: i64) -> Statemen
         GroupBy::Grid => Expr::col((a(REP), a("grid_code"))).into(),
         GroupBy::Child => Expr::col((a(GRID), a("path"))).into(),
         GroupBy::Category => Expr::col((a(REP), a("category"))).into(),
+        GroupBy::Source => Expr::col((a(REP), a("source"))).into(),
         GroupBy::Day => day_number(backend, ru("dispatched_at")),
     };
     let mut sel = Query::select();
@@ -489,7 +518,9 @@ pub fn unit_statement(backend: DatabaseBackend, s: &Scope, now: i64) -> Statemen
             .add(ru("dispatched_at").gte(start))
             .add(ru("dispatched_at").lt(end)),
     )
-    .add_group_by([key]);
+    // By the output name: PostgreSQL does not match a parameterised expression (the day
+    // number's `$n`) in GROUP BY with the same expression in SELECT.
+    .add_group_by([Expr::col(a("gkey")).into()]);
     backend.build(&sel)
 }
 
@@ -527,18 +558,7 @@ pub async fn unit_figures(
     for row in &rows {
         let c = unit_counts_of(row)?;
         out.total = out.total.plus(&c);
-        let key = match s.group_by {
-            GroupBy::Day => Some(day_key(day_of_number(row.try_get::<i64>("", "gkey")?))),
-            GroupBy::Child => {
-                let path: String = row.try_get("", "gkey")?;
-                path.get(s.area.path.len()..)
-                    .and_then(|rest| rest.split('/').next())
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_owned)
-            }
-            _ => Some(row.try_get::<String>("", "gkey")?),
-        };
-        if let Some(key) = key {
+        if let Some(key) = fold_key(s, row)? {
             if s.group_by == GroupBy::Unit {
                 if let Some(name) = row.try_get::<Option<String>>("", "gname")? {
                     out.names.insert(key.clone(), name);
@@ -608,8 +628,440 @@ pub async fn unit_groups(
     Ok(groups)
 }
 
+/// How the source and patrol statements name their tables.
+const PAT: &str = "p";
+
+/// `SUM(CASE WHEN cond THEN 1 ELSE 0 END)` as a 64-bit integer.
+fn count_if(backend: DatabaseBackend, cond: SimpleExpr) -> SimpleExpr {
+    int_sum_expr(
+        backend,
+        Expr::case(cond, Expr::val(1i64))
+            .finally(Expr::val(0i64))
+            .into(),
+    )
+}
+
+/// The source and dispute figures of the scope: one row per group key (`gkey`) with the
+/// counters of [`SourceCounts`], over the reports of the `submitted` cohort (submitted in
+/// the period, in the area, not cancelled). The `CASE`s spell out [`SourceCounts::add`] as
+/// of `now`. Child areas are grouped by grid path (folded later); days by Shanghai day
+/// number. Grouped by the output name `gkey`, as [`unit_statement`] is.
+pub fn source_statement(backend: DatabaseBackend, s: &Scope, now: i64) -> Statement {
+    use crate::reports::status::ReportStatus;
+    let rep = |c: &str| Expr::col((a(REP), a(c)));
+    let start = rollup::day_start_ms(s.from);
+    let end = rollup::day_start_ms(s.to.succ_opt().unwrap_or(s.to));
+    let key: SimpleExpr = match s.group_by {
+        GroupBy::Grid => rep("grid_code").into(),
+        GroupBy::Child => Expr::col((a(GRID), a("path"))).into(),
+        GroupBy::Category => rep("category").into(),
+        GroupBy::Day => day_number(backend, rep("submitted_at")),
+        // Unit groups carry no report figures: only the totals are used.
+        GroupBy::Source | GroupBy::Unit => rep("source").into(),
+    };
+    let mut sel = Query::select();
+    sel.expr_as(key, a("gkey"));
+    for source in Source::ALL {
+        sel.expr_as(
+            count_if(backend, rep("source").eq(source.as_str())),
+            a(&format!("from_{}", source.as_str())),
+        );
+    }
+    sel.expr_as(
+        count_if(
+            backend,
+            rep("source")
+                .is_in([Source::Patrol.as_str(), Source::Visit.as_str()])
+                .and(rep("resolved_at").equals((a(REP), a("submitted_at")))),
+        ),
+        a("resolved_on_site"),
+    )
+    .expr_as(
+        count_if(backend, rep("mediated_at").is_not_null()),
+        a("mediated"),
+    )
+    .expr_as(
+        count_if(
+            backend,
+            rep("mediated_at")
+                .is_not_null()
+                .and(rep("mediation_outcome").eq("agreed")),
+        ),
+        a("mediation_agreed"),
+    )
+    .expr_as(
+        count_if(
+            backend,
+            rep("follow_up_due").is_not_null().and(
+                rep("follow_up_due")
+                    .lte(now)
+                    .or(rep("follow_up_at").is_not_null()),
+            ),
+        ),
+        a("follow_ups_due"),
+    )
+    .expr_as(
+        count_if(
+            backend,
+            rep("follow_up_due")
+                .is_not_null()
+                .and(rep("follow_up_at").is_not_null())
+                .and(rep("follow_up_at").lte(rep("follow_up_due"))),
+        ),
+        a("follow_ups_on_time"),
+    )
+    .from_as(entity::reports::Entity, a(REP))
+    .join_as(
+        JoinType::InnerJoin,
+        entity::areas::Entity,
+        a(GRID),
+        Expr::col((a(GRID), a("code"))).equals((a(REP), a("grid_code"))),
+    )
+    .cond_where(
+        Condition::all()
+            .add(rep("status").ne(ReportStatus::Cancelled.as_str()))
+            .add(Expr::col((a(GRID), a("path"))).like(format!("{}%", s.area.path)))
+            .add(rep("submitted_at").gte(start))
+            .add(rep("submitted_at").lt(end)),
+    )
+    .add_group_by([Expr::col(a("gkey")).into()]);
+    backend.build(&sel)
+}
+
+fn source_counts_of(row: &QueryResult) -> Result<SourceCounts, sea_orm::DbErr> {
+    let g = |c: &str| row.try_get::<i64>("", c);
+    let mut by_source = [0; 6];
+    for (n, source) in by_source.iter_mut().zip(Source::ALL) {
+        *n = g(&format!("from_{}", source.as_str()))?;
+    }
+    Ok(SourceCounts {
+        by_source,
+        resolved_on_site: g("resolved_on_site")?,
+        mediated: g("mediated")?,
+        mediation_agreed: g("mediation_agreed")?,
+        follow_ups_due: g("follow_ups_due")?,
+        follow_ups_on_time: g("follow_ups_on_time")?,
+    })
+}
+
+/// The source and dispute figures of a scope: totals and per group key.
+#[derive(Clone, Debug, Default)]
+pub struct SourceFigures {
+    pub total: SourceCounts,
+    pub groups: HashMap<String, SourceCounts>,
+}
+
+/// Reads [`source_statement`] (one grouped query) and folds its rows into the groups' keys.
+pub async fn source_figures(
+    db: &impl ConnectionTrait,
+    s: &Scope,
+    now: i64,
+) -> ApiResult<SourceFigures> {
+    let rows = db
+        .query_all(source_statement(db.get_database_backend(), s, now))
+        .await?;
+    let mut out = SourceFigures::default();
+    for row in &rows {
+        let c = source_counts_of(row)?;
+        out.total = out.total.plus(&c);
+        if let Some(key) = fold_key(s, row)? {
+            let g = out.groups.entry(key).or_default();
+            *g = g.plus(&c);
+        }
+    }
+    Ok(out)
+}
+
+/// The patrols touching the period in the area, one row per grid and Shanghai start day:
+/// `gkey` (grid code), `gpath`, `first_day` (the start day), `last_day` (the latest day a
+/// patrol of that grid and start day reaches, its end being when the worker ended it, or 8
+/// hours after its start, or `now` while it lasts: [`crate::patrols::service::effective_end`])
+/// and `started` (of them, started in the period). A patrol lasts at most 8 hours, so those
+/// touching the period started at most 8 hours before it.
+pub fn patrol_statement(backend: DatabaseBackend, s: &Scope, now: i64) -> Statement {
+    use crate::patrols::service::MAX_PATROL_MS;
+    let p = |c: &str| Expr::col((a(PAT), a(c)));
+    let start = rollup::day_start_ms(s.from);
+    let end = rollup::day_start_ms(s.to.succ_opt().unwrap_or(s.to));
+    let auto_end = p("started_at").add(MAX_PATROL_MS);
+    let effective_end: SimpleExpr = Expr::case(p("ended_at").is_not_null(), p("ended_at"))
+        .case(Expr::expr(auto_end.clone()).lte(now), auto_end)
+        .finally(Expr::val(now))
+        .into();
+    let mut sel = Query::select();
+    sel.expr_as(p("grid_code"), a("gkey"))
+        .expr_as(p("grid_path"), a("gpath"))
+        .expr_as(day_number(backend, p("started_at")), a("first_day"))
+        .expr_as(
+            Func::max(day_number(backend, Expr::expr(effective_end))),
+            a("last_day"),
+        )
+        .expr_as(count_if(backend, p("started_at").gte(start)), a("started"))
+        .from_as(entity::patrols::Entity, a(PAT))
+        .cond_where(
+            Condition::all()
+                .add(p("grid_path").like(format!("{}%", s.area.path)))
+                .add(p("started_at").gte(start - MAX_PATROL_MS))
+                .add(p("started_at").lt(end)),
+        )
+        .add_group_by([
+            p("grid_code").into(),
+            p("grid_path").into(),
+            Expr::col(a("first_day")).into(),
+        ]);
+    backend.build(&sel)
+}
+
+/// Patrols started and coverage, of the totals and per group key.
+#[derive(Clone, Debug, Default)]
+pub struct PatrolFigures {
+    pub total: (i64, Option<Coverage>),
+    pub groups: HashMap<String, (i64, Option<Coverage>)>,
+    /// The figures of a group key not in `groups` (a day without patrols: nothing covered).
+    pub otherwise: (i64, Option<Coverage>),
+}
+
+impl PatrolFigures {
+    pub fn of(&self, key: &str) -> (i64, Option<Coverage>) {
+        self.groups.get(key).copied().unwrap_or(self.otherwise)
+    }
+}
+
+/// Reads the grids of the area and [`patrol_statement`], and computes patrols and coverage
+/// of the totals and of each group: over all the area's grids for the totals and each day,
+/// over a child's grids, over one grid; none for categories, units and sources.
+pub async fn patrol_figures(
+    db: &impl ConnectionTrait,
+    s: &Scope,
+    now: i64,
+) -> ApiResult<PatrolFigures> {
+    use entity::areas as ar;
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let grids: Vec<(String, String)> = ar::Entity::find()
+        .select_only()
+        .columns([ar::Column::Code, ar::Column::Path])
+        .filter(ar::Column::Level.eq("grid"))
+        .filter(ar::Column::Path.starts_with(&s.area.path))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let rows = db
+        .query_all(patrol_statement(db.get_database_backend(), s, now))
+        .await?;
+    let mut spans = Vec::with_capacity(rows.len());
+    // Patrols started in the period, by grid code and by start day.
+    let mut started: Vec<(String, String, i64, i64)> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let grid: String = row.try_get("", "gkey")?;
+        let path: String = row.try_get("", "gpath")?;
+        let first_day: i64 = row.try_get("", "first_day")?;
+        let last_day: i64 = row.try_get("", "last_day")?;
+        let n: i64 = row.try_get("", "started")?;
+        spans.push(PatrolSpan {
+            grid: grid.clone(),
+            first_day,
+            last_day,
+        });
+        started.push((grid, path, first_day, n));
+    }
+    let day_n = |d: NaiveDate| (rollup::day_start_ms(d) + 8 * 3_600_000).div_euclid(86_400_000);
+    let (from, to) = (day_n(s.from), day_n(s.to));
+    let covered = covered_grid_days(&spans, from, to);
+    let all: HashSet<&str> = grids.iter().map(|(c, _)| c.as_str()).collect();
+    let mut out = PatrolFigures {
+        total: (
+            started.iter().map(|x| x.3).sum(),
+            Some(Coverage::of(&covered, &all, from..=to)),
+        ),
+        ..Default::default()
+    };
+    match s.group_by {
+        GroupBy::Grid | GroupBy::Child => {
+            let key_of = |code: &str, path: &str| match s.group_by {
+                GroupBy::Grid => Some(code.to_owned()),
+                _ => child_of(s, path),
+            };
+            let mut members: HashMap<String, HashSet<&str>> = HashMap::new();
+            for (code, path) in &grids {
+                if let Some(k) = key_of(code, path) {
+                    members.entry(k).or_default().insert(code.as_str());
+                }
+            }
+            let mut counts: HashMap<String, i64> = HashMap::new();
+            for (grid, path, _, n) in &started {
+                if let Some(k) = key_of(grid, path) {
+                    *counts.entry(k).or_default() += n;
+                }
+            }
+            for (k, set) in &members {
+                let n = counts.get(k).copied().unwrap_or(0);
+                out.groups
+                    .insert(k.clone(), (n, Some(Coverage::of(&covered, set, from..=to))));
+            }
+            for (k, n) in counts {
+                out.groups.entry(k).or_insert((n, None));
+            }
+        }
+        GroupBy::Day => {
+            let mut days: BTreeSet<i64> = covered.iter().map(|(_, d)| *d).collect();
+            let mut counts: HashMap<i64, i64> = HashMap::new();
+            for (_, _, day, n) in &started {
+                if *n > 0 {
+                    days.insert(*day);
+                    *counts.entry(*day).or_default() += n;
+                }
+            }
+            for d in days {
+                out.groups.insert(
+                    day_key(day_of_number(d)),
+                    (
+                        counts.get(&d).copied().unwrap_or(0),
+                        Some(Coverage::of(&covered, &all, d..=d)),
+                    ),
+                );
+            }
+            out.otherwise = (
+                0,
+                Some(Coverage {
+                    covered: 0,
+                    grid_days: all.len() as i64,
+                }),
+            );
+        }
+        GroupBy::Category | GroupBy::Unit | GroupBy::Source => {}
+    }
+    Ok(out)
+}
+
+/// Everything of a dashboard read at request time beside the rollups, each with one query.
+#[derive(Clone, Debug, Default)]
+pub struct Figures {
+    pub wishes: WishCounts,
+    pub wish_groups: HashMap<String, WishCounts>,
+    pub units: UnitFigures,
+    pub sources: SourceFigures,
+    pub patrols: PatrolFigures,
+}
+
+impl Figures {
+    pub async fn read(db: &impl ConnectionTrait, s: &Scope, now: i64) -> ApiResult<Figures> {
+        let (total, groups) = wishes(db, s).await?;
+        Ok(Figures {
+            wishes: total,
+            wish_groups: groups,
+            units: unit_figures(db, s, now).await?,
+            sources: source_figures(db, s, now).await?,
+            patrols: patrol_figures(db, s, now).await?,
+        })
+    }
+
+    /// The totals, given the report counts of the whole scope.
+    pub fn totals(&self, counts: &Counts) -> Metrics {
+        let (patrols, coverage) = self.patrols.total;
+        Metrics::from_counts(counts, self.wishes)
+            .with_units(&self.units.total)
+            .with_sources(&self.sources.total)
+            .with_patrols(patrols, coverage)
+    }
+
+    /// The metrics of the group `key`, given its report counts.
+    pub fn group(&self, key: &str, counts: &Counts) -> Metrics {
+        let (patrols, coverage) = self.patrols.of(key);
+        Metrics::from_counts(
+            counts,
+            self.wish_groups.get(key).copied().unwrap_or_default(),
+        )
+        .with_units(&self.units.groups.get(key).copied().unwrap_or_default())
+        .with_sources(&self.sources.groups.get(key).copied().unwrap_or_default())
+        .with_patrols(patrols, coverage)
+    }
+}
+
+/// The Chinese name of a source, as the groups of `group_by=source` show it.
+pub fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Resident => "居民上报",
+        Source::Patrol => "巡查发现",
+        Source::Visit => "入户走访",
+        Source::Hotline => "12345热线",
+        Source::Device => "物联设备",
+        Source::Open311 => "Open311",
+    }
+}
+
+/// The six source groups: each source's report counts, read from the reports of the
+/// cohort in one query (only the columns a [`Fact`] needs) and counted by
+/// [`Counts::add`], the rollups' own definition; with its source and unit figures.
+pub async fn source_groups(
+    db: &impl ConnectionTrait,
+    s: &Scope,
+    figures: &Figures,
+    now: i64,
+) -> ApiResult<Vec<Group>> {
+    use crate::reports::status::ReportStatus;
+    use entity::reports::Column as C;
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    type Row = (
+        Source,
+        ReportStatus,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        i32,
+        Option<i16>,
+    );
+    let start = rollup::day_start_ms(s.from);
+    let end = rollup::day_start_ms(s.to.succ_opt().unwrap_or(s.to));
+    let in_area = Query::select()
+        .column(entity::areas::Column::Code)
+        .from(entity::areas::Entity)
+        .and_where(entity::areas::Column::Path.starts_with(&s.area.path))
+        .to_owned();
+    let rows: Vec<Row> = entity::reports::Entity::find()
+        .select_only()
+        .columns([C::Source, C::Status, C::SubmittedAt, C::AcceptedAt])
+        .columns([C::Deadline, C::SuspendedAt, C::ClosedAt, C::ReworkCount])
+        .column(C::Rating)
+        .filter(C::GridCode.in_subquery(in_area))
+        .filter(C::SubmittedAt.gte(start))
+        .filter(C::SubmittedAt.lt(end))
+        .filter(C::Status.ne(ReportStatus::Cancelled))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut counts: HashMap<Source, Counts> = HashMap::new();
+    for (source, status, submitted_at, accepted_at, deadline, suspended_at, closed_at, rw, rt) in
+        rows
+    {
+        let fact = Fact {
+            status,
+            submitted_at,
+            accepted_at,
+            deadline,
+            suspended_at,
+            closed_at,
+            rework_count: rw,
+            rating: rt,
+        };
+        counts.entry(source).or_default().add(&fact, now);
+    }
+    Ok(Source::ALL
+        .into_iter()
+        .map(|source| {
+            let key = source.as_str().to_owned();
+            Group {
+                metrics: figures.group(&key, &counts.get(&source).copied().unwrap_or_default()),
+                name: source_name(source).to_owned(),
+                key,
+            }
+        })
+        .collect())
+}
+
 /// Brings rows whose overdue figures the clock changed up to date, then reads the totals.
-pub async fn totals(state: &AppState, s: &Scope, wishes: WishCounts) -> ApiResult<Metrics> {
+pub async fn totals(state: &AppState, s: &Scope, figures: &Figures) -> ApiResult<Metrics> {
     rollup::refresh_stale(&state.db, Some(&s.area.path), 5_000).await?;
     let row = state
         .db
@@ -619,34 +1071,46 @@ pub async fn totals(state: &AppState, s: &Scope, wishes: WishCounts) -> ApiResul
         Some(r) => counts_from_values(&read_values(&r)?),
         None => Default::default(),
     };
-    Ok(Metrics::from_counts(&counts, wishes))
+    Ok(figures.totals(&counts))
 }
 
-/// Every group in key order, read whole. Days and categories come from the rollups, which
-/// hold the days and categories reports were submitted in; a day or category that only has
-/// dispatches in the period (of reports submitted earlier) is added as a group with its
-/// unit figures and zero report counts.
+/// Every group in key order (sources in their own order), read whole. Days and categories
+/// come from the rollups, which hold the days and categories reports were submitted in; a
+/// day or category that only has dispatches in the period (of reports submitted earlier),
+/// or a day that only has patrols, is added as a group with those figures and zero report
+/// counts.
 pub async fn read_groups(
     db: &impl ConnectionTrait,
     s: &Scope,
-    wishes: &HashMap<String, WishCounts>,
-    units: &UnitFigures,
+    figures: &Figures,
 ) -> ApiResult<Vec<Group>> {
+    let units = &figures.units;
     let Some(st) = groups_statement(db.get_database_backend(), s) else {
-        return unit_groups(db, s, units).await;
+        return match s.group_by {
+            GroupBy::Source => source_groups(db, s, figures, crate::util::now_ms()).await,
+            _ => unit_groups(db, s, units).await,
+        };
     };
     let mut groups = db
         .query_all(st)
         .await?
         .iter()
-        .map(|r| group_of(r, wishes, units))
+        .map(|r| group_of(r, figures))
         .collect::<ApiResult<Vec<_>>>()?;
     if matches!(s.group_by, GroupBy::Day | GroupBy::Category) {
-        let missing: Vec<&String> = units
+        let mut missing: Vec<&String> = units
             .groups
             .keys()
+            .chain(
+                (s.group_by == GroupBy::Day)
+                    .then(|| figures.patrols.groups.keys())
+                    .into_iter()
+                    .flatten(),
+            )
             .filter(|k| !groups.iter().any(|g| &g.key == *k))
             .collect();
+        missing.sort();
+        missing.dedup();
         let names: HashMap<String, String> =
             if s.group_by == GroupBy::Category && !missing.is_empty() {
                 use entity::categories as c;
@@ -667,11 +1131,7 @@ pub async fn read_groups(
             groups.push(Group {
                 key: key.clone(),
                 name: names.get(key).cloned().unwrap_or_else(|| key.clone()),
-                metrics: Metrics::from_counts(
-                    &Default::default(),
-                    wishes.get(key).copied().unwrap_or_default(),
-                )
-                .with_units(&units.groups[key]),
+                metrics: figures.group(key, &Counts::default()),
             });
         }
         groups.sort_by(|a, b| a.key.cmp(&b.key));
@@ -713,14 +1173,13 @@ fn worst_first(a: &Group, b: &Group) -> std::cmp::Ordering {
 
 /// The whole dashboard.
 pub async fn dashboard(state: &AppState, s: &Scope) -> ApiResult<Dashboard> {
-    let (wish_total, wish_groups) = wishes(&state.db, s).await?;
-    let units = unit_figures(&state.db, s, crate::util::now_ms()).await?;
-    let totals = totals(state, s, wish_total).await?.with_units(&units.total);
-    let mut groups = read_groups(&state.db, s, &wish_groups, &units).await?;
+    let figures = Figures::read(&state.db, s, crate::util::now_ms()).await?;
+    let totals = totals(state, s, &figures).await?;
+    let mut groups = read_groups(&state.db, s, &figures).await?;
     match s.group_by {
         GroupBy::Child | GroupBy::Grid => groups.sort_by(worst_first),
         GroupBy::Unit => groups.sort_by(worst_unit_first),
-        GroupBy::Category | GroupBy::Day => {}
+        GroupBy::Category | GroupBy::Day | GroupBy::Source => {}
     }
     Ok(Dashboard {
         area: s.area.clone(),

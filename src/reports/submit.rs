@@ -198,6 +198,7 @@ pub struct Draft<'a> {
 /// What writing a new report came to.
 pub enum Written {
     New {
+        /// Boxed: the row is large beside the other variants' ids.
         report: Box<reports::Model>,
         /// Open reports of its category nearby (the duplicate hint).
         nearby: Vec<reports::Model>,

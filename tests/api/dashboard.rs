@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use crate::grids::import_demo_tree;
 use crate::helpers::{assert_error, spawn_app, spawn_second_instance, Session, TestApp};
-use safegrid::dashboard::metrics::{Counts, Fact, Metrics, WishCounts};
+use safegrid::dashboard::metrics::{
+    Counts, Coverage, Fact, Metrics, SourceCounts, SourceFact, WishCounts,
+};
 use safegrid::dashboard::rollup;
 
 pub struct World {
@@ -211,14 +213,16 @@ pub async fn dashboard(app: &TestApp, who: &Session, query: &str) -> Value {
     res.json().await.unwrap()
 }
 
-/// The metrics computed the slow way: every raw report whose area lies under `prefix`.
-async fn naive(app: &TestApp, prefix: &str, wishes: WishCounts) -> Value {
-    let paths: HashMap<String, String> = entity::areas::Entity::find()
+/// The metrics computed the slow way: every raw report whose area lies under `prefix`, and
+/// every patrol of its grids over a period of `days` days that holds them all.
+async fn naive(app: &TestApp, prefix: &str, wishes: WishCounts, days: i64) -> Value {
+    let areas = entity::areas::Entity::find()
         .all(&app.state.db)
         .await
-        .unwrap()
-        .into_iter()
-        .map(|a| (a.code, a.path))
+        .unwrap();
+    let paths: HashMap<String, String> = areas
+        .iter()
+        .map(|a| (a.code.clone(), a.path.clone()))
         .collect();
     let reports = entity::reports::Entity::find()
         .all(&app.state.db)
@@ -226,15 +230,57 @@ async fn naive(app: &TestApp, prefix: &str, wishes: WishCounts) -> Value {
         .unwrap();
     let now = safegrid::util::now_ms();
     let mut c = Counts::default();
+    let mut sources = SourceCounts::default();
     for r in &reports {
         if paths
             .get(&r.grid_code)
             .is_some_and(|p| p.starts_with(prefix))
         {
             c.add(&Fact::from(r), now);
+            if r.status != entity::enums::ReportStatus::Cancelled {
+                sources.add(
+                    &SourceFact {
+                        source: r.source,
+                        submitted_at: r.submitted_at,
+                        resolved_at: r.resolved_at,
+                        mediated_at: r.mediated_at,
+                        mediation_outcome: r.mediation_outcome.as_deref(),
+                        follow_up_due: r.follow_up_due,
+                        follow_up_at: r.follow_up_at,
+                    },
+                    now,
+                );
+            }
         }
     }
-    serde_json::to_value(Metrics::from_counts(&c, wishes)).unwrap()
+    let grids = areas
+        .iter()
+        .filter(|a| a.level == "grid" && a.path.starts_with(prefix))
+        .count() as i64;
+    let patrols: Vec<entity::patrols::Model> = entity::patrols::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.grid_path.starts_with(prefix))
+        .collect();
+    let mut covered = std::collections::HashSet::new();
+    for p in &patrols {
+        let end = safegrid::patrols::service::effective_end(p, now).unwrap_or(now);
+        for day in safegrid::patrols::service::shanghai_days(p.started_at, end) {
+            covered.insert((p.grid_code.clone(), day));
+        }
+    }
+    let coverage = Coverage {
+        covered: covered.len() as i64,
+        grid_days: grids * days,
+    };
+    serde_json::to_value(
+        Metrics::from_counts(&c, wishes)
+            .with_sources(&sources)
+            .with_patrols(patrols.len() as i64, Some(coverage)),
+    )
+    .unwrap()
 }
 
 /// A group's metrics: the group without its `key` and `name`.
@@ -263,7 +309,7 @@ async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
     let q = format!("area=D01&from={day}&to={day}");
     let d = dashboard(app, &w.district, &format!("{q}&group_by=child")).await;
     assert_eq!(d["area"]["code"], "D01");
-    assert_eq!(d["totals"], naive(app, "/D01/", wishes(4, 3, 1)).await);
+    assert_eq!(d["totals"], naive(app, "/D01/", wishes(4, 3, 1), 1).await);
     // Hand-checked headline figures of the populated district (the cancelled report counts
     // nowhere).
     let t = &d["totals"];
@@ -295,11 +341,11 @@ async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
     assert_eq!(groups[0]["name"], "东街道");
     assert_eq!(
         metrics_of(&groups[0]),
-        naive(app, "/D01/S01/", wishes(3, 2, 1)).await
+        naive(app, "/D01/S01/", wishes(3, 2, 1), 1).await
     );
     assert_eq!(
         metrics_of(&groups[1]),
-        naive(app, "/D01/S02/", wishes(1, 1, 0)).await
+        naive(app, "/D01/S02/", wishes(1, 1, 0), 1).await
     );
     assert_eq!(groups[1]["closure_rate"], Value::Null);
 
@@ -315,7 +361,7 @@ async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
     assert_eq!(by_grid.len(), 5, "{by_grid:?}");
     assert_eq!(
         by_grid["G01"],
-        naive(app, "/D01/S01/C01/G01/", wishes(2, 2, 1)).await
+        naive(app, "/D01/S01/C01/G01/", wishes(2, 2, 1), 1).await
     );
     let cats = dashboard(app, &w.district, &format!("{q}&group_by=category")).await;
     let submitted: i64 = cats["groups"]
@@ -344,15 +390,15 @@ async fn the_dashboard_agrees_with_a_naive_count_of_the_raw_reports() {
     let c = dashboard(app, &w.community, "area=C01").await;
     assert_eq!(
         c["totals"],
-        naive(app, "/D01/S01/C01/", wishes(3, 2, 1)).await
+        naive(app, "/D01/S01/C01/", wishes(3, 2, 1), 30).await
     );
     let g = dashboard(app, &w.community, "area=G01&group_by=day").await;
     assert_eq!(g["totals"]["submitted"], 5);
 }
 
 /// The dashboard metric fields of the client contract (API.md), exactly as spelled there,
-/// with the unit metrics of "Partner units" last.
-const CONTRACT_METRICS: [&str; 28] = [
+/// with the unit metrics of "Partner units", then those of "Sources, patrols, disputes".
+const CONTRACT_METRICS: [&str; 42] = [
     "submitted",
     "accepted",
     "due",
@@ -381,6 +427,20 @@ const CONTRACT_METRICS: [&str; 28] = [
     "sign_on_time_rate",
     "unit_on_time_rate",
     "return_rate",
+    "from_resident",
+    "from_patrol",
+    "from_visit",
+    "from_hotline",
+    "from_device",
+    "from_open311",
+    "resolved_on_site",
+    "patrols",
+    "patrol_coverage_rate",
+    "mediated",
+    "mediation_agreed",
+    "mediation_success_rate",
+    "follow_ups_due",
+    "follow_up_on_time_rate",
 ];
 
 /// The fields of a set of metrics: the contract's, plus `handled` (the CSV's 办结数).
@@ -414,7 +474,7 @@ async fn totals_and_groups_carry_the_contract_field_names_flat_beside_key_and_na
     let w = world().await;
     populate(&w).await;
     let app = &w.app;
-    for group_by in ["child", "grid", "category", "day"] {
+    for group_by in ["child", "grid", "category", "day", "source"] {
         let d = dashboard(app, &w.district, &format!("area=D01&group_by={group_by}")).await;
         assert_contract_fields("totals", &d["totals"], &[]);
         let groups = d["groups"].as_array().unwrap();
@@ -701,7 +761,7 @@ async fn a_report_passing_its_deadline_turns_due_and_overdue_without_any_action(
     assert_eq!(after["totals"]["on_time_rate"].as_f64(), Some(0.0));
     assert_eq!(
         after["totals"],
-        naive(app, "/D01/S01/C01/", wishes(0, 0, 0)).await
+        naive(app, "/D01/S01/C01/", wishes(0, 0, 0), 30).await
     );
     // The rollups still equal a rebuild.
     safegrid::dashboard::refresh_all_stale(&app.state.db)

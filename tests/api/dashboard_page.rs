@@ -233,9 +233,27 @@ async fn an_admin_logs_in_and_the_page_shows_what_the_api_returns() {
         "rework_rate",
         "satisfaction_rate",
         "loop_closed_rate",
+        "patrol_coverage_rate",
+        "mediation_success_rate",
+        "follow_up_on_time_rate",
     ] {
         assert_eq!(shown[key].as_str().unwrap(), pct(&t[key]), "{key}");
     }
+    for key in ["resolved_on_site", "patrols", "mediated"] {
+        assert_eq!(shown[key], t[key].to_string(), "{key}");
+    }
+    let sources: Vec<String> = [
+        "from_resident",
+        "from_patrol",
+        "from_visit",
+        "from_hotline",
+        "from_device",
+        "from_open311",
+    ]
+    .iter()
+    .map(|k| t[*k].to_string())
+    .collect();
+    assert_eq!(shown["sources"], sources.join("/"));
     assert_eq!(
         shown["wishes"],
         format!(
@@ -312,11 +330,20 @@ async fn the_page_is_served_with_a_fresh_nonce_and_a_strict_policy() {
         assert!(html.contains("结案看板"));
         // Units rank beside areas, and the unit metrics have their cards.
         assert!(html.contains(r#"<option value="unit">"#));
+        // Sources rank too, and the source, patrol and dispute figures have their cards.
+        assert!(html.contains(r#"<option value="source">"#));
         for key in [
             "dispatched",
             "sign_on_time_rate",
             "unit_on_time_rate",
             "return_rate",
+            "sources",
+            "resolved_on_site",
+            "patrols",
+            "patrol_coverage_rate",
+            "mediated",
+            "mediation_success_rate",
+            "follow_up_on_time_rate",
         ] {
             assert!(html.contains(&format!(r#"data-metric="{key}""#)), "{key}");
         }

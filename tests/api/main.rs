@@ -19,6 +19,7 @@ mod open311;
 mod openapi;
 mod reports;
 mod rights;
+mod source_metrics;
 mod sources;
 mod subscribe;
 mod unit_metrics;

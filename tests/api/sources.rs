@@ -337,7 +337,8 @@ async fn a_hotline_order_entered_twice_is_one_case() {
     .await;
 }
 
-async fn alarm(
+/// Posts a device alarm signed with `secret` at `ts` (`tamper`: a byte altered after signing).
+pub async fn alarm(
     app: &TestApp,
     integration: &str,
     secret: &str,

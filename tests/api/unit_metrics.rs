@@ -395,7 +395,7 @@ async fn unit_metrics_by_unit_in_totals_in_groups_and_in_the_csv() {
         .map(|l| l.split(',').collect())
         .collect();
     assert_eq!(
-        lines[0][24..],
+        lines[0][24..30],
         [
             "派单数",
             "按时签收数",
@@ -407,20 +407,20 @@ async fn unit_metrics_by_unit_in_totals_in_groups_and_in_the_csv() {
     );
     assert_eq!(lines[0].len(), safegrid::dashboard::CSV_HEADER.len());
     assert_eq!(lines[1][1], "合计");
-    assert_eq!(lines[1][24..], ["8", "3", "1", "37.50", "33.33", "12.50"]);
+    assert_eq!(lines[1][24..30], ["8", "3", "1", "37.50", "33.33", "12.50"]);
     // Units in code order.
     let codes: Vec<&str> = lines[2..].iter().map(|l| l[0]).collect();
     assert_eq!(codes, ["DIST1", "EMPTY1", "POL1", "PROP1"]);
     let line = |code: &str| lines.iter().find(|l| l[0] == code).unwrap().clone();
     assert_eq!(line("PROP1")[1], "幸福物业");
     assert_eq!(
-        line("PROP1")[24..],
+        line("PROP1")[24..30],
         ["4", "2", "1", "50.00", "33.33", "25.00"]
     );
     assert_eq!(line("PROP1")[14], "50.00", "satisfaction");
-    assert_eq!(line("POL1")[24..], ["4", "1", "0", "25.00", "", "0.00"]);
+    assert_eq!(line("POL1")[24..30], ["4", "1", "0", "25.00", "", "0.00"]);
     // Nothing dispatched: empty rate cells, not 0.
-    assert_eq!(line("EMPTY1")[24..], ["0", "0", "0", "", "", ""]);
+    assert_eq!(line("EMPTY1")[24..30], ["0", "0", "0", "", "", ""]);
 
     // An admin of the other street sees its own unit and the district's, not S01's.
     let d = get(app, &west, "group_by=unit").await;
