@@ -46,6 +46,8 @@ pub struct Settings {
     pub wish_claim_window: Duration,
     /// Patrol tracks older than this are coarsened to about 100 m (PIPL: workers' location).
     pub patrol_track_retention: Duration,
+    /// Audit records are kept this long (never less than 180 days, MLPS).
+    pub audit_retention: Duration,
     pub holidays_file: Option<String>,
     /// Run the background jobs (overdue marking, auto-close, cleanup, outbox relay).
     pub run_jobs: bool,
@@ -226,6 +228,9 @@ impl Settings {
             ),
             patrol_track_retention: Duration::from_secs(
                 86_400 * number(vars, "SAFEGRID_PATROL_TRACK_RETENTION_DAYS", 90)?.max(1),
+            ),
+            audit_retention: Duration::from_secs(
+                86_400 * number(vars, "SAFEGRID_AUDIT_RETENTION_DAYS", 180)?.max(180),
             ),
             holidays_file: get("SAFEGRID_HOLIDAYS_FILE"),
             database_pool_size: match number(vars, "SAFEGRID_DATABASE_POOL_SIZE", 16)? {

@@ -77,6 +77,23 @@ async fn run_leased_jobs(state: &AppState) {
             Err(e) => tracing::warn!(error = %e, "dashboard upkeep failed"),
         }
     }
+    if lease(state, "audit", holder, ttl).await {
+        match crate::compliance::audit::seal(
+            &state.db,
+            crate::compliance::audit::SEAL_AFTER_MS,
+            5_000,
+        )
+        .await
+        {
+            Ok(n) if n > 0 => tracing::debug!(records = n, "audit records sealed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "audit sealing failed"),
+        }
+        let retention = state.settings.audit_retention.as_millis() as i64;
+        if let Err(e) = crate::compliance::audit::purge(&state.db, retention).await {
+            tracing::warn!(error = %e, "audit purge failed");
+        }
+    }
     if lease(state, "cleanup", holder, ttl).await {
         if let Err(e) = crate::uploads::purge_unattached(state).await {
             tracing::warn!(error = %e, "upload cleanup failed");

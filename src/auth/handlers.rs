@@ -37,7 +37,17 @@ async fn wechat_login(
     body: web::Json<WechatLogin>,
 ) -> ApiResult<web::Json<TokenResponse>> {
     limit(&state, format!("login-ip:{}", client_ip(&req)), 60, 60).await?;
-    Ok(web::Json(service::login_wechat(&state, &body.code).await?))
+    let result = service::login_wechat(&state, &body.code).await;
+    let record = crate::compliance::audit::Record {
+        actor_id: result.as_ref().ok().map(|t| t.user.id.clone()),
+        actor_role: "wechat_user".into(),
+        action: "login.wechat".into(),
+        object: None,
+        result: if result.is_ok() { "ok" } else { "failed" },
+        detail: result.as_ref().err().map(|e| e.code.as_str()),
+    };
+    crate::compliance::audit::record(&state.db, record).await;
+    Ok(web::Json(result?))
 }
 
 /// Log in to the admin page with a username and password.
@@ -62,9 +72,17 @@ async fn password_login(
     )
     .await?;
     limit(&state, format!("pw-ip:{}", client_ip(&req)), 30, 300).await?;
-    Ok(web::Json(
-        service::login_password(&state, &body.username, &body.password).await?,
-    ))
+    let result = service::login_password(&state, &body.username, &body.password).await;
+    let record = crate::compliance::audit::Record {
+        actor_id: result.as_ref().ok().map(|t| t.user.id.clone()),
+        actor_role: "admin".into(),
+        action: "login.password".into(),
+        object: Some(format!("username:{}", body.username)),
+        result: if result.is_ok() { "ok" } else { "failed" },
+        detail: result.as_ref().err().map(|e| e.code.as_str()),
+    };
+    crate::compliance::audit::record(&state.db, record).await;
+    Ok(web::Json(result?))
 }
 
 /// Rotate the refresh token. Reusing an old one revokes the whole login.
@@ -172,6 +190,19 @@ async fn create_invite(
             ))
         }
     };
+    crate::compliance::audit::record(
+        &state.db,
+        crate::compliance::audit::Record::ok(
+            who.id(),
+            "admin",
+            "role.invite",
+            Some(match &invite.unit_code {
+                Some(u) => format!("unit:{u} as {}", invite.role),
+                None => format!("grid:{} as {}", invite.grid_code, invite.role),
+            }),
+        ),
+    )
+    .await;
     Ok(HttpResponse::Created().json(InviteResponse {
         invite_code: invite.code,
         grid_code: (!invite.grid_code.is_empty()).then_some(invite.grid_code),

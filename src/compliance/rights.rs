@@ -6,7 +6,9 @@
 //! memberships, consent and idempotency records go.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -84,6 +86,11 @@ fn json<T: Serialize>(v: T) -> serde_json::Value {
 /// The caller's data, all of it, and nobody else's.
 pub async fn export(env: &Env<'_>, who: &Principal) -> ApiResult<Export> {
     let me = who.id();
+    super::audit::record(
+        env.db,
+        super::audit::Record::ok(me, "self", "export.me", Some(format!("user:{me}"))),
+    )
+    .await;
     let mut out_reports = Vec::new();
     for r in reports::Entity::find()
         .filter(reports::Column::ReporterId.eq(me))
@@ -255,6 +262,8 @@ pub async fn delete(env: &Env<'_>, upload_dir: &str, who: &Principal) -> ApiResu
     }
     let me = who.id().to_owned();
     let tombstone = new_id();
+    // The trail names the account by its tombstone: no link back to the person.
+    let tombstone_actor = tombstone.clone();
     let finished = [
         ReportStatus::Closed,
         ReportStatus::Rejected,
@@ -394,6 +403,12 @@ pub async fn delete(env: &Env<'_>, upload_dir: &str, who: &Principal) -> ApiResu
         .filter(patrols::Column::WorkerId.eq(&me))
         .exec(&txn)
         .await?;
+    let record = super::audit::Record::ok(&tombstone_actor, "self", "account.delete", None);
+    txn.execute(
+        txn.get_database_backend()
+            .build(&super::audit::insert_statement(&record, now_ms())),
+    )
+    .await?;
     txn.commit().await?;
     // The files last: a crash before this leaves orphan files, never a broken row.
     for u in photos {

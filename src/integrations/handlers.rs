@@ -18,6 +18,16 @@ async fn create(
     body: web::Json<NewIntegration>,
 ) -> ApiResult<HttpResponse> {
     let created = service::create(&state.cases(), &who, body.into_inner()).await?;
+    crate::compliance::audit::record(
+        &state.db,
+        crate::compliance::audit::Record::ok(
+            who.id(),
+            "admin",
+            "key.integration.create",
+            Some(format!("integration:{}", created.id)),
+        ),
+    )
+    .await;
     Ok(HttpResponse::Created().json(created))
 }
 

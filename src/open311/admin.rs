@@ -40,6 +40,16 @@ async fn create(
     body: web::Json<NewOpen311Client>,
 ) -> ApiResult<HttpResponse> {
     let (id, api_key) = service::create_client(&state.cases(), &who, &body.name).await?;
+    crate::compliance::audit::record(
+        &state.db,
+        crate::compliance::audit::Record::ok(
+            who.id(),
+            "admin",
+            "key.open311.create",
+            Some(format!("open311_client:{id}")),
+        ),
+    )
+    .await;
     Ok(HttpResponse::Created().json(Open311ClientCreated {
         id,
         name: body.name.trim().to_owned(),
@@ -59,6 +69,16 @@ async fn revoke(
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Open311ClientRevoked>> {
     service::revoke_client(&state.cases(), &who, &path).await?;
+    crate::compliance::audit::record(
+        &state.db,
+        crate::compliance::audit::Record::ok(
+            who.id(),
+            "admin",
+            "key.open311.revoke",
+            Some(format!("open311_client:{}", path.as_str())),
+        ),
+    )
+    .await;
     Ok(web::Json(Open311ClientRevoked {
         id: path.into_inner(),
         active: false,

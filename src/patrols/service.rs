@@ -242,6 +242,18 @@ pub async fn get(env: &Env<'_>, who: &Principal, id: &str) -> ApiResult<PatrolVi
         return Err(ApiError::not_found());
     }
     let track = if sees_track(who, &p) {
+        if p.worker_id != who.id() {
+            crate::compliance::audit::record(
+                env.db,
+                crate::compliance::audit::Record::ok(
+                    who.id(),
+                    "admin",
+                    "read.patrol_track",
+                    Some(format!("patrol:{}", p.id)),
+                ),
+            )
+            .await;
+        }
         let points = patrol_checkins::Entity::find()
             .filter(patrol_checkins::Column::PatrolId.eq(&p.id))
             .order_by_asc(patrol_checkins::Column::At)

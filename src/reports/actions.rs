@@ -14,6 +14,7 @@ use super::views::view_after_action;
 use crate::auth::Principal;
 use crate::cases::env::Env;
 use crate::cases::write;
+use crate::compliance::audit;
 use crate::error::{ApiError, ApiResult};
 use crate::grids::router::Snapshot;
 use crate::units::load as unit_load;
@@ -112,7 +113,19 @@ pub async fn commit(
     user_id: Option<&str>,
     now: i64,
 ) -> ApiResult<bool> {
-    if !write::apply(env.db, change.to_write(r, user_id, now)).await? {
+    let mut w = change.to_write(r, user_id, now);
+    // A staff action is audited in its own transaction (MLPS): it lands with the change, or
+    // neither does.
+    if let (Some(actor), true) = (user_id, is_staff(change.actor_role)) {
+        let record = audit::Record::ok(
+            actor,
+            change.actor_role,
+            &format!("report.{}", change.action.as_str()),
+            Some(format!("report:{}", r.id)),
+        );
+        w.rows.push(audit::insert_statement(&record, now));
+    }
+    if !write::apply(env.db, w).await? {
         return Ok(false);
     }
     if change.event.is_some() {
@@ -122,6 +135,11 @@ pub async fn commit(
     let snap = env.router.snapshot();
     crate::dashboard::report_changed(env.db, r, snap.areas.get(&r.grid_code)).await;
     Ok(true)
+}
+
+/// The relations whose actions are staff actions (audited).
+fn is_staff(actor_role: &str) -> bool {
+    matches!(actor_role, "worker" | "admin" | "lead_unit" | "assist_unit")
 }
 
 /// A rejection as a duplicate must name another report the caller can see.

@@ -37,6 +37,19 @@ pub async fn view_by_id(
     if !can_view(who, &r, &units, &snap) {
         return Err(ApiError::not_found());
     }
+    if r.anonymous && r.reporter_id != who.id() && is_admin_viewer(who, &r, &snap) {
+        // An anonymous reporter's identity, beyond the masked view others get.
+        crate::compliance::audit::record(
+            env.db,
+            crate::compliance::audit::Record::ok(
+                who.id(),
+                "admin",
+                "read.anonymous_reporter",
+                Some(format!("report:{}", r.id)),
+            ),
+        )
+        .await;
+    }
     let mut view = render(env, who, &snap, r, units).await?;
     if with_timeline {
         view.timeline = Some(timeline::load(env.db, "report", id).await?);
@@ -74,9 +87,20 @@ pub async fn caller_phone(env: &Env<'_>, who: &Principal, id: &str) -> ApiResult
             ApiError::not_found()
         });
     }
-    r.caller_phone
-        .map(|caller_phone| CallerPhone { caller_phone })
-        .ok_or_else(ApiError::not_found)
+    let phone = r.caller_phone.clone().ok_or_else(ApiError::not_found)?;
+    crate::compliance::audit::record(
+        env.db,
+        crate::compliance::audit::Record::ok(
+            who.id(),
+            "admin",
+            "read.caller_phone",
+            Some(format!("report:{}", r.id)),
+        ),
+    )
+    .await;
+    Ok(CallerPhone {
+        caller_phone: phone,
+    })
 }
 
 pub fn light_of(r: &reports::Model, now: i64) -> Light {

@@ -26,6 +26,16 @@ async fn create(
     body: web::Json<NewUnit>,
 ) -> ApiResult<HttpResponse> {
     let unit = service::create(&state.cases(), &who, body.into_inner()).await?;
+    crate::compliance::audit::record(
+        &state.db,
+        crate::compliance::audit::Record::ok(
+            who.id(),
+            "admin",
+            "unit.create",
+            Some(format!("unit:{}", unit.code)),
+        ),
+    )
+    .await;
     Ok(HttpResponse::Created().json(unit))
 }
 
@@ -61,9 +71,18 @@ async fn update(
     path: web::Path<String>,
     body: web::Json<UnitPatch>,
 ) -> ApiResult<web::Json<UnitView>> {
-    Ok(web::Json(
-        service::patch(&state.cases(), &who, &path, body.into_inner()).await?,
-    ))
+    let unit = service::patch(&state.cases(), &who, &path, body.into_inner()).await?;
+    crate::compliance::audit::record(
+        &state.db,
+        crate::compliance::audit::Record::ok(
+            who.id(),
+            "admin",
+            "unit.update",
+            Some(format!("unit:{}", unit.code)),
+        ),
+    )
+    .await;
+    Ok(web::Json(unit))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -67,7 +67,20 @@ async fn commit(
     actor_id: Option<&str>,
     now: i64,
 ) -> ApiResult<bool> {
-    if !write::apply(env.db, change.to_write(w, actor_id, now)).await? {
+    let mut write = change.to_write(w, actor_id, now);
+    // Staff decisions on a wish are audited with the change (MLPS).
+    if let (Some(actor), true) = (actor_id, matches!(change.actor_role, "admin" | "worker")) {
+        let record = crate::compliance::audit::Record::ok(
+            actor,
+            change.actor_role,
+            &format!("wish.{}", change.action.as_str()),
+            Some(format!("wish:{}", w.id)),
+        );
+        write
+            .rows
+            .push(crate::compliance::audit::insert_statement(&record, now));
+    }
+    if !write::apply(env.db, write).await? {
         return Ok(false);
     }
     env.outbox.written();

@@ -491,6 +491,21 @@ fn rows() -> Vec<Row> {
             },
         },
         Row {
+            method: "GET",
+            template: "/api/v1/admin/audit",
+            path: "/api/v1/admin/audit",
+            body: |_| Body::None,
+            // The audit admin only (tests/api/audit.rs); no caller here is one.
+            expect: |w| logged_in(w, 403),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/admin/audit.csv",
+            path: "/api/v1/admin/audit.csv",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, 403),
+        },
+        Row {
             method: "POST",
             template: "/api/v1/admin/open311-clients",
             path: "/api/v1/admin/open311-clients",
