@@ -418,6 +418,7 @@ fn user(openid: String, nickname: String, at: i64) -> entity::users::ActiveModel
         is_volunteer: Set(false),
         volunteer_unit: Set(None),
         created_at: Set(at),
+        ..Default::default()
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn create_admin(
     area: &str,
 ) -> anyhow::Result<()> {
     let db = connect_and_migrate(settings).await?;
-    crate::auth::service::create_admin(&db, username, password, area).await
+    crate::auth::service::create_admin_requiring_change(&db, username, password, area).await
 }
 
 pub async fn import_areas(settings: &Settings, file: &Path) -> anyhow::Result<()> {
@@ -227,6 +227,7 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
         is_volunteer: Set(false),
         volunteer_unit: Set(None),
         created_at: Set(now_ms()),
+        ..Default::default()
     }
     .insert(db)
     .await?;
@@ -373,6 +374,7 @@ async fn write_demo_tokens(
                 is_volunteer: Set(false),
                 volunteer_unit: Set(None),
                 created_at: Set(crate::util::now_ms()),
+                ..Default::default()
             }
             .insert(db)
             .await?;

@@ -85,7 +85,11 @@ enum Command {
 enum AdminCommand {
     /// Create an administrator bound to one area (and everything below it).
     ///
-    /// Example: echo 's3cret-passw0rd' | safegrid admin create --username chen --password-stdin --area 310101
+    /// The password must be at least 12 characters mixing three of lowercase, uppercase,
+    /// digits and other characters, must not contain the username nor be a common password;
+    /// the admin must change it at the first login.
+    ///
+    /// Example: echo 'Tide-pool-42-lantern' | safegrid admin create --username chen --password-stdin --area 310101
     Create {
         #[arg(long)]
         username: String,
@@ -169,7 +173,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']).to_string();
             safegrid::cli::create_admin(&settings, &username, &password, &area).await?;
-            println!("admin {username} created for area {area}");
+            println!(
+                "admin {username} created for area {area}; the password must be changed at the first login"
+            );
         }
         Command::Areas {
             command: AreasCommand::Import { file },

@@ -14,6 +14,7 @@ mod m20261205_000001_case_numbers;
 mod m20261205_000002_units;
 mod m20261205_000003_sources;
 mod m20261205_000004_open311;
+mod m20261205_000006_admin_login;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000002_units::Migration),
             Box::new(m20261205_000003_sources::Migration),
             Box::new(m20261205_000004_open311::Migration),
+            Box::new(m20261205_000006_admin_login::Migration),
         ]
     }
 }
