@@ -166,9 +166,8 @@ pub enum Pending {
 impl Pending {
     /// The first thing `user` owes, if any (the password first: enrol with the new one).
     pub fn of(user: &entity::users::Model, mfa: AdminMfa) -> Option<Pending> {
-        if user.password_hash.is_none() {
-            return None;
-        }
+        // Only password accounts (admins) owe anything.
+        user.password_hash.as_ref()?;
         if user.must_change_password {
             Some(Pending::PasswordChange)
         } else if mfa == AdminMfa::Required && user.totp_secret.is_none() {
