@@ -339,7 +339,7 @@ async fn run(admin_url: &str) {
     }
 
     // The year's CSV by day and by grid, streamed over HTTP, sampling this process's RSS.
-    safegrid::auth::service::create_admin(&db, "bench", "bench-password-123", "D01")
+    safegrid::auth::service::create_admin(&db, "bench", "Dashboard-Load-2026", "D01")
         .await
         .expect("admin");
     let http = reqwest::Client::new();
@@ -347,7 +347,7 @@ async fn run(admin_url: &str) {
         .post(format!(
             "http://127.0.0.1:{port}/api/v1/auth/password-login"
         ))
-        .json(&serde_json::json!({ "username": "bench", "password": "bench-password-123" }))
+        .json(&serde_json::json!({ "username": "bench", "password": "Dashboard-Load-2026" }))
         .send()
         .await
         .expect("login")

@@ -419,6 +419,7 @@ fn user(openid: String, nickname: String, at: i64) -> entity::users::ActiveModel
         volunteer_unit: Set(None),
         duty: Set(None),
         created_at: Set(at),
+        ..Default::default()
     }
 }
 

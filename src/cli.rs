@@ -43,7 +43,7 @@ pub async fn create_admin(
     area: &str,
 ) -> anyhow::Result<()> {
     let db = connect_and_migrate(settings).await?;
-    crate::auth::service::create_admin(&db, username, password, area).await
+    crate::auth::service::create_admin_requiring_change(&db, username, password, area).await
 }
 
 pub async fn create_duty_admin(
@@ -53,7 +53,7 @@ pub async fn create_duty_admin(
     duty: &str,
 ) -> anyhow::Result<()> {
     let db = connect_and_migrate(settings).await?;
-    crate::auth::service::create_duty_admin(&db, username, password, duty).await
+    crate::auth::service::create_duty_admin(&db, username, password, duty, true).await
 }
 
 /// `safegrid audit verify`: the first broken record makes it fail, by id and reason.
@@ -250,6 +250,7 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
         volunteer_unit: Set(None),
         duty: Set(None),
         created_at: Set(now_ms()),
+        ..Default::default()
     }
     .insert(db)
     .await?;
@@ -397,6 +398,7 @@ async fn write_demo_tokens(
                 volunteer_unit: Set(None),
                 duty: Set(None),
                 created_at: Set(crate::util::now_ms()),
+                ..Default::default()
             }
             .insert(db)
             .await?;

@@ -16,6 +16,15 @@ pub enum RunMode {
     Production,
 }
 
+/// Whether administrators need a second factor (`SAFEGRID_ADMIN_MFA`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminMfa {
+    /// An admin without an active factor may log in only to enrol one (production default).
+    Required,
+    /// A factor is checked once an admin has confirmed one (default outside production).
+    Optional,
+}
+
 /// Every setting of one SafeGrid process.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -56,6 +65,9 @@ pub struct Settings {
     /// Subscribe-message templates by event kind (`report_accepted=TEMPLATE_ID,...`).
     pub templates: HashMap<EventKind, String>,
     pub log_filter: String,
+    pub admin_mfa: AdminMfa,
+    /// An admin's refresh token unused for this long is refused (`SAFEGRID_ADMIN_IDLE_MINUTES`).
+    pub admin_idle: Duration,
 }
 
 /// A setting that could not be used, naming the variable.
@@ -175,6 +187,18 @@ impl Settings {
             .unwrap_or_default()
             .trim_end_matches('/')
             .to_string();
+        let admin_mfa = match get("SAFEGRID_ADMIN_MFA").as_deref() {
+            None if mode == RunMode::Production => AdminMfa::Required,
+            None => AdminMfa::Optional,
+            Some("required") => AdminMfa::Required,
+            Some("optional") => AdminMfa::Optional,
+            Some(other) => {
+                return Err(err(
+                    "SAFEGRID_ADMIN_MFA",
+                    format!("expected required or optional, got {other:?}"),
+                ))
+            }
+        };
         let templates = match get("SAFEGRID_TEMPLATES") {
             None => HashMap::new(),
             Some(text) => parse_pairs(&text)
@@ -248,6 +272,10 @@ impl Settings {
             ),
             templates,
             log_filter: get("SAFEGRID_LOG").unwrap_or_else(|| "info".into()),
+            admin_mfa,
+            admin_idle: Duration::from_secs(
+                60 * number(vars, "SAFEGRID_ADMIN_IDLE_MINUTES", 30)?.max(1),
+            ),
         })
     }
 
@@ -395,6 +423,8 @@ mod tests {
             ("SAFEGRID_CONFIRM_WINDOW_HOURS", "-3"),
             ("SAFEGRID_JWT_SECRET", "short"),
             ("SAFEGRID_TEMPLATES", "report_accepted=T1,report_lost=T2"),
+            ("SAFEGRID_ADMIN_MFA", "sometimes"),
+            ("SAFEGRID_ADMIN_IDLE_MINUTES", "half an hour"),
         ] {
             let e = Settings::from_map(&vars(&[(name, value)])).unwrap_err();
             assert_eq!(e.variable, name, "{e}");
@@ -410,5 +440,32 @@ mod tests {
         .unwrap();
         assert_eq!(s.templates[&EventKind::ReportAccepted], "T1");
         assert_eq!(s.templates[&EventKind::WishPublished], "T2");
+    }
+
+    #[test]
+    fn admins_need_a_second_factor_in_production_unless_told_otherwise() {
+        let dev = Settings::from_map(&vars(&[])).unwrap();
+        assert_eq!(dev.admin_mfa, AdminMfa::Optional);
+        assert_eq!(dev.admin_idle, Duration::from_secs(30 * 60));
+        let prod = [
+            ("SAFEGRID_ENV", "production"),
+            (
+                "SAFEGRID_JWT_SECRET",
+                "a-production-secret-of-enough-length-42",
+            ),
+            ("SAFEGRID_WECHAT_SECRET", "wechat-secret"),
+        ];
+        assert_eq!(
+            Settings::from_map(&vars(&prod)).unwrap().admin_mfa,
+            AdminMfa::Required
+        );
+        let mut relaxed = prod.to_vec();
+        relaxed.push(("SAFEGRID_ADMIN_MFA", "optional"));
+        assert_eq!(
+            Settings::from_map(&vars(&relaxed)).unwrap().admin_mfa,
+            AdminMfa::Optional
+        );
+        let strict = Settings::from_map(&vars(&[("SAFEGRID_ADMIN_MFA", "required")])).unwrap();
+        assert_eq!(strict.admin_mfa, AdminMfa::Required);
     }
 }

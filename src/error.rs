@@ -46,6 +46,14 @@ pub enum Code {
     SignatureStale,
     SignatureInvalid,
     DependencyUnavailable,
+    /// Password login of an account with an active second factor, without a right `totp`.
+    MfaRequired,
+    /// Too many failed logins; `Retry-After` says when to try again.
+    AccountLocked,
+    /// The password was set by an operator and must be changed before anything else.
+    PasswordChangeRequired,
+    /// An admin without an active second factor where one is required may only enrol one.
+    MfaEnrolmentRequired,
     Internal,
 }
 
@@ -58,10 +66,12 @@ impl Code {
             ValidationFailed | ContentRejected | WishValueOverCap | ImportInvalid
             | IdempotencyKeyReused | UnitOutOfArea => StatusCode::UNPROCESSABLE_ENTITY,
             Unauthenticated | InvalidCredentials | RefreshTokenInvalid | RefreshTokenReused
-            | WechatCodeInvalid | IntegrationUnknown | SignatureStale | SignatureInvalid => {
-                StatusCode::UNAUTHORIZED
+            | WechatCodeInvalid | IntegrationUnknown | SignatureStale | SignatureInvalid
+            | MfaRequired => StatusCode::UNAUTHORIZED,
+            Forbidden | WechatUserRisky | PasswordChangeRequired | MfaEnrolmentRequired => {
+                StatusCode::FORBIDDEN
             }
-            Forbidden | WechatUserRisky => StatusCode::FORBIDDEN,
+            AccountLocked => StatusCode::LOCKED,
             NotFound | InviteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidTransition | InviteUsed | AlreadyEnrolled | UnitInactive | UnitCodeTaken

@@ -90,7 +90,11 @@ enum Command {
 enum AdminCommand {
     /// Create an administrator bound to one area (and everything below it).
     ///
-    /// Example: echo 's3cret-passw0rd' | safegrid admin create --username chen --password-stdin --area 310101
+    /// The password must be at least 12 characters mixing three of lowercase, uppercase,
+    /// digits and other characters, must not contain the username nor be a common password;
+    /// the admin must change it at the first login.
+    ///
+    /// Example: echo 'Tide-pool-42-lantern' | safegrid admin create --username chen --password-stdin --area 310101
     Create {
         #[arg(long)]
         username: String,
@@ -186,12 +190,16 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             match (area, role) {
                 (Some(area), _) => {
                     safegrid::cli::create_admin(&settings, &username, &password, &area).await?;
-                    println!("admin {username} created for area {area}");
+                    println!(
+                        "admin {username} created for area {area}; the password must be changed at the first login"
+                    );
                 }
                 (None, Some(duty)) => {
                     safegrid::cli::create_duty_admin(&settings, &username, &password, &duty)
                         .await?;
-                    println!("{duty} admin {username} created");
+                    println!(
+                        "{duty} admin {username} created; the password must be changed at the first login"
+                    );
                 }
                 (None, None) => anyhow::bail!("name an --area or a --role"),
             }

@@ -15,6 +15,7 @@ mod m20261205_000002_units;
 mod m20261205_000003_sources;
 mod m20261205_000004_open311;
 mod m20261205_000005_audit;
+mod m20261205_000006_admin_login;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000003_sources::Migration),
             Box::new(m20261205_000004_open311::Migration),
             Box::new(m20261205_000005_audit::Migration),
+            Box::new(m20261205_000006_admin_login::Migration),
         ]
     }
 }

@@ -15,6 +15,31 @@ pub struct WechatLogin {
 pub struct PasswordLogin {
     pub username: String,
     pub password: String,
+    /// The 6-digit code of the admin's authenticator app, once a second factor is active
+    /// (without it such a login answers 401 `mfa_required`).
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    pub old_password: String,
+    /// At least 12 characters, three of lowercase, uppercase, digits and other characters,
+    /// not containing the username, not a common password.
+    pub new_password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MfaEnrolment {
+    /// `otpauth://totp/SafeGrid:<username>?secret=…` for an authenticator app (shown as a QR
+    /// code). The factor is active only after `POST /auth/mfa/confirm`.
+    pub otpauth_uri: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct MfaConfirmation {
+    /// The current 6-digit code of the factor being enrolled.
+    pub code: String,
 }
 
 #[derive(Deserialize, ToSchema)]

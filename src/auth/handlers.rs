@@ -2,8 +2,9 @@
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 
+use super::admin_login;
 use super::dto::*;
-use super::principal::Principal;
+use super::principal::{Authenticated, Principal};
 use super::service;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -50,10 +51,12 @@ async fn wechat_login(
     Ok(web::Json(result?))
 }
 
-/// Log in to the admin page with a username and password.
+/// Log in to the admin page with a username and password, and the `totp` code once a
+/// second factor is active. Five failed attempts lock the account for 15 minutes.
 #[utoipa::path(tag = "auth", request_body = PasswordLogin, responses(
     (status = 200, body = TokenResponse),
-    (status = 401, description = "invalid_credentials", body = crate::error::ErrorBody),
+    (status = 401, description = "invalid_credentials, or mfa_required (a right password of an account with a second factor, without its current code, or with a used one)", body = crate::error::ErrorBody),
+    (status = 423, description = "account_locked, with Retry-After", body = crate::error::ErrorBody),
     (status = 429, description = "rate_limited", body = crate::error::ErrorBody)))]
 #[post("/auth/password-login")]
 async fn password_login(
@@ -61,8 +64,11 @@ async fn password_login(
     req: HttpRequest,
     body: web::Json<PasswordLogin>,
 ) -> ApiResult<web::Json<TokenResponse>> {
-    if body.username.len() > 64 || body.password.len() > 256 {
+    if body.username.len() > 64 || body.password.len() > 1024 {
         return Err(ApiError::invalid("username", "too long"));
+    }
+    if body.totp.as_ref().is_some_and(|t| t.len() > 16) {
+        return Err(ApiError::invalid("totp", "must be a 6-digit code"));
     }
     limit(
         &state,
@@ -72,7 +78,9 @@ async fn password_login(
     )
     .await?;
     limit(&state, format!("pw-ip:{}", client_ip(&req)), 30, 300).await?;
-    let result = service::login_password(&state, &body.username, &body.password).await;
+    let result =
+        admin_login::login_password(&state, &body.username, &body.password, body.totp.as_deref())
+            .await;
     let record = crate::compliance::audit::Record {
         actor_id: result.as_ref().ok().map(|t| t.user.id.clone()),
         actor_role: "admin".into(),
@@ -83,6 +91,65 @@ async fn password_login(
     };
     crate::compliance::audit::record(&state.db, record).await;
     Ok(web::Json(result?))
+}
+
+/// Change the caller's password (required first when an operator set it). Ends every other
+/// session and answers with fresh tokens.
+#[utoipa::path(tag = "auth", request_body = PasswordChange, security(("bearer" = [])), responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, body = crate::error::ErrorBody),
+    (status = 403, description = "forbidden: an account without a password", body = crate::error::ErrorBody),
+    (status = 422, description = "validation_failed: the old password is wrong, or the new one breaks the named rule", body = crate::error::ErrorBody),
+    (status = 423, description = "account_locked, with Retry-After", body = crate::error::ErrorBody),
+    (status = 429, description = "rate_limited", body = crate::error::ErrorBody)))]
+#[post("/auth/password")]
+async fn change_password(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: web::Json<PasswordChange>,
+) -> ApiResult<web::Json<TokenResponse>> {
+    let who = who.0;
+    limit(&state, format!("pw-change:{}", who.id()), 10, 300).await?;
+    Ok(web::Json(
+        admin_login::change_password(&state, &who, &body.old_password, &body.new_password).await?,
+    ))
+}
+
+/// Start enrolling a TOTP second factor: the `otpauth://` URI to scan. Nothing changes at
+/// login until it is confirmed.
+#[utoipa::path(tag = "auth", security(("bearer" = [])), responses(
+    (status = 200, body = MfaEnrolment),
+    (status = 401, body = crate::error::ErrorBody),
+    (status = 403, description = "forbidden: an account without a password", body = crate::error::ErrorBody),
+    (status = 409, description = "invalid_transition: a factor is already active", body = crate::error::ErrorBody)))]
+#[post("/auth/mfa/enrol")]
+async fn enrol_mfa(
+    state: web::Data<AppState>,
+    who: Authenticated,
+) -> ApiResult<web::Json<MfaEnrolment>> {
+    let otpauth_uri = admin_login::enrol_mfa(&state, &who.0).await?;
+    Ok(web::Json(MfaEnrolment { otpauth_uri }))
+}
+
+/// Activate the enrolled factor with its current code; from then on password login needs
+/// `totp`.
+#[utoipa::path(tag = "auth", request_body = MfaConfirmation, security(("bearer" = [])), responses(
+    (status = 204),
+    (status = 401, body = crate::error::ErrorBody),
+    (status = 403, description = "forbidden: an account without a password", body = crate::error::ErrorBody),
+    (status = 409, description = "invalid_transition: nothing enrolled, or a factor already active", body = crate::error::ErrorBody),
+    (status = 422, description = "validation_failed: not the current code", body = crate::error::ErrorBody),
+    (status = 429, description = "rate_limited", body = crate::error::ErrorBody)))]
+#[post("/auth/mfa/confirm")]
+async fn confirm_mfa(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: web::Json<MfaConfirmation>,
+) -> ApiResult<HttpResponse> {
+    let who = who.0;
+    limit(&state, format!("mfa-confirm:{}", who.id()), 10, 300).await?;
+    admin_login::confirm_mfa(&state, &who, &body.code).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Rotate the refresh token. Reusing an old one revokes the whole login.
@@ -106,9 +173,10 @@ async fn refresh(
 #[post("/auth/logout")]
 async fn logout(
     state: web::Data<AppState>,
-    who: Principal,
+    who: Authenticated,
     body: Option<web::Json<LogoutRequest>>,
 ) -> ApiResult<HttpResponse> {
+    let who = who.0;
     let token = body.as_ref().and_then(|b| b.refresh_token.clone());
     service::logout(&state, &who, token.as_deref()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -117,8 +185,8 @@ async fn logout(
 /// The calling user.
 #[utoipa::path(tag = "auth", security(("bearer" = [])), responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
 #[get("/me")]
-async fn get_me(state: web::Data<AppState>, who: Principal) -> ApiResult<web::Json<Me>> {
-    Ok(web::Json(service::me(&state, &who).await?))
+async fn get_me(state: web::Data<AppState>, who: Authenticated) -> ApiResult<web::Json<Me>> {
+    Ok(web::Json(service::me(&state, &who.0).await?))
 }
 
 /// Bind the phone number from the `getPhoneNumber` button.

@@ -1,17 +1,24 @@
-//! Identity: WeChat and password login, our own tokens, roles scoped to the area tree,
+//! Identity: WeChat and password login (with lockout, password policy and a TOTP second
+//! factor for admins), our own tokens, roles scoped to the area tree,
 //! enrolment into grids, phone binding and subscribe consent.
 
+mod admin_login;
 pub mod dto;
 mod handlers;
 pub mod jwt;
+pub mod password_policy;
 pub mod principal;
 pub mod service;
+pub mod totp;
 
-pub use principal::Principal;
+pub use principal::{Authenticated, Principal};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::wechat_login)
         .service(handlers::password_login)
+        .service(handlers::change_password)
+        .service(handlers::enrol_mfa)
+        .service(handlers::confirm_mfa)
         .service(handlers::refresh)
         .service(handlers::logout)
         .service(handlers::get_me)

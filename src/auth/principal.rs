@@ -5,7 +5,8 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::config::AdminMfa;
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
 /// A user's role, as shown by `GET /me`.
@@ -122,6 +123,12 @@ impl Principal {
                 volunteer_unit: None,
                 duty: None,
                 created_at: 0,
+                must_change_password: false,
+                failed_logins: 0,
+                locked_until: None,
+                totp_secret: None,
+                totp_pending_secret: None,
+                totp_last_step: None,
             },
             memberships: Vec::new(),
             admin_area: None,
@@ -148,30 +155,96 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
+/// What a password account must settle before it may use any route but those that settle
+/// it (`Authenticated`): an operator-set password to change, or, where admins need a
+/// second factor, one to enrol. Decided here once, for every route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pending {
+    PasswordChange,
+    MfaEnrolment,
+}
+
+impl Pending {
+    /// The first thing `user` owes, if any (the password first: enrol with the new one).
+    pub fn of(user: &entity::users::Model, mfa: AdminMfa) -> Option<Pending> {
+        // Only password accounts (admins) owe anything.
+        user.password_hash.as_ref()?;
+        if user.must_change_password {
+            Some(Pending::PasswordChange)
+        } else if mfa == AdminMfa::Required && user.totp_secret.is_none() {
+            Some(Pending::MfaEnrolment)
+        } else {
+            None
+        }
+    }
+
+    pub fn error(self) -> ApiError {
+        match self {
+            Pending::PasswordChange => ApiError::new(
+                Code::PasswordChangeRequired,
+                "Change your password first (POST /api/v1/auth/password).",
+                "请先修改密码。",
+            ),
+            Pending::MfaEnrolment => ApiError::new(
+                Code::MfaEnrolmentRequired,
+                "Set up a second factor first (POST /api/v1/auth/mfa/enrol, then confirm).",
+                "请先绑定动态口令（双因素认证）。",
+            ),
+        }
+    }
+}
+
+/// A logged-in user who may still owe a password change or a second factor: only for the
+/// routes that settle those (password change, MFA enrolment) and logout and `GET /me`.
+/// Every other route takes [`Principal`], which refuses such a user.
+pub struct Authenticated(pub Principal);
+
+fn authenticate(
+    req: &HttpRequest,
+) -> LocalBoxFuture<'static, Result<(Principal, AdminMfa), ApiError>> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let token = bearer(req).map(str::to_owned);
+    Box::pin(async move {
+        let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
+        let token = token.ok_or_else(|| ApiError::unauthenticated("no bearer token"))?;
+        let claims = state.jwt.verify(&token).map_err(|e| {
+            tracing::debug!(error = %e, "token refused");
+            ApiError::unauthenticated("invalid or expired token")
+        })?;
+        let principal = load(&state, &claims.sub)
+            .await?
+            .ok_or_else(|| ApiError::unauthenticated("unknown user"))?;
+        // A deleted account keeps its row (erased) for what stays; its tokens are dead.
+        if principal.user.openid.is_none() && principal.user.username.is_none() {
+            return Err(ApiError::unauthenticated("this account was deleted"));
+        }
+        Ok((principal, state.settings.admin_mfa))
+    })
+}
+
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req).map(str::to_owned);
+        let authenticated = authenticate(req);
         Box::pin(async move {
-            let state =
-                state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
-            let token = token.ok_or_else(|| ApiError::unauthenticated("no bearer token"))?;
-            let claims = state.jwt.verify(&token).map_err(|e| {
-                tracing::debug!(error = %e, "token refused");
-                ApiError::unauthenticated("invalid or expired token")
-            })?;
-            let who = load(&state, &claims.sub)
-                .await?
-                .ok_or_else(|| ApiError::unauthenticated("unknown user"))?;
-            // A deleted account keeps its row (erased) for what stays; its tokens are dead.
-            if who.user.openid.is_none() && who.user.username.is_none() {
-                return Err(ApiError::unauthenticated("this account was deleted"));
+            let (principal, mfa) = authenticated.await?;
+            match Pending::of(&principal.user, mfa) {
+                Some(pending) => Err(pending.error()),
+                None => Ok(principal),
             }
-            Ok(who)
         })
+    }
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let authenticated = authenticate(req);
+        Box::pin(async move { Ok(Authenticated(authenticated.await?.0)) })
     }
 }
 
@@ -274,4 +347,49 @@ pub async fn load(state: &AppState, user_id: &str) -> Result<Option<Principal>, 
         admin_area,
         units,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin() -> entity::users::Model {
+        let mut user = Principal::partner("u1", "chen").user;
+        user.username = Some("chen".into());
+        user.password_hash = Some("$argon2id$...".into());
+        user
+    }
+
+    #[test]
+    fn an_operator_set_password_must_be_changed_before_anything_else() {
+        let mut user = admin();
+        user.must_change_password = true;
+        for mfa in [AdminMfa::Optional, AdminMfa::Required] {
+            assert_eq!(Pending::of(&user, mfa), Some(Pending::PasswordChange));
+        }
+    }
+
+    #[test]
+    fn a_second_factor_is_owed_only_where_required_and_until_confirmed() {
+        let mut user = admin();
+        assert_eq!(Pending::of(&user, AdminMfa::Optional), None);
+        assert_eq!(
+            Pending::of(&user, AdminMfa::Required),
+            Some(Pending::MfaEnrolment)
+        );
+        user.totp_pending_secret = Some("PENDING".into());
+        assert_eq!(
+            Pending::of(&user, AdminMfa::Required),
+            Some(Pending::MfaEnrolment)
+        );
+        user.totp_secret = Some("ACTIVE".into());
+        assert_eq!(Pending::of(&user, AdminMfa::Required), None);
+    }
+
+    #[test]
+    fn accounts_without_a_password_owe_nothing() {
+        let mut user = Principal::partner("u2", "resident").user;
+        user.must_change_password = true;
+        assert_eq!(Pending::of(&user, AdminMfa::Required), None);
+    }
 }

@@ -104,6 +104,7 @@ pub async fn login_wechat(state: &AppState, code: &str) -> ApiResult<TokenRespon
                 volunteer_unit: Set(None),
                 duty: Set(None),
                 created_at: Set(now_ms()),
+                ..Default::default()
             };
             match users::Entity::insert(am).exec(&state.db).await {
                 Ok(_) => id,
@@ -125,7 +126,7 @@ pub async fn login_wechat(state: &AppState, code: &str) -> ApiResult<TokenRespon
 }
 
 /// A hash to verify against when the user does not exist, so both failures take as long.
-fn dummy_hash() -> &'static str {
+pub(super) fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default())
 }
@@ -138,7 +139,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::internal(anyhow::anyhow!("argon2: {e}")))
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
+pub(super) fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -148,36 +149,8 @@ fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-pub async fn login_password(
-    state: &AppState,
-    username: &str,
-    password: &str,
-) -> ApiResult<TokenResponse> {
-    let user = users::Entity::find()
-        .filter(users::Column::Username.eq(username))
-        .one(&state.db)
-        .await?;
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    // argon2 is CPU-bound: keep it off the async workers.
-    let candidate = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || {
-        let hash = hash.unwrap_or_else(|| dummy_hash().to_string());
-        verify_password(&candidate, &hash)
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    match user {
-        Some(user) if ok => issue_tokens(state, &user.id, None).await,
-        _ => Err(ApiError::new(
-            Code::InvalidCredentials,
-            "Wrong username or password.",
-            "用户名或密码错误。",
-        )),
-    }
-}
-
 /// A new access token and a refresh token in `family` (a new family at login).
-async fn issue_tokens(
+pub(super) async fn issue_tokens(
     state: &AppState,
     user_id: &str,
     family: Option<String>,
@@ -229,6 +202,21 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<TokenResponse> 
     if row.revoked || row.expires_at < now_ms() {
         return Err(refresh_invalid());
     }
+    // An admin's session ends after a while without use: each rotation makes a new row, so
+    // the row's age is the time since the session was last refreshed (or began).
+    let user = users::Entity::find_by_id(row.user_id.clone())
+        .one(&state.db)
+        .await?
+        .ok_or_else(refresh_invalid)?;
+    let idle_ms = state.settings.admin_idle.as_millis() as i64;
+    if idle_too_long(&user, row.created_at, now_ms(), idle_ms) {
+        revoke_family(&state.db, &row.family_id).await?;
+        return Err(ApiError::new(
+            Code::RefreshTokenInvalid,
+            "The session ended after a time without use; log in again.",
+            "长时间未操作，登录已失效，请重新登录。",
+        ));
+    }
     if let Err(retry) = state
         .limiter
         .hit(&format!("refresh:{}", row.user_id), 30, 60)
@@ -254,6 +242,12 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<TokenResponse> 
         ));
     }
     issue_tokens(state, &row.user_id, Some(row.family_id)).await
+}
+
+/// Whether a refresh token last used at `last_used_ms` has been idle too long for `user`
+/// (password accounts only: residents keep their long mini-program sessions).
+fn idle_too_long(user: &users::Model, last_used_ms: i64, now: i64, idle_ms: i64) -> bool {
+    user.password_hash.is_some() && now - last_used_ms > idle_ms
 }
 
 async fn revoke_family(db: &impl ConnectionTrait, family_id: &str) -> ApiResult<()> {
@@ -331,37 +325,60 @@ pub async fn me(state: &AppState, p: &Principal) -> ApiResult<Me> {
     })
 }
 
-/// Creates an administrator of `area_code` (CLI: `safegrid admin create`).
+/// Creates an administrator of `area_code` whose password is final (the demo, fixtures and
+/// tests). The password policy applies.
 pub async fn create_admin(
     db: &impl ConnectionTrait,
     username: &str,
     password: &str,
     area_code: &str,
 ) -> anyhow::Result<()> {
-    create_account(db, username, password, Some(area_code), None).await
+    insert_admin(db, username, password, Some(area_code), None, false).await
 }
 
-/// Creates the administrator of a separated duty (`system`, `security`, `audit`): no area
-/// (CLI: `safegrid admin create --role`).
+/// Creates an administrator of `area_code` with a password an operator chose (CLI:
+/// `safegrid admin create`): the admin must change it before anything else. The password
+/// policy applies.
+pub async fn create_admin_requiring_change(
+    db: &impl ConnectionTrait,
+    username: &str,
+    password: &str,
+    area_code: &str,
+) -> anyhow::Result<()> {
+    insert_admin(db, username, password, Some(area_code), None, true).await
+}
+
+/// Creates the administrator of a separated duty (`system`, `security`, `audit`): no area.
+/// `must_change_password` as for the CLI (`safegrid admin create --role`).
 pub async fn create_duty_admin(
     db: &impl ConnectionTrait,
     username: &str,
     password: &str,
     duty: &str,
+    must_change_password: bool,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         ["system", "security", "audit"].contains(&duty),
         "the role must be system, security or audit"
     );
-    create_account(db, username, password, None, Some(duty)).await
+    insert_admin(
+        db,
+        username,
+        password,
+        None,
+        Some(duty),
+        must_change_password,
+    )
+    .await
 }
 
-async fn create_account(
+async fn insert_admin(
     db: &impl ConnectionTrait,
     username: &str,
     password: &str,
     area_code: Option<&str>,
     duty: Option<&str>,
+    must_change_password: bool,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         !username.is_empty()
@@ -371,10 +388,7 @@ async fn create_account(
                 .all(|c| c.is_alphanumeric() || "._-".contains(c)),
         "the username must be 1–64 letters, digits, dots, dashes or underscores"
     );
-    anyhow::ensure!(
-        password.chars().count() >= 10,
-        "the password must be at least 10 characters"
-    );
+    super::password_policy::check(username, password)?;
     if let Some(area_code) = area_code {
         let area = entity::areas::Entity::find_by_id(area_code.to_string())
             .one(db)
@@ -400,6 +414,8 @@ async fn create_account(
         volunteer_unit: Set(None),
         duty: Set(duty.map(str::to_owned)),
         created_at: Set(now_ms()),
+        must_change_password: Set(must_change_password),
+        ..Default::default()
     }
     .insert(db)
     .await

@@ -14,14 +14,20 @@ use safegrid::compliance::audit;
 
 async fn auditor(app: &TestApp) -> Session {
     let db = app.db().await;
-    safegrid::auth::service::create_duty_admin(&db, "auditor", "correct horse battery", "audit")
-        .await
-        .unwrap();
+    safegrid::auth::service::create_duty_admin(
+        &db,
+        "auditor",
+        crate::helpers::ADMIN_PASSWORD,
+        "audit",
+        false,
+    )
+    .await
+    .unwrap();
     let body: Value = app
         .post_json(
             "/api/v1/auth/password-login",
             None,
-            &json!({ "username": "auditor", "password": "correct horse battery" }),
+            &json!({ "username": "auditor", "password": crate::helpers::ADMIN_PASSWORD }),
         )
         .await
         .json()
@@ -71,7 +77,7 @@ async fn staff_actions_logins_and_personal_reads_are_recorded_for_the_audit_admi
         .post_json(
             "/api/v1/auth/password-login",
             None,
-            &json!({ "username": "district", "password": "wrong-wrong-wrong" }),
+            &json!({ "username": "district", "password": "Wrong-wrong-wrong-1" }),
         )
         .await;
     assert_eq!(bad.status(), 401);

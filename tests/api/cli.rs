@@ -48,7 +48,7 @@ async fn demo_then_admin_create_then_a_rejected_import() {
             "--area",
             "S01",
         ],
-        Some("a-long-password\n"),
+        Some("Tide-pool-42-lantern\n"),
     );
     assert!(
         out.status.success(),
@@ -66,7 +66,7 @@ async fn demo_then_admin_create_then_a_rejected_import() {
             "--area",
             "NOPE",
         ],
-        Some("a-long-password\n"),
+        Some("Tide-pool-42-lantern\n"),
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("import the area tree first"));

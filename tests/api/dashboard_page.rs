@@ -186,7 +186,7 @@ async fn an_admin_logs_in_and_the_page_shows_what_the_api_returns() {
         .await;
     b.eval(
         "document.getElementById('username').value = 'district';
-         document.getElementById('password').value = 'correct horse battery';
+         document.getElementById('password').value = 'Correct horse battery 9';
          document.getElementById('login').click(); true",
     )
     .await;

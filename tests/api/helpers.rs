@@ -19,6 +19,9 @@ pub struct TestApp {
     _tempdir: tempfile::TempDir,
 }
 
+/// The password of the admins the tests create (it passes the password policy).
+pub const ADMIN_PASSWORD: &str = "Correct horse battery 9";
+
 /// Extra `SAFEGRID_*` settings for one test.
 pub type Overrides = Vec<(&'static str, String)>;
 
@@ -247,14 +250,14 @@ impl TestApp {
     /// Creates an admin of `area` through the crate's public function and logs them in.
     pub async fn admin(&self, username: &str, area: &str) -> Session {
         let db = self.db().await;
-        safegrid::auth::service::create_admin(&db, username, "correct horse battery", area)
+        safegrid::auth::service::create_admin(&db, username, ADMIN_PASSWORD, area)
             .await
             .expect("create admin");
         let res = self
             .post_json(
                 "/api/v1/auth/password-login",
                 None,
-                &serde_json::json!({ "username": username, "password": "correct horse battery" }),
+                &serde_json::json!({ "username": username, "password": ADMIN_PASSWORD }),
             )
             .await;
         assert_eq!(res.status(), 200);

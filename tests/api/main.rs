@@ -3,6 +3,7 @@
 //! SAFEGRID_TEST_DATABASE_URL), its own Redis key prefix (SAFEGRID_TEST_REDIS_URL) and its
 //! own fake WeChat server.
 
+mod admin_login;
 mod audit;
 mod auth;
 mod case_numbers;

@@ -131,6 +131,33 @@ fn rows() -> Vec<Row> {
             expect: |_| 401,
         },
         Row {
+            method: "POST",
+            template: "/api/v1/auth/mfa/enrol",
+            path: "/api/v1/auth/mfa/enrol",
+            body: |_| Body::None,
+            // Password accounts (admins) only; the factor stays pending until confirmed.
+            expect: |w| logged_in(w, if is_admin(w) { 200 } else { 403 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/auth/mfa/confirm",
+            path: "/api/v1/auth/mfa/confirm",
+            body: |_| Body::Json(json!({ "code": "abcdef" })),
+            expect: |w| logged_in(w, if is_admin(w) { 422 } else { 403 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/auth/password",
+            path: "/api/v1/auth/password",
+            body: |_| {
+                Body::Json(
+                    json!({ "old_password": "Not-the-old-one-1", "new_password": "Tide-pool-42-lantern" }),
+                )
+            },
+            // Admins: the old password is wrong (422); others have no password.
+            expect: |w| logged_in(w, if is_admin(w) { 422 } else { 403 }),
+        },
+        Row {
             method: "GET",
             template: "/api/v1/me",
             path: "/api/v1/me",
