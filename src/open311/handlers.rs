@@ -64,6 +64,26 @@ fn form(body: &[u8]) -> Form {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
+/// The fields of a form body, then of the query string (an `api_key` may come in either).
+fn form_and_query(req: &HttpRequest, body: &[u8]) -> Form {
+    let mut fields = form(body);
+    fields.extend(form(req.query_string().as_bytes()));
+    fields
+}
+
+/// The client whose `api_key` the fields carry.
+async fn keyed(
+    state: &AppState,
+    env: &crate::cases::env::Env<'_>,
+    fields: &Form,
+) -> service::Result<service::Client> {
+    let key = fields
+        .iter()
+        .find(|(k, _)| k == "api_key")
+        .map(|(_, v)| v.as_str());
+    service::authenticate(env, &state.limiter, key).await
+}
+
 async fn discovery(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let doc = service::discovery(&state.settings.public_base_url);
     answer(&path, "discovery", Ok(doc))
@@ -104,13 +124,8 @@ async fn file_request(
     body: web::Bytes,
 ) -> HttpResponse {
     let env = state.cases();
-    let mut fields = form(&body);
-    fields.extend(form(req.query_string().as_bytes()));
-    let key = fields
-        .iter()
-        .find(|(k, _)| k == "api_key")
-        .map(|(_, v)| v.clone());
-    let result = match service::authenticate(&env, &state.limiter, key.as_deref()).await {
+    let fields = form_and_query(&req, &body);
+    let result = match keyed(&state, &env, &fields).await {
         Ok(client) => service::file(&env, &client, &fields).await,
         Err(e) => Err(e),
     };
@@ -157,13 +172,8 @@ async fn post_update(
     body: web::Bytes,
 ) -> HttpResponse {
     let env = state.cases();
-    let mut fields = form(&body);
-    fields.extend(form(req.query_string().as_bytes()));
-    let key = fields
-        .iter()
-        .find(|(k, _)| k == "api_key")
-        .map(|(_, v)| v.clone());
-    let result = match service::authenticate(&env, &state.limiter, key.as_deref()).await {
+    let fields = form_and_query(&req, &body);
+    let result = match keyed(&state, &env, &fields).await {
         Ok(client) => service::post_update(&env, &client, &fields).await,
         Err(e) => Err(e),
     };

@@ -28,13 +28,29 @@ pub async fn view_by_id(
     id: &str,
     with_timeline: bool,
 ) -> ApiResult<ReportView> {
+    view(env, who, id, with_timeline, true).await
+}
+
+/// The report with its timeline for the user who has just changed it, without asking again
+/// whether they may see it: their action may have ended their part (a returning unit).
+pub async fn view_after_action(env: &Env<'_>, who: &Principal, id: &str) -> ApiResult<ReportView> {
+    view(env, who, id, true, false).await
+}
+
+async fn view(
+    env: &Env<'_>,
+    who: &Principal,
+    id: &str,
+    with_timeline: bool,
+    check_visibility: bool,
+) -> ApiResult<ReportView> {
     let r = reports::Entity::find_by_id(id.to_string())
         .one(env.db)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let snap = env.router.snapshot();
     let units = unit_load::of_report(env.db, &r).await?;
-    if !can_view(who, &r, &units, &snap) {
+    if check_visibility && !can_view(who, &r, &units, &snap) {
         return Err(ApiError::not_found());
     }
     if r.anonymous && r.reporter_id != who.id() && is_admin_viewer(who, &r, &snap) {
@@ -54,20 +70,6 @@ pub async fn view_by_id(
     if with_timeline {
         view.timeline = Some(timeline::load(env.db, "report", id).await?);
     }
-    Ok(view)
-}
-
-/// The report with its timeline for the user who has just changed it, without asking again
-/// whether they may see it: their action may have ended their part (a returning unit).
-pub async fn view_after_action(env: &Env<'_>, who: &Principal, id: &str) -> ApiResult<ReportView> {
-    let r = reports::Entity::find_by_id(id.to_string())
-        .one(env.db)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let snap = env.router.snapshot();
-    let units = unit_load::of_report(env.db, &r).await?;
-    let mut view = render(env, who, &snap, r, units).await?;
-    view.timeline = Some(timeline::load(env.db, "report", id).await?);
     Ok(view)
 }
 
