@@ -530,3 +530,27 @@ async fn a_partner_closes_its_case_once_per_update_id() {
     let (s, _) = post_form(&w.app, "/open311/v2/servicerequestupdates.json", form).await;
     assert_eq!(s, 403);
 }
+
+#[tokio::test]
+async fn an_anonymous_residents_case_shows_only_its_grids_centre() {
+    let w = world().await;
+    let resident = w.app.login_wechat("openid-anon").await;
+    // Near G01's corner: the public point must not be near it, but at G01's centre.
+    let res = w
+        .app
+        .post_json(
+            "/api/v1/reports",
+            Some(&resident.access),
+            &json!({ "category": "sanitation", "description": "匿名", "location": { "lat": 31.2012, "lng": 121.4013 }, "anonymous": true }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let report: Value = res.json().await.unwrap();
+    let id = report["case_no"].as_str().unwrap();
+    let (_, _, body) = get(&w.app, &format!("/open311/v2/requests/{id}.json")).await;
+    let r: Value = serde_json::from_str(&body).unwrap();
+    let (centre_lat, centre_lng) = safegrid::open311::public::public_point(31.205, 121.405);
+    assert_eq!(r[0]["lat"].as_f64().unwrap(), centre_lat, "{body}");
+    assert_eq!(r[0]["long"].as_f64().unwrap(), centre_lng, "{body}");
+    assert!(!body.contains("openid-anon"));
+}
