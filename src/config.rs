@@ -55,6 +55,8 @@ pub struct Settings {
     pub wish_claim_window: Duration,
     /// Patrol tracks older than this are coarsened to about 100 m (PIPL: workers' location).
     pub patrol_track_retention: Duration,
+    /// A mediated agreement is visited again this long after (调后回访).
+    pub follow_up_after: Duration,
     /// Audit records are kept this long (never less than 180 days, MLPS).
     pub audit_retention: Duration,
     pub holidays_file: Option<String>,
@@ -252,6 +254,9 @@ impl Settings {
             ),
             patrol_track_retention: Duration::from_secs(
                 86_400 * number(vars, "SAFEGRID_PATROL_TRACK_RETENTION_DAYS", 90)?.max(1),
+            ),
+            follow_up_after: Duration::from_secs(
+                86_400 * number(vars, "SAFEGRID_FOLLOW_UP_DAYS", 7)?.max(1),
             ),
             audit_retention: Duration::from_secs(
                 86_400 * number(vars, "SAFEGRID_AUDIT_RETENTION_DAYS", 180)?.max(180),

@@ -29,6 +29,8 @@ pub struct Env<'a> {
     pub wish_cap_fen: i64,
     /// The default deadline of a wish, from its submission.
     pub wish_claim_window_ms: i64,
+    /// A dispute's agreement is followed up this long after its mediation.
+    pub follow_up_after_ms: i64,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             confirm_window_ms: self.settings.confirm_window.as_millis() as i64,
             wish_cap_fen: self.settings.wish_cap_fen,
             wish_claim_window_ms: self.settings.wish_claim_window.as_millis() as i64,
+            follow_up_after_ms: self.settings.follow_up_after.as_millis() as i64,
         }
     }
 }

@@ -93,6 +93,7 @@ pub async fn act(
                 .as_ref()
                 .and_then(|c| c.sign_limit_hours)
                 .and_then(|h| u32::try_from(h).ok()),
+            follow_up_after_ms: env.follow_up_after_ms,
         };
         let change = plan::plan(&r, transition, action, actor, input, &facts)?;
         if commit(env, &r, &change, Some(who.id()), now).await? {

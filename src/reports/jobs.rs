@@ -42,6 +42,7 @@ pub async fn auto_close(env: &Env<'_>) -> ApiResult<usize> {
             // The lead unit (if any) hears of the closing through `lead_unit`.
             units: &[],
             sign_hours: None,
+            follow_up_after_ms: env.follow_up_after_ms,
         };
         let change = plan::plan(&r, t, action, Actor::System, ActionInput::default(), &facts)?;
         // Someone acting at the same moment wins; the job finds the report again next pass.

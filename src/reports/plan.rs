@@ -54,8 +54,6 @@ pub const TIERS: [&str; 5] = ["grid", "community", "lawyer", "street", "center"]
 pub const OUTCOMES: [&str; 5] = ["agreed", "partly_agreed", "failed", "court", "petition"];
 /// What the follow-up visit found.
 pub const FOLLOW_UP_RESULTS: [&str; 3] = ["kept", "broken", "unreachable"];
-/// The follow-up visit is due this long after an agreement (调后回访, a week).
-pub const FOLLOW_UP_AFTER_MS: i64 = 7 * 86_400_000;
 
 fn one_of(field: &str, value: Option<&str>, allowed: &[&'static str]) -> ApiResult<&'static str> {
     let v = value.map(str::trim).unwrap_or("");
@@ -194,6 +192,8 @@ pub struct Facts<'a> {
     pub units: &'a [entity::report_units::Model],
     /// The category's sign-for limit in working hours; read only by a dispatch.
     pub sign_hours: Option<u32>,
+    /// How long after an agreement its follow-up visit falls due.
+    pub follow_up_after_ms: i64,
 }
 
 /// The whole change one action makes to one report.
@@ -365,8 +365,8 @@ pub fn plan(
             set.push((C::MediationOutcome, m.outcome.into()));
             set.push((C::MediatedAt, now.into()));
             // An agreement is visited again a week later; another mediation resets it.
-            let due =
-                matches!(m.outcome, "agreed" | "partly_agreed").then_some(now + FOLLOW_UP_AFTER_MS);
+            let due = matches!(m.outcome, "agreed" | "partly_agreed")
+                .then_some(now + facts.follow_up_after_ms);
             set.push((C::FollowUpDue, due.into()));
             set.push((C::FollowUpResult, Value::String(None)));
             set.push((C::FollowUpAt, none_i64()));
