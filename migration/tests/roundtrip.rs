@@ -20,7 +20,11 @@ async fn fresh_database() -> (DatabaseConnection, Option<tempfile_dir::Dir>) {
                 .duration_since(std::time::UNIX_EPOCH)
                 .expect("clock after 1970")
                 .as_nanos();
-            let name = format!("t_mig_{nanos}_{}", std::process::id());
+            // Tests of one process run at once: the counter keeps two names apart even when
+            // the clock reads the same for both (it did, on MariaDB in CI).
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("t_mig_{nanos}_{}_{n}", std::process::id());
             let admin = Database::connect(&admin_url)
                 .await
                 .unwrap_or_else(|e| panic!("SAFEGRID_TEST_DATABASE_URL is unreachable: {e}"));
