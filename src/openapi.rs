@@ -83,12 +83,17 @@ impl Modify for Open311Paths {
                         .schema(Some(text.clone())),
                 );
             }
+            // JSON: the specification's shapes (a list, or an object for discovery and a
+            // service definition), described as any value; XML: the document as text.
+            let any = ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+                .build();
             let body = |d: &str| {
                 ResponseBuilder::new()
                     .description(d)
                     .content(
                         "application/json",
-                        ContentBuilder::new().schema(Some(text.clone())).build(),
+                        ContentBuilder::new().schema(Some(any.clone())).build(),
                     )
                     .content(
                         "text/xml",
