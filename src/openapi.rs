@@ -106,6 +106,47 @@ impl Modify for Open311Paths {
                 .response("400", body("errors: [{code, description}]"))
                 .response("403", body("errors: a missing, unknown or revoked api_key"))
                 .response("404", body("errors: not found"));
+            // The form fields of the two POSTs, as the specification names them.
+            let form: &[(&str, bool)] = match (path, &method) {
+                ("/open311/v2/requests.{format}", HttpMethod::Post) => &[
+                    ("api_key", true),
+                    ("service_code", true),
+                    ("lat", false),
+                    ("long", false),
+                    ("address_string", false),
+                    ("address_id", false),
+                    ("description", true),
+                    ("attribute[urgency]", false),
+                    ("media_url", false),
+                ],
+                ("/open311/v2/servicerequestupdates.{format}", HttpMethod::Post) => &[
+                    ("api_key", true),
+                    ("update_id", true),
+                    ("service_request_id", true),
+                    ("status", true),
+                    ("updated_datetime", false),
+                    ("description", false),
+                    ("media_url", false),
+                ],
+                _ => &[],
+            };
+            if !form.is_empty() {
+                let mut object = ObjectBuilder::new();
+                for (name, required) in form {
+                    object = object.property(*name, text.clone());
+                    if *required {
+                        object = object.required(*name);
+                    }
+                }
+                op = op.request_body(Some(
+                    utoipa::openapi::request_body::RequestBodyBuilder::new()
+                        .content(
+                            "application/x-www-form-urlencoded",
+                            ContentBuilder::new().schema(Some(object.build())).build(),
+                        )
+                        .build(),
+                ));
+            }
             let item = PathItem::new(method, op.build());
             match openapi.paths.paths.get_mut(path) {
                 Some(existing) => existing.merge_operations(item),

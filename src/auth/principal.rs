@@ -19,6 +19,12 @@ pub enum Role {
     Admin,
     /// Staff of a partner unit (DOMAIN.md §8).
     UnitStaff,
+    /// Separated duties (MLPS, API.md "Compliance"): areas, categories, units, accounts.
+    SystemAdmin,
+    /// Role grants, lockouts, integration and Open311 keys, password resets.
+    SecurityAdmin,
+    /// Reads and exports the audit trail, nothing else.
+    AuditAdmin,
 }
 
 /// A partner unit's staff member: `unit_lead` or `unit_member`.
@@ -72,6 +78,12 @@ impl Principal {
         }
         if !self.units.is_empty() {
             roles.push(Role::UnitStaff);
+        }
+        match self.user.duty.as_deref() {
+            Some("system") => roles.push(Role::SystemAdmin),
+            Some("security") => roles.push(Role::SecurityAdmin),
+            Some("audit") => roles.push(Role::AuditAdmin),
+            _ => {}
         }
         roles
     }

@@ -83,6 +83,13 @@ async fn staff_actions_logins_and_personal_reads_are_recorded_for_the_audit_admi
     assert_eq!(bad.status(), 401);
 
     let auditor = auditor(&app).await;
+    let me: Value = app
+        .get_auth("/api/v1/me", &auditor.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"], json!(["audit_admin"]));
     let page: Value = app
         .get_auth("/api/v1/admin/audit?limit=100", &auditor.access)
         .await
