@@ -210,7 +210,8 @@ pub async fn demo(settings: &Settings, tokens: Option<&Path>) -> anyhow::Result<
     if !has_admin {
         crate::auth::service::create_admin(&db, "admin", password, "D01").await?;
     }
-    let reports = seed_demo_reports(&db).await?;
+    let people = ensure_demo_people(&db, &settings.wechat_appid).await?;
+    let reports = seed_demo_reports(&db, &people.resident).await?;
     // The demo writes reports directly, so its rollups are rebuilt from them.
     crate::dashboard::rebuild(&db).await?;
     println!("demo district D01 loaded: 3 streets, 6 communities, 30 grids, {reports} reports");
@@ -221,12 +222,171 @@ pub async fn demo(settings: &Settings, tokens: Option<&Path>) -> anyhow::Result<
             path.display()
         );
     }
-    println!("admin page: log in as admin / {password}");
+    println!(
+        "admin console: http://{}/admin — log in as admin / {password}",
+        settings.bind
+    );
+    if settings.dev_login {
+        println!(
+            "development login (SAFEGRID_DEV_LOGIN, never in production): on the console's \
+             login page, or POST /api/v1/auth/dev-login {{\"openid\": …}} with one of"
+        );
+        for (openid, who) in DEMO_PEOPLE {
+            println!("  {openid:<16} {who}");
+        }
+    }
+    Ok(())
+}
+
+/// The demo's people who sign in through WeChat (or, in development, `dev-login`).
+const DEMO_PEOPLE: [(&str, &str); 5] = [
+    ("demo-resident", "居民 (resident): reports of their own"),
+    ("demo-worker", "网格员 of G01 (worker): the grid's queue"),
+    ("demo-volunteer", "志愿者 of G01 (volunteer): the wish wall"),
+    (
+        "demo-unit",
+        "协同单位 DEMO-WY 物业 (unit lead): dispatched cases",
+    ),
+    (
+        "demo-applicant",
+        "a resident whose volunteer application waits for approval",
+    ),
+];
+
+/// The demo's people, made once: ids of the ones other seeds need.
+pub struct DemoPeople {
+    pub resident: String,
+    pub worker: String,
+}
+
+async fn ensure_demo_people(db: &DatabaseConnection, appid: &str) -> anyhow::Result<DemoPeople> {
+    use crate::util::{new_id, now_ms};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, Set};
+    let now = now_ms();
+    let mut ids = std::collections::HashMap::new();
+    for (openid, _) in DEMO_PEOPLE {
+        let existing = entity::users::Entity::find()
+            .filter(entity::users::Column::Openid.eq(openid))
+            .one(db)
+            .await?;
+        let user = match existing {
+            Some(u) => u,
+            None => {
+                let nickname = match openid {
+                    "demo-resident" => "示范居民",
+                    "demo-worker" => "示范网格员",
+                    "demo-volunteer" => "示范志愿者",
+                    "demo-unit" => "示范物业",
+                    _ => "示范申请人",
+                };
+                let user = entity::users::ActiveModel {
+                    id: Set(new_id()),
+                    appid: Set(Some(appid.to_owned())),
+                    openid: Set(Some(openid.into())),
+                    nickname: Set(nickname.into()),
+                    is_volunteer: Set(openid == "demo-volunteer"),
+                    volunteer_unit: Set(
+                        (openid == "demo-volunteer").then(|| "幸福社区志愿队".into())
+                    ),
+                    created_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(db)
+                .await?;
+                match openid {
+                    "demo-worker" | "demo-volunteer" => {
+                        entity::grid_members::ActiveModel {
+                            user_id: Set(user.id.clone()),
+                            grid_code: Set("G01".into()),
+                            role: Set(if openid == "demo-worker" {
+                                "worker"
+                            } else {
+                                "volunteer"
+                            }
+                            .into()),
+                            created_at: Set(now),
+                            ..Default::default()
+                        }
+                        .insert(db)
+                        .await?;
+                    }
+                    "demo-unit" => ensure_demo_unit(db, &user.id).await?,
+                    "demo-applicant" => {
+                        let community = entity::areas::Entity::find_by_id("C01".to_owned())
+                            .one(db)
+                            .await?
+                            .context("demo community C01 missing")?;
+                        entity::volunteer_requests::ActiveModel {
+                            id: Set(new_id()),
+                            user_id: Set(user.id.clone()),
+                            unit: Set("幸福社区志愿队".into()),
+                            area_code: Set(community.code),
+                            area_path: Set(community.path),
+                            status: Set("pending".into()),
+                            created_at: Set(now),
+                            ..Default::default()
+                        }
+                        .insert(db)
+                        .await?;
+                    }
+                    _ => {}
+                }
+                user
+            }
+        };
+        ids.insert(openid, user.id);
+    }
+    Ok(DemoPeople {
+        resident: ids.remove("demo-resident").context("demo resident")?,
+        worker: ids.remove("demo-worker").context("demo worker")?,
+    })
+}
+
+/// A property company serving the whole demo district, led by `lead`.
+async fn ensure_demo_unit(db: &DatabaseConnection, lead: &str) -> anyhow::Result<()> {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let now = crate::util::now_ms();
+    let district = entity::areas::Entity::find_by_id("D01".to_owned())
+        .one(db)
+        .await?
+        .context("demo district D01 missing")?;
+    if entity::units::Entity::find_by_id("DEMO-WY".to_owned())
+        .one(db)
+        .await?
+        .is_none()
+    {
+        entity::units::ActiveModel {
+            code: Set("DEMO-WY".into()),
+            name: Set("示范物业公司".into()),
+            kind: Set(entity::enums::UnitKind::Property),
+            active: Set(true),
+            owner_path: Set(district.path.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(db)
+        .await?;
+        entity::unit_areas::ActiveModel {
+            unit_code: Set("DEMO-WY".into()),
+            area_code: Set(district.code.clone()),
+            area_path: Set(district.path.clone()),
+        }
+        .insert(db)
+        .await?;
+    }
+    entity::unit_members::ActiveModel {
+        unit_code: Set("DEMO-WY".into()),
+        user_id: Set(lead.to_owned()),
+        role: Set("unit_lead".into()),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
     Ok(())
 }
 
 /// A few reports in every state, written directly (the demo has no WeChat behind it).
-async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
+async fn seed_demo_reports(db: &DatabaseConnection, resident_id: &str) -> anyhow::Result<usize> {
     use crate::util::{new_id, now_ms};
     use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
     if entity::reports::Entity::find().count(db).await? > 0 {
@@ -234,29 +394,11 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
     }
     let areas = entity::areas::Entity::find().all(db).await?;
     let grids: Vec<_> = areas.iter().filter(|a| a.level == "grid").collect();
-    let resident_id = new_id();
-    entity::users::ActiveModel {
-        id: Set(resident_id.clone()),
-        appid: Set(Some("wx-demo".into())),
-        openid: Set(Some("demo-resident".into())),
-        unionid: Set(None),
-        session_key: Set(None),
-        username: Set(None),
-        password_hash: Set(None),
-        nickname: Set("示范居民".into()),
-        phone: Set(None),
-        admin_area_code: Set(None),
-        is_volunteer: Set(false),
-        volunteer_unit: Set(None),
-        duty: Set(None),
-        created_at: Set(now_ms()),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    let resident_id = resident_id.to_owned();
     use entity::enums::{ReportStatus as S, Urgency};
     let states = [
         S::Submitted,
+        S::Escalated,
         S::Accepted,
         S::InProgress,
         S::Resolved,
@@ -288,6 +430,14 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
             .and_then(|mp| geo::Centroid::centroid(&mp))
             .map(|p| (p.y(), p.x()))
             .unwrap_or((31.2, 121.4));
+        // An escalated case waits in the community's queue (to be handed down or handled).
+        let queue = match status {
+            S::Escalated => areas
+                .iter()
+                .find(|a| grid.parent_code.as_deref() == Some(a.code.as_str()))
+                .unwrap_or(grid),
+            _ => grid,
+        };
         let case_no = numbers
             .next(db, crate::cases::number::CaseKind::Report, submitted)
             .await?;
@@ -305,8 +455,8 @@ async fn seed_demo_reports(db: &DatabaseConnection) -> anyhow::Result<usize> {
             urgency: Set(Urgency::Normal),
             status: Set(status),
             grid_code: Set(grid.code.clone()),
-            queue_code: Set(grid.code.clone()),
-            queue_path: Set(grid.path.clone()),
+            queue_code: Set(queue.code.clone()),
+            queue_path: Set(queue.path.clone()),
             accepted_by: Set(None),
             submitted_at: Set(submitted),
             accepted_at: Set(accepted),
@@ -368,7 +518,7 @@ async fn write_demo_tokens(
     db: &DatabaseConnection,
     path: &Path,
 ) -> anyhow::Result<()> {
-    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, Set};
+    use sea_orm::{ColumnTrait, EntityTrait};
     let find = |column: entity::users::Column, value: &'static str| {
         entity::users::Entity::find()
             .filter(column.eq(value))
@@ -380,40 +530,9 @@ async fn write_demo_tokens(
     let admin = find(entity::users::Column::Username, "admin")
         .await?
         .context("demo admin missing")?;
-    let worker = match find(entity::users::Column::Openid, "demo-worker").await? {
-        Some(w) => w,
-        None => {
-            let worker = entity::users::ActiveModel {
-                id: Set(crate::util::new_id()),
-                appid: Set(Some("wx-demo".into())),
-                openid: Set(Some("demo-worker".into())),
-                unionid: Set(None),
-                session_key: Set(None),
-                username: Set(None),
-                password_hash: Set(None),
-                nickname: Set("示范网格员".into()),
-                phone: Set(None),
-                admin_area_code: Set(None),
-                is_volunteer: Set(false),
-                volunteer_unit: Set(None),
-                duty: Set(None),
-                created_at: Set(crate::util::now_ms()),
-                ..Default::default()
-            }
-            .insert(db)
-            .await?;
-            entity::grid_members::ActiveModel {
-                user_id: Set(worker.id.clone()),
-                grid_code: Set("G01".into()),
-                role: Set("worker".into()),
-                created_at: Set(crate::util::now_ms()),
-                ..Default::default()
-            }
-            .insert(db)
-            .await?;
-            worker
-        }
-    };
+    let worker = find(entity::users::Column::Openid, "demo-worker")
+        .await?
+        .context("demo worker missing")?;
     let keys = crate::auth::jwt::JwtKeys::new(settings.jwt_secret_bytes(), 24 * 3_600);
     let token = |id: &str| keys.issue(id).map_err(|e| anyhow::anyhow!("token: {e}"));
     let doc = serde_json::json!({

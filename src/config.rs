@@ -70,6 +70,10 @@ pub struct Settings {
     pub admin_mfa: AdminMfa,
     /// An admin's refresh token unused for this long is refused (`SAFEGRID_ADMIN_IDLE_MINUTES`).
     pub admin_idle: Duration,
+    /// `POST /auth/dev-login` signs in as any openid without WeChat (`SAFEGRID_DEV_LOGIN`):
+    /// on by default in development so a newcomer can try every role of the demo; production
+    /// refuses to start with it.
+    pub dev_login: bool,
 }
 
 /// A setting that could not be used, naming the variable.
@@ -189,6 +193,14 @@ impl Settings {
             .unwrap_or_default()
             .trim_end_matches('/')
             .to_string();
+        let dev_login = boolean(vars, "SAFEGRID_DEV_LOGIN", mode == RunMode::Development)?;
+        if dev_login && mode == RunMode::Production {
+            return Err(err(
+                "SAFEGRID_DEV_LOGIN",
+                "development login signs anyone in without WeChat; it cannot be on in production"
+                    .into(),
+            ));
+        }
         let admin_mfa = match get("SAFEGRID_ADMIN_MFA").as_deref() {
             None if mode == RunMode::Production => AdminMfa::Required,
             None => AdminMfa::Optional,
@@ -281,6 +293,7 @@ impl Settings {
             admin_idle: Duration::from_secs(
                 60 * number(vars, "SAFEGRID_ADMIN_IDLE_MINUTES", 30)?.max(1),
             ),
+            dev_login,
         })
     }
 
@@ -380,6 +393,29 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(e.variable, "SAFEGRID_WECHAT_SECRET");
+    }
+
+    #[test]
+    fn development_login_is_on_in_development_and_refused_in_production() {
+        assert!(Settings::from_map(&vars(&[])).unwrap().dev_login);
+        assert!(
+            !Settings::from_map(&vars(&[("SAFEGRID_DEV_LOGIN", "false")]))
+                .unwrap()
+                .dev_login
+        );
+        let production = [
+            ("SAFEGRID_ENV", "production"),
+            ("SAFEGRID_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("SAFEGRID_WECHAT_SECRET", "s"),
+            ("SAFEGRID_DATABASE_URL", "postgres://db/safegrid"),
+        ];
+        let mut on = production.to_vec();
+        on.push(("SAFEGRID_DEV_LOGIN", "true"));
+        let e = Settings::from_map(&vars(&on)).unwrap_err();
+        assert_eq!(e.variable, "SAFEGRID_DEV_LOGIN");
+        if let Ok(s) = Settings::from_map(&vars(&production)) {
+            assert!(!s.dev_login, "off by default in production");
+        }
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub enum Code {
     ContentRejected,
     InviteNotFound,
     InviteExpired,
+    /// An admin revoked the invite before it was used.
+    InviteRevoked,
     InviteUsed,
     AlreadyEnrolled,
     WishValueOverCap,
@@ -76,7 +78,7 @@ impl Code {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidTransition | InviteUsed | AlreadyEnrolled | UnitInactive | UnitCodeTaken
             | OpenTasks => StatusCode::CONFLICT,
-            InviteExpired => StatusCode::GONE,
+            InviteExpired | InviteRevoked => StatusCode::GONE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RateLimited | WechatRateLimited => StatusCode::TOO_MANY_REQUESTS,

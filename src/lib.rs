@@ -21,6 +21,7 @@ pub mod open311;
 pub mod openapi;
 pub mod paging;
 pub mod patrols;
+pub mod people;
 pub mod reports;
 pub mod routes;
 pub mod startup;

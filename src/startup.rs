@@ -9,7 +9,7 @@ use actix_web::{middleware, web, App, HttpRequest, HttpServer};
 use anyhow::Context;
 use migration::MigratorTrait;
 use utoipa_actix_web::AppExt;
-use utoipa_scalar::{Scalar, Servable};
+use utoipa_swagger_ui::{Config as DocsConfig, SwaggerUi};
 
 use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
@@ -160,7 +160,21 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
             .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
             .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
             .app_data(web::PayloadConfig::new(JSON_LIMIT))
-            .service(Scalar::with_url("/docs", doc.clone()))
+            // Swagger UI's files are compiled into the binary (the `vendored` feature): the
+            // page works on an intranet with no internet access. The validator badge would
+            // call swagger.io, so it is off.
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    actix_web::HttpResponse::Found()
+                        .insert_header(("location", "/docs/"))
+                        .finish()
+                }),
+            )
+            .service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .config(DocsConfig::from("/openapi.json").validator_url("none")),
+            )
             .route(
                 "/openapi.json",
                 web::get().to(move || {

@@ -17,6 +17,9 @@ pub struct Model {
     pub used_by: Option<String>,
     pub used_at: Option<i64>,
     pub created_at: i64,
+    /// Revoked by an admin before use; a revoked code is refused like an expired one.
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

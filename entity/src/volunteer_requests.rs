@@ -15,6 +15,8 @@ pub struct Model {
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
     pub created_at: i64,
+    /// Why an application was rejected (told to the applicant).
+    pub decision_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

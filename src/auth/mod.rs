@@ -3,6 +3,7 @@
 //! enrolment into grids, phone binding and subscribe consent.
 
 mod admin_login;
+mod dev_login;
 pub mod dto;
 mod handlers;
 pub mod jwt;
@@ -25,5 +26,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::bind_phone)
         .service(handlers::enrol)
         .service(handlers::subscriptions)
-        .service(handlers::create_invite);
+        .service(handlers::create_invite)
+        .configure(dev_login::routes);
 }

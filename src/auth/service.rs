@@ -71,8 +71,27 @@ pub async fn login_wechat(state: &AppState, code: &str) -> ApiResult<TokenRespon
         .code2session(code)
         .await
         .map_err(wechat_error)?;
-    let appid = state.wechat.appid().to_string();
     let session_key = secrecy::ExposeSecret::expose_secret(&session.session_key).to_string();
+    sign_in_openid(state, &session.openid, session.unionid.clone(), session_key).await
+}
+
+/// Finds or creates the user keyed by (appid, openid) and issues tokens: what a WeChat login
+/// does once WeChat has vouched for the openid (or, in development, `dev_login`).
+async fn sign_in_openid(
+    state: &AppState,
+    openid: &str,
+    unionid: Option<String>,
+    session_key: String,
+) -> ApiResult<TokenResponse> {
+    struct Session {
+        openid: String,
+        unionid: Option<String>,
+    }
+    let session = Session {
+        openid: openid.to_owned(),
+        unionid,
+    };
+    let appid = state.wechat.appid().to_string();
     let existing = users::Entity::find()
         .filter(users::Column::Appid.eq(&appid))
         .filter(users::Column::Openid.eq(&session.openid))
@@ -123,6 +142,26 @@ pub async fn login_wechat(state: &AppState, code: &str) -> ApiResult<TokenRespon
         }
     };
     issue_tokens(state, &user_id, None).await
+}
+
+/// Development only (`SAFEGRID_DEV_LOGIN`): signs in as `openid` without asking WeChat, so
+/// the demo's resident, worker, volunteer and unit staff can be tried on a laptop. 404 when
+/// off, as if the route did not exist; production refuses to start with it on.
+pub async fn dev_login(state: &AppState, openid: &str) -> ApiResult<TokenResponse> {
+    if !state.settings.dev_login {
+        return Err(ApiError::not_found());
+    }
+    let valid = (1..=64).contains(&openid.len())
+        && openid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(ApiError::invalid(
+            "openid",
+            "1–64 letters, digits, '-' or '_' (e.g. demo-worker)",
+        ));
+    }
+    sign_in_openid(state, openid, None, "dev-login".into()).await
 }
 
 /// A hash to verify against when the user does not exist, so both failures take as long.
@@ -461,6 +500,8 @@ pub async fn create_invite(
         used_by: Set(None),
         used_at: Set(None),
         created_at: Set(now),
+        revoked_at: Set(None),
+        revoked_by: Set(None),
     }
     .insert(&state.db)
     .await?;
@@ -498,6 +539,8 @@ pub async fn create_unit_invite(
         used_by: Set(None),
         used_at: Set(None),
         created_at: Set(now),
+        revoked_at: Set(None),
+        revoked_by: Set(None),
     }
     .insert(&state.db)
     .await?;
@@ -530,6 +573,13 @@ pub async fn enrol(state: &AppState, who: &Principal, code: &str) -> ApiResult<(
                         "邀请码已被使用。",
                     ));
                 }
+                if invite.revoked_at.is_some() {
+                    return Err(ApiError::new(
+                        Code::InviteRevoked,
+                        "This invite code was revoked; ask your community office for a new one.",
+                        "邀请码已被撤销，请向社区索取新的邀请码。",
+                    ));
+                }
                 if invite.expires_at < now {
                     return Err(ApiError::new(
                         Code::InviteExpired,
@@ -542,6 +592,7 @@ pub async fn enrol(state: &AppState, who: &Principal, code: &str) -> ApiResult<(
                     .col_expr(invites::Column::UsedAt, Expr::value(now))
                     .filter(invites::Column::Code.eq(&code))
                     .filter(invites::Column::UsedBy.is_null())
+                    .filter(invites::Column::RevokedAt.is_null())
                     .exec(txn)
                     .await?
                     .rows_affected;

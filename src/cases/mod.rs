@@ -3,5 +3,6 @@
 
 pub mod dto;
 pub mod env;
+pub mod labels;
 pub mod number;
 pub mod write;

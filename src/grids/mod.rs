@@ -7,6 +7,7 @@ pub mod geo;
 pub mod geojson;
 mod handlers;
 pub mod locate;
+pub mod outlines;
 pub mod router;
 pub mod service;
 pub mod synth;

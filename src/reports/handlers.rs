@@ -4,6 +4,7 @@ use actix_web::{get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::caselist::{self, CaseListPage, CaseListQuery};
 use super::categories::{self, CategoryView};
 use super::dto::*;
 use super::queue::{self, TaskFilter};
@@ -194,8 +195,57 @@ async fn tasks(
     }))
 }
 
+/// The staff case list: every case in the admin's area, filtered, sorted and keyset-paged,
+/// with the count per traffic light of the whole filtered list.
+#[utoipa::path(tag = "reports", params(CaseListQuery), security(("bearer" = [])), responses(
+    (status = 200, body = CaseListPage), (status = 403, body = crate::error::ErrorBody),
+    (status = 422, body = crate::error::ErrorBody)))]
+#[get("/admin/reports")]
+async fn case_list(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<CaseListQuery>,
+) -> ApiResult<web::Json<CaseListPage>> {
+    let limit = page_limit(q.limit)?;
+    Ok(web::Json(
+        caselist::list(&state.cases(), &who, &q, limit).await?,
+    ))
+}
+
+/// The filtered case list as CSV (UTF-8 with BOM, Chinese headers and names), up to 20,000
+/// cases in the chosen order; `limit` and `cursor` are ignored.
+#[utoipa::path(tag = "reports", params(CaseListQuery), security(("bearer" = [])), responses(
+    (status = 200, content_type = "text/csv", body = String), (status = 403, body = crate::error::ErrorBody),
+    (status = 422, body = crate::error::ErrorBody)))]
+#[get("/admin/reports.csv")]
+async fn case_list_csv(
+    state: web::Data<AppState>,
+    who: Principal,
+    q: web::Query<CaseListQuery>,
+) -> ApiResult<HttpResponse> {
+    let body = caselist::csv(&state.cases(), &who, &q).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            "attachment; filename=\"safegrid-cases.csv\"",
+        ))
+        .body(body))
+}
+
+/// The Chinese names of states, actions, sources, lights and unit kinds (one table for every
+/// page and export).
+#[utoipa::path(tag = "reports", responses((status = 200, body = crate::cases::labels::Labels)))]
+#[get("/labels")]
+async fn labels() -> web::Json<crate::cases::labels::Labels> {
+    web::Json(crate::cases::labels::all())
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_categories)
+        .service(labels)
+        .service(case_list)
+        .service(case_list_csv)
         .service(patch_category)
         .service(submit)
         .service(my_reports)

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod actions;
 pub mod calendar;
+pub mod caselist;
 pub mod categories;
 pub mod dispatch;
 pub mod dto;

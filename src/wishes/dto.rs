@@ -124,8 +124,10 @@ pub struct VolunteerRequestView {
     pub nickname: String,
     pub unit: String,
     pub area_code: String,
-    /// pending or approved.
+    /// pending, approved or rejected.
     pub status: String,
+    /// Why it was rejected.
+    pub reason: Option<String>,
     pub created_at: String,
     pub decided_at: Option<String>,
 }
@@ -134,4 +136,10 @@ pub struct VolunteerRequestView {
 pub struct VolunteerRequestPage {
     pub items: Vec<VolunteerRequestView>,
     pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VolunteerRejection {
+    /// 1–500 characters, shown to the applicant.
+    pub reason: String,
 }

@@ -231,6 +231,25 @@ async fn approve_volunteer(
     ))
 }
 
+/// Reject a pending volunteer application with a reason.
+#[utoipa::path(tag = "wishes", request_body = VolunteerRejection, security(("bearer" = [])), responses(
+    (status = 200, body = VolunteerRequestView),
+    (status = 403, body = crate::error::ErrorBody),
+    (status = 404, body = crate::error::ErrorBody),
+    (status = 409, description = "invalid_transition: already decided", body = crate::error::ErrorBody),
+    (status = 422, body = crate::error::ErrorBody)))]
+#[post("/admin/volunteers/{id}/reject")]
+async fn reject_volunteer(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+    body: web::Json<VolunteerRejection>,
+) -> ApiResult<web::Json<VolunteerRequestView>> {
+    Ok(web::Json(
+        volunteers::reject_volunteer(&state.cases(), &who, &id, &body.reason).await?,
+    ))
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(submit)
         .service(wall)
@@ -240,5 +259,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(worker_wishes)
         .service(apply_volunteer)
         .service(list_volunteers)
-        .service(approve_volunteer);
+        .service(approve_volunteer)
+        .service(reject_volunteer);
 }

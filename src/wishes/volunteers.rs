@@ -30,6 +30,7 @@ async fn request_view(env: &Env<'_>, r: vr::Model) -> ApiResult<VolunteerRequest
         unit: r.unit,
         area_code: r.area_code,
         status: r.status,
+        reason: r.decision_reason,
         created_at: rfc3339(r.created_at),
         decided_at: r.decided_at.map(rfc3339),
     })
@@ -83,6 +84,7 @@ pub async fn apply_volunteer(
                 decided_by: Set(None),
                 decided_at: Set(None),
                 created_at: Set(now),
+                decision_reason: Set(None),
             }
             .insert(env.db)
             .await?,
@@ -102,8 +104,8 @@ pub async fn volunteer_requests(
 ) -> ApiResult<VolunteerRequestPage> {
     let area = who.admin_area.as_ref().ok_or_else(ApiError::forbidden)?;
     let status = status.unwrap_or("pending");
-    if !matches!(status, "pending" | "approved") {
-        return Err(ApiError::invalid("status", "pending or approved"));
+    if !matches!(status, "pending" | "approved" | "rejected") {
+        return Err(ApiError::invalid("status", "pending, approved or rejected"));
     }
     let mut q = vr::Entity::find()
         .filter(vr::Column::AreaPath.starts_with(&area.path))
@@ -176,6 +178,43 @@ pub async fn approve_volunteer(
         .exec(&txn)
         .await?;
     txn.commit().await?;
+    let r = vr::Entity::find_by_id(id.to_string())
+        .one(env.db)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    request_view(env, r).await
+}
+
+/// An admin above the applicant's area rejects a pending application, with a reason the
+/// applicant reads; the user gains nothing.
+pub async fn reject_volunteer(
+    env: &Env<'_>,
+    who: &Principal,
+    id: &str,
+    reason: &str,
+) -> ApiResult<VolunteerRequestView> {
+    if who.admin_area.is_none() {
+        return Err(ApiError::forbidden());
+    }
+    let reason = text_field("reason", Some(reason), 500)?;
+    let r = vr::Entity::find_by_id(id.to_string())
+        .one(env.db)
+        .await?
+        .filter(|r| who.administers_path(&r.area_path))
+        .ok_or_else(ApiError::not_found)?;
+    let won = vr::Entity::update_many()
+        .col_expr(vr::Column::Status, Expr::value("rejected"))
+        .col_expr(vr::Column::DecidedBy, Expr::value(who.id()))
+        .col_expr(vr::Column::DecidedAt, Expr::value(now_ms()))
+        .col_expr(vr::Column::DecisionReason, Expr::value(reason))
+        .filter(vr::Column::Id.eq(&r.id))
+        .filter(vr::Column::Status.eq("pending"))
+        .exec(env.db)
+        .await?
+        .rows_affected;
+    if won == 0 {
+        return Err(ApiError::invalid_transition(&r.status, "reject"));
+    }
     let r = vr::Entity::find_by_id(id.to_string())
         .one(env.db)
         .await?

@@ -75,8 +75,34 @@ async fn metrics_count_requests_by_route_and_status() {
 async fn docs_page_and_openapi_document_are_served() {
     let app = spawn_app().await;
     let res = app.get("/docs").await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(res.headers()["location"], "/docs/");
+    let res = app.get("/docs/").await;
     assert_eq!(res.status(), 200);
-    assert!(res.text().await.unwrap().contains("<html"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<html"), "{html}");
+    // Everything the page loads comes from this server (intranets have no internet).
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
+        assert!(html.contains(asset), "{asset}");
+        let res = app.get(&format!("/docs/{asset}")).await;
+        assert_eq!(res.status(), 200, "{asset}");
+    }
+    let init = app
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("\"/openapi.json\""), "{init}");
+    assert!(init.contains("\"validatorUrl\": \"none\""), "{init}");
     let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
     assert_eq!(doc["info"]["title"], "SafeGrid API");
     assert!(doc["paths"]["/healthz"].is_object());

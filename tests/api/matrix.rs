@@ -726,6 +726,96 @@ fn rows() -> Vec<Row> {
             },
         },
         Row {
+            method: "POST",
+            template: "/api/v1/admin/volunteers/{id}/reject",
+            path: "/api/v1/admin/volunteers/{volunteer_request}/reject",
+            body: |_| Body::Json(json!({ "reason": "名额已满" })),
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        // Approved by the row above: decided once.
+                        Who::CommunityAdmin => 409,
+                        Who::OtherStreetAdmin => 404,
+                        _ => 403,
+                    },
+                )
+            },
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/labels",
+            path: "/api/v1/labels",
+            body: |_| Body::None,
+            expect: |_| 200,
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/auth/dev-login",
+            path: "/api/v1/auth/dev-login",
+            body: |_| Body::None,
+            // Tests run in development, where it is on.
+            expect: |_| 200,
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/auth/dev-login",
+            path: "/api/v1/auth/dev-login",
+            body: |_| Body::Json(json!({ "openid": "matrix-dev" })),
+            expect: |_| 200,
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/admin/reports",
+            path: "/api/v1/admin/reports?grid=G01",
+            body: |_| Body::None,
+            expect: |w| {
+                logged_in(
+                    w,
+                    match w {
+                        Who::CommunityAdmin => 200,
+                        // G01 lies outside the other street.
+                        _ => 403,
+                    },
+                )
+            },
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/admin/reports.csv",
+            path: "/api/v1/admin/reports.csv",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if is_admin(w) { 200 } else { 403 }),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/admin/grids/{code}/team",
+            path: "/api/v1/admin/grids/G01/team",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if w == Who::CommunityAdmin { 200 } else { 403 }),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/admin/invites",
+            path: "/api/v1/admin/invites?grid=G01",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if w == Who::CommunityAdmin { 200 } else { 403 }),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/admin/invites/{code}/revoke",
+            path: "/api/v1/admin/invites/NO-SUCH-CODE/revoke",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if is_admin(w) { 404 } else { 403 }),
+        },
+        Row {
+            method: "GET",
+            template: "/api/v1/admin/areas/{code}/outlines",
+            path: "/api/v1/admin/areas/C01/outlines",
+            body: |_| Body::None,
+            expect: |w| logged_in(w, if w == Who::CommunityAdmin { 200 } else { 403 }),
+        },
+        Row {
             method: "GET",
             template: "/api/v1/admin/dead-letters",
             path: "/api/v1/admin/dead-letters",
