@@ -7,6 +7,7 @@ pub mod cases;
 pub mod cli;
 pub mod compliance;
 pub mod config;
+pub mod console;
 pub mod content;
 pub mod dashboard;
 pub mod error;

@@ -182,7 +182,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
                     async move { web::Json(doc) }
                 }),
             )
-            .configure(crate::dashboard::page::routes)
+            .configure(crate::console::routes)
             .configure(crate::open311::routes)
             .default_service(web::to(unknown_route))
             .wrap(middleware::from_fn(security_headers))

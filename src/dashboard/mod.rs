@@ -5,7 +5,6 @@
 mod handlers;
 pub mod histogram;
 pub mod metrics;
-pub mod page;
 pub mod rollup;
 pub mod service;
 

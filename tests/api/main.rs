@@ -6,8 +6,10 @@
 mod admin_login;
 mod audit;
 mod auth;
+mod browser;
 mod case_numbers;
 mod cli;
+mod console;
 mod dashboard;
 mod dashboard_page;
 mod faults;

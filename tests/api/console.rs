@@ -1,0 +1,529 @@
+//! The staff console through the real UI in headless Chromium: a community admin logs in,
+//! filters the case list, hands an escalated case down, checks a resolved one, dispatches to
+//! a unit, approves a volunteer, revokes an invite, imports a GeoJSON with a bad feature; the
+//! page's numbers equal the API's; another community's case is refused on the page as in the
+//! API; the docs render with every non-loopback host refused. Screenshots land in target/.
+
+use serde_json::{json, Value};
+
+use crate::browser::{chromium, Browser};
+use crate::grids::import_demo_tree;
+use crate::helpers::{spawn_app, Session, TestApp};
+
+const PASSWORD: &str = "Correct horse battery 9";
+
+struct Desk {
+    app: TestApp,
+    community: Session,
+    worker: Session,
+    resident: Session,
+}
+
+async fn desk() -> Desk {
+    let app = spawn_app().await;
+    import_demo_tree(&app).await;
+    let district = app.admin("district", "D01").await;
+    let community = app.admin("community", "C01").await;
+    let worker = app.enrolled("openid-w1", "G01", "worker", &district).await;
+    let resident = app.login_wechat("openid-resident").await;
+    Desk {
+        app,
+        community,
+        worker,
+        resident,
+    }
+}
+
+async fn ok(res: reqwest::Response) -> Value {
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+async fn report(d: &Desk, lat: f64, lng: f64) -> Value {
+    d.app.report_at(&d.resident, lat, lng).await
+}
+
+async fn act(d: &Desk, who: &Session, id: &str, body: Value) {
+    let res = d.app.act(who, id, body).await;
+    ok(res).await;
+}
+
+async fn get(d: &Desk, who: &Session, path: &str) -> Value {
+    ok(d.app.get_auth(path, &who.access).await).await
+}
+
+async fn login(b: &mut Browser, app: &TestApp, username: &str, hash: &str) {
+    b.open(
+        &app.url(&format!("/admin{hash}")),
+        "!!document.getElementById('login') && !document.getElementById('login-box').classList.contains('hidden')",
+    )
+    .await;
+    b.eval(&format!(
+        "document.getElementById('username').value = '{username}';
+         document.getElementById('password').value = '{PASSWORD}';
+         document.getElementById('login').click(); true"
+    ))
+    .await;
+}
+
+/// Opens a case by its hash and waits for it to render.
+async fn open_case(b: &mut Browser, id: &str) {
+    b.eval(&format!("location.hash = '#/case/{id}'; true"))
+        .await;
+    b.wait_for(
+        "the case page",
+        &format!(
+            "(document.getElementById('case-view') || {{}}).getAttribute && \
+             (document.getElementById('case-view').getAttribute('data-loaded') || '').startsWith('{id}|')"
+        ),
+    )
+    .await;
+}
+
+/// Picks `value` in the form's select once its options have arrived, then submits.
+async fn submit_action(
+    b: &mut Browser,
+    action: &str,
+    selects: &[(&str, &str)],
+    texts: &[(&str, &str)],
+) {
+    for (name, value) in selects {
+        b.wait_for(
+            &format!("option {value} of {name}"),
+            &format!(
+                "!!document.querySelector('form[data-action={action}] [name={name}] option[value=\"{value}\"]')"
+            ),
+        )
+        .await;
+        b.eval(&format!(
+            "document.querySelector('form[data-action={action}] [name={name}]').value = '{value}'; true"
+        ))
+        .await;
+    }
+    for (name, value) in texts {
+        b.eval(&format!(
+            "document.querySelector('form[data-action={action}] [name={name}]').value = '{value}'; true"
+        ))
+        .await;
+    }
+    b.eval(&format!(
+        "document.querySelector('form[data-action={action}] button[type=submit]').click(); true"
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_community_admin_works_cases_in_the_console() {
+    let Some(binary) = chromium() else { return };
+    let d = desk().await;
+    // R1 waits in G01; R2 was escalated by the worker to the community; R3 was resolved and
+    // waits for its check; R4 stays in the list for the filters.
+    let r1 = report(&d, 31.205, 121.405).await;
+    let r2 = report(&d, 31.205, 121.405).await;
+    let r3 = report(&d, 31.205, 121.415).await;
+    report(&d, 31.205, 121.435).await;
+    let (r1_id, r2_id, r3_id) = (
+        r1["id"].as_str().unwrap(),
+        r2["id"].as_str().unwrap(),
+        r3["id"].as_str().unwrap(),
+    );
+    act(&d, &d.worker, r2_id, json!({ "action": "accept" })).await;
+    act(
+        &d,
+        &d.worker,
+        r2_id,
+        json!({ "action": "escalate", "reason": "需要社区协调" }),
+    )
+    .await;
+    let g2 = d
+        .app
+        .enrolled("openid-w2", "G02", "worker", &d.community)
+        .await;
+    act(&d, &g2, r3_id, json!({ "action": "accept" })).await;
+    act(
+        &d,
+        &g2,
+        r3_id,
+        json!({ "action": "resolve", "note": "已清理" }),
+    )
+    .await;
+    ok(d
+        .app
+        .post_json(
+            "/api/v1/admin/units",
+            Some(&d.community.access),
+            &json!({ "code": "WY1", "name": "幸福物业", "kind": "property", "area_codes": ["C01"] }),
+        )
+        .await)
+    .await;
+
+    let mut b = Browser::launch(binary).await;
+    login(&mut b, &d.app, "community", "").await;
+    b.wait_for(
+        "the case list",
+        "(document.getElementById('cases-view') || {getAttribute: () => null}).getAttribute('data-loaded') !== null",
+    )
+    .await;
+    // The counts on the page are the API's.
+    let api = get(&d, &d.community, "/api/v1/admin/reports?limit=100").await;
+    assert_eq!(api["total"], 4);
+    for light in ["red", "yellow", "green"] {
+        let shown = b
+            .eval(&format!(
+                "document.getElementById('count-{light}').getAttribute('data-count')"
+            ))
+            .await;
+        assert_eq!(shown, json!(api["lights"][light].to_string()), "{light}");
+    }
+    assert_eq!(
+        b.eval("document.querySelectorAll('#cases tr[data-id]').length")
+            .await,
+        json!(4)
+    );
+    // Case numbers and Chinese names, never raw codes or id prefixes.
+    let first_row = b
+        .eval("document.querySelector('#cases tr[data-id]').innerText")
+        .await;
+    let first_row = first_row.as_str().unwrap();
+    assert!(first_row.contains("R2"), "{first_row}");
+    assert!(
+        !first_row.contains("submitted") && !first_row.contains("in_progress"),
+        "{first_row}"
+    );
+    b.resize(1366, 768).await;
+    b.screenshot("console-cases").await;
+
+    // Search by case number.
+    let case_no = r1["case_no"].as_str().unwrap();
+    b.eval(&format!(
+        "document.getElementById('f-q').value = '{case_no}';
+         document.getElementById('f-apply').click(); true"
+    ))
+    .await;
+    b.wait_for(
+        "the search",
+        &format!("(document.getElementById('cases-view').getAttribute('data-loaded') || '').includes('q=')"),
+    )
+    .await;
+    let found = b
+        .eval("[...document.querySelectorAll('#cases tr[data-id]')].map((r) => r.dataset.caseNo)")
+        .await;
+    assert_eq!(found, json!([case_no]));
+
+    // Hand the escalated case down to G02.
+    open_case(&mut b, r2_id).await;
+    b.screenshot("console-case").await;
+    assert_eq!(
+        b.eval("document.querySelectorAll('#case-svg polygon').length")
+            .await
+            .as_u64()
+            .map(|n| n > 0),
+        Some(true),
+        "the case is drawn on its grid"
+    );
+    submit_action(
+        &mut b,
+        "hand_down",
+        &[("grid_code", "G02")],
+        &[("reason", "请第二网格处理")],
+    )
+    .await;
+    b.wait_for(
+        "the handed-down case",
+        "!!document.getElementById('notice').textContent",
+    )
+    .await;
+    let after = get(&d, &d.community, &format!("/api/v1/reports/{r2_id}")).await;
+    assert_eq!(after["queue"]["code"], "G02", "{after}");
+
+    // A refused action shows the server's Chinese message on the form.
+    open_case(&mut b, r1_id).await;
+    submit_action(&mut b, "reject", &[], &[]).await;
+    let error = b
+        .wait_for(
+            "the refusal",
+            "document.querySelector('form[data-action=reject] .form-error').textContent",
+        )
+        .await;
+    let error = error.as_str().unwrap();
+    assert!(!error.is_ascii(), "a Chinese message: {error}");
+
+    // Dispatch R1 to the unit.
+    submit_action(
+        &mut b,
+        "dispatch",
+        &[("lead_unit", "WY1")],
+        &[("instruction", "请物业清理楼道")],
+    )
+    .await;
+    b.wait_for(
+        "the dispatch",
+        "document.getElementById('notice').textContent.includes('派单')",
+    )
+    .await;
+    let after = get(&d, &d.community, &format!("/api/v1/reports/{r1_id}")).await;
+    assert_eq!(after["units"][0]["code"], "WY1", "{after}");
+
+    // Check the resolved case: closed.
+    open_case(&mut b, r3_id).await;
+    submit_action(&mut b, "confirm", &[], &[]).await;
+    b.wait_for(
+        "the closed case",
+        "(document.getElementById('case-status') || {dataset: {}}).dataset.status === 'closed'",
+    )
+    .await;
+    let after = get(&d, &d.community, &format!("/api/v1/reports/{r3_id}")).await;
+    assert_eq!(after["status"], "closed");
+}
+
+#[tokio::test]
+async fn people_areas_and_import_through_the_console() {
+    let Some(binary) = chromium() else { return };
+    let d = desk().await;
+    let applicant = d.app.login_wechat("openid-applicant").await;
+    let application = ok(d
+        .app
+        .post_json(
+            "/api/v1/me/volunteer",
+            Some(&applicant.access),
+            &json!({ "unit": "幸福社区志愿队", "area_code": "C01" }),
+        )
+        .await)
+    .await;
+    let mut b = Browser::launch(binary).await;
+    login(&mut b, &d.app, "community", "#/people").await;
+    b.wait_for(
+        "the team of G01",
+        "(document.getElementById('team') || {getAttribute: () => null}).getAttribute('data-loaded') === 'G01'",
+    )
+    .await;
+    let members = b
+        .eval(
+            "[...document.querySelectorAll('#team-members tr[data-user]')].map((r) => r.innerText)",
+        )
+        .await;
+    assert_eq!(members.as_array().unwrap().len(), 1, "{members}");
+    assert!(members[0].as_str().unwrap().contains("专职网格员"));
+
+    // An invite, created and revoked on the page, is refused to whoever tries it.
+    b.eval("document.getElementById('invite-create').click(); true")
+        .await;
+    let code = b
+        .wait_for(
+            "the new invite",
+            "(document.querySelector('#team-invites [data-revoke]') || {dataset: {}}).dataset.revoke",
+        )
+        .await;
+    let code = code.as_str().unwrap().to_string();
+    b.eval(&format!(
+        "document.querySelector('[data-revoke=\"{code}\"]').click(); true"
+    ))
+    .await;
+    b.wait_for(
+        "the revoked invite",
+        &format!("(document.querySelector('tr[data-invite=\"{code}\"]') || {{}}).innerText?.includes('已撤销')"),
+    )
+    .await;
+    let joiner = d.app.login_wechat("openid-joiner").await;
+    let res = d
+        .app
+        .post_json(
+            "/api/v1/me/enrolments",
+            Some(&joiner.access),
+            &json!({ "invite_code": code }),
+        )
+        .await;
+    crate::helpers::assert_error(res, 410, "invite_revoked").await;
+
+    // Approve the volunteer.
+    let id = application["id"].as_str().unwrap();
+    b.wait_for(
+        "the application",
+        &format!("!!document.querySelector('[data-approve=\"{id}\"]')"),
+    )
+    .await;
+    b.screenshot("console-people").await;
+    b.eval(&format!(
+        "document.querySelector('[data-approve=\"{id}\"]').click(); true"
+    ))
+    .await;
+    b.wait_for(
+        "the approval",
+        "document.getElementById('notice').textContent.includes('已通过')",
+    )
+    .await;
+    let approved = get(&d, &d.community, "/api/v1/admin/volunteers?status=approved").await;
+    assert_eq!(approved["items"][0]["id"], id);
+
+    // Import a GeoJSON whose second feature has no name: refused, the feature named.
+    b.eval("location.hash = '#/areas'; true").await;
+    b.wait_for(
+        "the area tree",
+        "!!document.querySelector('#area-tree li[data-area=C01]')",
+    )
+    .await;
+    let file = tempfile::Builder::new()
+        .suffix(".geojson")
+        .tempfile()
+        .unwrap();
+    let doc = json!({
+        "type": "FeatureCollection",
+        "features": [
+            { "type": "Feature", "properties": { "code": "G06", "name": "第六网格", "level": "grid", "parent_code": "C01" },
+              "geometry": { "type": "Polygon", "coordinates": [[[121.42, 31.20], [121.43, 31.20], [121.43, 31.21], [121.42, 31.21], [121.42, 31.20]]] } },
+            { "type": "Feature", "properties": { "code": "G07", "level": "grid", "parent_code": "C01" },
+              "geometry": { "type": "Polygon", "coordinates": [[[121.43, 31.21], [121.44, 31.21], [121.44, 31.22], [121.43, 31.22], [121.43, 31.21]]] } }
+        ]
+    });
+    std::fs::write(file.path(), doc.to_string()).unwrap();
+    let root = b.call("DOM.getDocument", json!({})).await;
+    let node = b
+        .call(
+            "DOM.querySelector",
+            json!({ "nodeId": root["root"]["nodeId"], "selector": "#import-file" }),
+        )
+        .await;
+    b.call(
+        "DOM.setFileInputFiles",
+        json!({ "nodeId": node["nodeId"], "files": [file.path().to_str().unwrap()] }),
+    )
+    .await;
+    b.eval("document.getElementById('import-run').click(); true")
+        .await;
+    b.wait_for(
+        "the refused import",
+        "(document.getElementById('import-result').getAttribute('data-outcome') || '') === 'refused'",
+    )
+    .await;
+    let problems = b
+        .eval("[...document.querySelectorAll('#import-problems tr[data-index]')].map((r) => [r.dataset.index, r.innerText])")
+        .await;
+    let problems = problems.as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p[0] == "1" && p[1].as_str().unwrap().contains("G07")),
+        "the second feature is named: {problems:?}"
+    );
+    b.screenshot("console-import").await;
+    // Nothing was written.
+    let res = d
+        .app
+        .get_auth("/api/v1/areas/G06", &d.community.access)
+        .await;
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn another_communitys_case_is_refused_on_the_page_as_in_the_api() {
+    let Some(binary) = chromium() else { return };
+    let d = desk().await;
+    let mine = report(&d, 31.205, 121.405).await;
+    // G05 lies in C03, another street.
+    let theirs = report(&d, 31.205, 121.605).await;
+    let theirs_id = theirs["id"].as_str().unwrap();
+    let res = d
+        .app
+        .get_auth(&format!("/api/v1/reports/{theirs_id}"), &d.community.access)
+        .await;
+    let api_status = res.status().as_u16();
+    assert!(matches!(api_status, 403 | 404), "{api_status}");
+
+    let mut b = Browser::launch(binary).await;
+    login(&mut b, &d.app, "community", "").await;
+    b.wait_for(
+        "the case list",
+        "(document.getElementById('cases-view') || {getAttribute: () => null}).getAttribute('data-loaded') !== null",
+    )
+    .await;
+    let listed = b
+        .eval("[...document.querySelectorAll('#cases tr[data-id]')].map((r) => r.dataset.id)")
+        .await;
+    assert_eq!(listed, json!([mine["id"]]), "only the community's own case");
+    b.eval(&format!("location.hash = '#/case/{theirs_id}'; true"))
+        .await;
+    let refused = b
+        .wait_for(
+            "the refusal",
+            "(document.getElementById('case-view') || {getAttribute: () => null}).getAttribute('data-refused')",
+        )
+        .await;
+    assert_eq!(refused, json!(api_status.to_string()));
+    let text = b.eval("document.getElementById('error').textContent").await;
+    assert!(!text.as_str().unwrap().is_empty());
+    // Asking the list for the other street's grid is refused too.
+    let res = d
+        .app
+        .get_auth("/api/v1/admin/reports?grid=G05", &d.community.access)
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn the_docs_render_with_every_other_host_refused() {
+    let Some(binary) = chromium() else { return };
+    let app = spawn_app().await;
+    let mut b = Browser::launch_with(
+        binary,
+        &["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
+    )
+    .await;
+    b.call("Network.enable", json!({})).await;
+    b.open(
+        &app.url("/docs/"),
+        "(document.querySelector('.swagger-ui .info .title') || {}).textContent?.includes('SafeGrid')",
+    )
+    .await;
+    let operations = b
+        .wait_for(
+            "the operations",
+            "document.querySelectorAll('.opblock').length",
+        )
+        .await;
+    assert!(operations.as_u64().unwrap() > 50, "{operations}");
+    b.screenshot("docs-offline").await;
+    let base = app.url("");
+    let outside: Vec<String> = b
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Network.requestWillBeSent")
+        .filter_map(|e| e["params"]["request"]["url"].as_str())
+        .filter(|u| !u.starts_with(&base) && !u.starts_with("data:"))
+        .map(str::to_owned)
+        .collect();
+    assert!(outside.is_empty(), "requests to other hosts: {outside:?}");
+}
+
+#[tokio::test]
+async fn development_login_signs_in_the_demo_people_and_is_gone_when_off() {
+    let app = spawn_app().await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/dev-login",
+            None,
+            &json!({ "openid": "demo-worker" }),
+        )
+        .await;
+    let token = ok(res).await["access_token"].as_str().unwrap().to_string();
+    let me = ok(app.get_auth("/api/v1/me", &token).await).await;
+    assert_eq!(me["roles"], json!(["resident"]));
+    let listed = ok(app.get("/api/v1/auth/dev-login").await).await;
+    assert_eq!(listed["users"][0]["openid"], "demo-worker");
+    let res = app
+        .post_json("/api/v1/auth/dev-login", None, &json!({ "openid": "a b" }))
+        .await;
+    crate::helpers::assert_error(res, 422, "validation_failed").await;
+
+    let off = crate::helpers::spawn_app_with(vec![("SAFEGRID_DEV_LOGIN", "false".into())]).await;
+    let res = off
+        .post_json(
+            "/api/v1/auth/dev-login",
+            None,
+            &json!({ "openid": "demo-worker" }),
+        )
+        .await;
+    crate::helpers::assert_error(res, 404, "not_found").await;
+    assert_eq!(off.get("/api/v1/auth/dev-login").await.status(), 404);
+}
