@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod browser;
 mod case_numbers;
+mod caselist;
 mod cli;
 mod console;
 mod dashboard;
