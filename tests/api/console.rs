@@ -204,7 +204,7 @@ async fn a_community_admin_works_cases_in_the_console() {
     .await;
     b.wait_for(
         "the search",
-        &format!("(document.getElementById('cases-view').getAttribute('data-loaded') || '').includes('q=')"),
+        "(document.getElementById('cases-view').getAttribute('data-loaded') || '').includes('q=')",
     )
     .await;
     let found = b
