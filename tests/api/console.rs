@@ -194,6 +194,12 @@ async fn a_community_admin_works_cases_in_the_console() {
     );
     b.resize(1366, 768).await;
     b.screenshot("console-cases").await;
+    let fits = "document.documentElement.scrollWidth <= window.innerWidth";
+    assert_eq!(
+        b.eval(fits).await,
+        json!(true),
+        "no sideways scrolling at 1366×768"
+    );
 
     // Search by case number.
     let case_no = r1["case_no"].as_str().unwrap();
@@ -215,6 +221,20 @@ async fn a_community_admin_works_cases_in_the_console() {
     // Hand the escalated case down to G02.
     open_case(&mut b, r2_id).await;
     b.screenshot("console-case").await;
+    assert_eq!(
+        b.eval(fits).await,
+        json!(true),
+        "the case page fits 1366×768"
+    );
+    // A tablet held upright: still no sideways scrolling (tables scroll inside their box).
+    b.resize(768, 1024).await;
+    assert_eq!(
+        b.eval(fits).await,
+        json!(true),
+        "the case page fits a tablet"
+    );
+    b.screenshot("console-case-tablet").await;
+    b.resize(1366, 768).await;
     assert_eq!(
         b.eval("document.querySelectorAll('#case-svg polygon').length")
             .await
