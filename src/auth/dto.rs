@@ -34,6 +34,8 @@ pub struct MfaEnrolment {
     /// `otpauth://totp/SafeGrid:<username>?secret=…` for an authenticator app (shown as a QR
     /// code). The factor is active only after `POST /auth/mfa/confirm`.
     pub otpauth_uri: String,
+    /// The same URI as a QR code (an SVG document) for the console to show.
+    pub qr_svg: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -128,7 +128,10 @@ async fn enrol_mfa(
     who: Authenticated,
 ) -> ApiResult<web::Json<MfaEnrolment>> {
     let otpauth_uri = admin_login::enrol_mfa(&state, &who.0).await?;
-    Ok(web::Json(MfaEnrolment { otpauth_uri }))
+    Ok(web::Json(MfaEnrolment {
+        qr_svg: super::totp::qr_svg(&otpauth_uri),
+        otpauth_uri,
+    }))
 }
 
 /// Activate the enrolled factor with its current code; from then on password login needs

@@ -108,6 +108,17 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &str) -> String {
     )
 }
 
+/// The URI as a QR code in SVG, for the console to show (no QR library in the page, nothing
+/// fetched from outside). `None` only if the URI were too long for any QR version.
+pub fn qr_svg(uri: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .build(),
+    )
+}
+
 /// The secret inside an `otpauth://` URI (for tests and tools).
 pub fn secret_from_uri(uri: &str) -> Option<String> {
     let query = uri.split_once('?')?.1;
@@ -119,6 +130,17 @@ pub fn secret_from_uri(uri: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_enrolment_uri_becomes_a_qr_code_in_svg() {
+        let uri = otpauth_uri("SafeGrid", "chen", "JBSWY3DPEHPK3PXP");
+        let svg = qr_svg(&uri).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("<path"), "{svg}");
+        assert!(
+            !svg.contains("JBSWY3DPEHPK3PXP"),
+            "the secret is in the picture only"
+        );
+    }
 
     /// The SHA-1 key of RFC 6238 appendix B.
     const RFC_KEY: &[u8] = b"12345678901234567890";

@@ -547,3 +547,70 @@ async fn development_login_signs_in_the_demo_people_and_is_gone_when_off() {
     crate::helpers::assert_error(res, 404, "not_found").await;
     assert_eq!(off.get("/api/v1/auth/dev-login").await.status(), 404);
 }
+
+#[tokio::test]
+async fn a_new_admin_changes_the_password_and_enrols_a_second_factor_in_the_console() {
+    let Some(binary) = chromium() else { return };
+    let app = crate::helpers::spawn_app_with(vec![("SAFEGRID_ADMIN_MFA", "required".into())]).await;
+    import_demo_tree(&app).await;
+    let db = app.db().await;
+    safegrid::auth::service::create_admin_requiring_change(
+        &db,
+        "chen",
+        "Set-by-operator-2026",
+        "C01",
+    )
+    .await
+    .unwrap();
+    let mut b = Browser::launch(binary).await;
+    b.open(&app.url("/admin"), "!!document.getElementById('login')")
+        .await;
+    b.eval(
+        "document.getElementById('username').value = 'chen';
+         document.getElementById('password').value = 'Set-by-operator-2026';
+         document.getElementById('login').click(); true",
+    )
+    .await;
+    b.wait_for(
+        "the password form",
+        "!document.getElementById('password-box').classList.contains('hidden')",
+    )
+    .await;
+    b.eval(
+        "document.getElementById('old-password').value = 'Set-by-operator-2026';
+         document.getElementById('new-password').value = 'Lantern-harbour-77';
+         document.getElementById('change-password').click(); true",
+    )
+    .await;
+    b.wait_for(
+        "the QR code",
+        "document.getElementById('mfa-box').getAttribute('data-ready') === '1' && document.getElementById('mfa-qr').naturalWidth > 0",
+    )
+    .await;
+    b.screenshot("console-mfa").await;
+    let uri = b
+        .eval("document.getElementById('mfa-uri').textContent")
+        .await;
+    let secret = safegrid::auth::totp::secret_from_uri(uri.as_str().unwrap()).expect("a secret");
+    let key = safegrid::auth::totp::decode_secret(&secret).unwrap();
+    let code = safegrid::auth::totp::code_at(&key, chrono::Utc::now().timestamp());
+    b.eval(&format!(
+        "document.getElementById('mfa-code').value = '{code}';
+         document.getElementById('mfa-confirm').click(); true"
+    ))
+    .await;
+    b.wait_for(
+        "the case list",
+        "(document.getElementById('cases-view') || {getAttribute: () => null}).getAttribute('data-loaded') !== null",
+    )
+    .await;
+    // From now on the password alone is not enough.
+    let res = app
+        .post_json(
+            "/api/v1/auth/password-login",
+            None,
+            &json!({ "username": "chen", "password": "Lantern-harbour-77" }),
+        )
+        .await;
+    crate::helpers::assert_error(res, 401, "mfa_required").await;
+}

@@ -71,7 +71,7 @@ const getJson = (path) => api(path).then((r) => r.json());
 function describe(err) {
   if (!(err instanceof ApiError)) return String(err.message || err);
   let msg = err.message;
-  if (err.status === 403) msg = "无权操作：" + msg;
+  if (err.status === 403 && err.body.code === "forbidden") msg = "无权操作：" + msg;
   if (err.status === 404) msg = "不存在或无权查看：" + msg;
   return msg;
 }
@@ -159,11 +159,43 @@ function logout(message) {
 async function changePassword() {
   showError(null);
   try {
-    await api("/auth/password", { json: { old_password: $("old-password").value, new_password: $("new-password").value } });
+    const t = await api("/auth/password", { json: { old_password: $("old-password").value, new_password: $("new-password").value } }).then((r) => r.json());
+    // The change ends the other logins; this one continues with the tokens it returns.
+    state.token = t.access_token;
+    sessionStorage.setItem("sg_token", t.access_token);
     $("password-box").classList.add("hidden");
     notice("密码已修改。");
     await start();
   } catch (e) { showError(e); }
+}
+
+// Enrolment: the server's QR code (an SVG it drew) shown as an image, and the code to confirm.
+async function startMfa() {
+  try {
+    const e = await api("/auth/mfa/enrol", { method: "POST" }).then((r) => r.json());
+    $("mfa-uri").textContent = e.otpauth_uri;
+    if (e.qr_svg) $("mfa-qr").src = "data:image/svg+xml;base64," + btoa(e.qr_svg);
+    $("mfa-box").classList.remove("hidden");
+    $("mfa-box").setAttribute("data-ready", "1");
+  } catch (e) { showError(e); }
+}
+
+async function confirmMfa() {
+  showError(null);
+  try {
+    await api("/auth/mfa/confirm", { json: { code: $("mfa-code").value.trim() } });
+    $("mfa-box").classList.add("hidden");
+    notice("动态口令已绑定，以后登录需填写。");
+    await start();
+  } catch (e) { showError(e); }
+}
+
+function accountView() {
+  $("view").replaceChildren(el("section", { id: "account-view" }, el("h2", { text: "账号安全" }),
+    el("p", { class: "hint", text: "管理员账号请绑定动态口令；已绑定时重新绑定会被拒绝。" }),
+    el("div", { class: "row" },
+      el("button", { id: "account-mfa", onclick: startMfa }, "绑定动态口令"),
+      el("button", { class: "secondary", onclick: () => { $("password-box").classList.remove("hidden"); } }, "修改密码"))));
 }
 
 async function start() {
@@ -181,15 +213,32 @@ async function start() {
     showError(e);
     return showLogin();
   }
+  // An admin may still owe a password change or a second factor: every other route says
+  // so (403 with its code), and the console asks for it before anything else.
+  let cats;
+  try {
+    cats = await getJson("/categories");
+  } catch (e) {
+    $("login-box").classList.add("hidden");
+    if (e instanceof ApiError && e.body.code === "password_change_required") {
+      $("password-box").classList.remove("hidden");
+      return showError(e);
+    }
+    if (e instanceof ApiError && e.body.code === "mfa_enrolment_required") {
+      showError(e);
+      return startMfa();
+    }
+    throw e;
+  }
   state.me = me;
   $("login-box").classList.add("hidden");
   $("password-box").classList.add("hidden");
+  $("mfa-box").classList.add("hidden");
   $("nav").classList.remove("hidden");
   const admin = !!me.area;
-  for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("hidden", !admin && a.dataset.nav !== "cases");
+  for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("hidden", !admin && !["cases", "account"].includes(a.dataset.nav));
   $("who").textContent = me.nickname + (me.area ? " · " + me.area.name : "");
-  const [labels, cats] = await Promise.all([getJson("/labels"), getJson("/categories")]);
-  state.labels = labels;
+  state.labels = await getJson("/labels");
   state.categories = Object.fromEntries(cats.map((c) => [c.code, c]));
   if (!location.hash || location.hash === "#/") location.hash = "#/cases";
   else route();
@@ -204,8 +253,8 @@ function route() {
   for (const a of document.querySelectorAll("[data-nav]")) a.classList.toggle("active", a.dataset.nav === view || (view === "case" && a.dataset.nav === "cases"));
   const admin = !!state.me.area;
   const views = admin
-    ? { cases: casesView, case: caseView, people: peopleView, areas: areasView, dashboard: dashboardView }
-    : { cases: myWorkView, case: caseView };
+    ? { cases: casesView, case: caseView, people: peopleView, areas: areasView, dashboard: dashboardView, account: accountView }
+    : { cases: myWorkView, case: caseView, account: accountView };
   (views[view] || views.cases)(arg ? decodeURIComponent(arg) : undefined);
 }
 
@@ -836,6 +885,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("login").addEventListener("click", passwordLogin);
   $("password").addEventListener("keydown", (e) => { if (e.key === "Enter") passwordLogin(); });
   $("change-password").addEventListener("click", changePassword);
+  $("mfa-confirm").addEventListener("click", confirmMfa);
   $("logout").addEventListener("click", () => logout());
   window.addEventListener("hashchange", route);
   if (state.token) start(); else showLogin();
