@@ -660,6 +660,7 @@ impl SynthReport {
             external_ref: Set(None),
             patrol_id: Set(None),
             caller_phone: Set(None),
+            caller_phone_hash: Set(None),
             mediation_tier: Set(None),
             mediation_outcome: Set(None),
             mediated_at: Set(None),

@@ -1,4 +1,5 @@
-//! The operator commands behind `safegrid migrate | admin | areas | demo | bench-data`.
+//! The operator commands behind `safegrid migrate | admin | areas | audit | keys | demo |
+//! bench-data`.
 
 use std::path::Path;
 
@@ -54,6 +55,22 @@ pub async fn create_duty_admin(
 ) -> anyhow::Result<()> {
     let db = connect_and_migrate(settings).await?;
     crate::auth::service::create_duty_admin(&db, username, password, duty, true).await
+}
+
+/// `safegrid keys rotate`: every phone number under the current key.
+pub async fn keys_rotate(settings: &Settings, page: u64) -> anyhow::Result<()> {
+    let db = connect_and_migrate(settings).await?;
+    if settings.keys.is_development() {
+        eprintln!("warning: SAFEGRID_DATA_KEYS is not set: rotating to the public development key");
+    }
+    let done = crate::compliance::keys::rotate(&db, &settings.keys, page).await?;
+    println!(
+        "phone numbers re-encrypted under key {}: {} users, {} reports",
+        settings.keys.current_kid(),
+        done.users,
+        done.reports
+    );
+    Ok(())
 }
 
 /// `safegrid audit verify`: the first broken record makes it fail, by id and reason.
@@ -478,6 +495,7 @@ async fn seed_demo_reports(db: &DatabaseConnection, resident_id: &str) -> anyhow
             external_ref: Set(None),
             patrol_id: Set(None),
             caller_phone: Set(None),
+            caller_phone_hash: Set(None),
             mediation_tier: Set(None),
             mediation_outcome: Set(None),
             mediated_at: Set(None),

@@ -74,6 +74,9 @@ pub struct Settings {
     /// on by default in development so a newcomer can try every role of the demo; production
     /// refuses to start with it.
     pub dev_login: bool,
+    /// Keys protecting phone numbers at rest (`SAFEGRID_CRYPTO`, `SAFEGRID_DATA_KEYS`,
+    /// `SAFEGRID_PHONE_HASH_KEY`); the public development keys when none are configured.
+    pub keys: crate::infra::crypto::Keyring,
 }
 
 /// A setting that could not be used, naming the variable.
@@ -231,7 +234,31 @@ impl Settings {
                 })
                 .collect::<Result<_, ConfigError>>()?,
         };
+        let suite = match get("SAFEGRID_CRYPTO").as_deref() {
+            None | Some("standard") => crate::infra::crypto::Suite::Standard,
+            Some("sm") => crate::infra::crypto::Suite::Sm,
+            Some(other) => {
+                return Err(err(
+                    "SAFEGRID_CRYPTO",
+                    format!("expected standard or sm, got {other:?}"),
+                ))
+            }
+        };
+        let data_keys = get("SAFEGRID_DATA_KEYS");
+        if mode == RunMode::Production && data_keys.is_none() {
+            return Err(err(
+                "SAFEGRID_DATA_KEYS",
+                "is required in production (phone numbers are encrypted with it)".into(),
+            ));
+        }
+        let keys = crate::infra::crypto::Keyring::parse(
+            suite,
+            data_keys.as_deref(),
+            get("SAFEGRID_PHONE_HASH_KEY").as_deref(),
+        )
+        .map_err(|e| err(e.variable, e.problem))?;
         Ok(Settings {
+            keys,
             mode,
             bind,
             database_url,
@@ -395,6 +422,42 @@ mod tests {
         assert_eq!(e.variable, "SAFEGRID_WECHAT_SECRET");
     }
 
+    /// 32 bytes each, base64.
+    const DATA_KEYS: &str = "k2:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const HASH_KEY: &str = "aGFzaGtleWhhc2hrZXloYXNoa2V5aGFzaGtleWhhc2g=";
+
+    #[test]
+    fn production_without_a_data_key_names_the_variable() {
+        let base = [
+            ("SAFEGRID_ENV", "production"),
+            ("SAFEGRID_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("SAFEGRID_WECHAT_SECRET", "s"),
+        ];
+        let e = Settings::from_map(&vars(&base)).unwrap_err();
+        assert_eq!(e.variable, "SAFEGRID_DATA_KEYS");
+        let mut without_hash_key = base.to_vec();
+        without_hash_key.push(("SAFEGRID_DATA_KEYS", DATA_KEYS));
+        let e = Settings::from_map(&vars(&without_hash_key)).unwrap_err();
+        assert_eq!(e.variable, "SAFEGRID_PHONE_HASH_KEY");
+        let mut complete = without_hash_key.clone();
+        complete.push(("SAFEGRID_PHONE_HASH_KEY", HASH_KEY));
+        let s = Settings::from_map(&vars(&complete)).unwrap();
+        assert!(!s.keys.is_development());
+        assert_eq!(s.keys.current_kid(), "k2");
+        // Development falls back to the public development key.
+        assert!(Settings::from_map(&vars(&[]))
+            .unwrap()
+            .keys
+            .is_development());
+        // SM4 takes 16-byte keys: a 32-byte current key is refused, naming the variable.
+        let mut sm = complete.clone();
+        sm.push(("SAFEGRID_CRYPTO", "sm"));
+        assert_eq!(
+            Settings::from_map(&vars(&sm)).unwrap_err().variable,
+            "SAFEGRID_DATA_KEYS"
+        );
+    }
+
     #[test]
     fn development_login_is_on_in_development_and_refused_in_production() {
         assert!(Settings::from_map(&vars(&[])).unwrap().dev_login);
@@ -408,14 +471,15 @@ mod tests {
             ("SAFEGRID_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("SAFEGRID_WECHAT_SECRET", "s"),
             ("SAFEGRID_DATABASE_URL", "postgres://db/safegrid"),
+            ("SAFEGRID_DATA_KEYS", DATA_KEYS),
+            ("SAFEGRID_PHONE_HASH_KEY", HASH_KEY),
         ];
         let mut on = production.to_vec();
         on.push(("SAFEGRID_DEV_LOGIN", "true"));
         let e = Settings::from_map(&vars(&on)).unwrap_err();
         assert_eq!(e.variable, "SAFEGRID_DEV_LOGIN");
-        if let Ok(s) = Settings::from_map(&vars(&production)) {
-            assert!(!s.dev_login, "off by default in production");
-        }
+        let s = Settings::from_map(&vars(&production)).unwrap();
+        assert!(!s.dev_login, "off by default in production");
     }
 
     #[test]
@@ -425,6 +489,8 @@ mod tests {
                 ("SAFEGRID_ENV", "production"),
                 ("SAFEGRID_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
                 ("SAFEGRID_WECHAT_SECRET", "s"),
+                ("SAFEGRID_DATA_KEYS", DATA_KEYS),
+                ("SAFEGRID_PHONE_HASH_KEY", HASH_KEY),
                 ("SAFEGRID_DATABASE_URL", url),
             ]))
         };
@@ -466,6 +532,8 @@ mod tests {
             ("SAFEGRID_TEMPLATES", "report_accepted=T1,report_lost=T2"),
             ("SAFEGRID_ADMIN_MFA", "sometimes"),
             ("SAFEGRID_ADMIN_IDLE_MINUTES", "half an hour"),
+            ("SAFEGRID_CRYPTO", "des"),
+            ("SAFEGRID_DATA_KEYS", "k1:not-base64!"),
         ] {
             let e = Settings::from_map(&vars(&[(name, value)])).unwrap_err();
             assert_eq!(e.variable, name, "{e}");
@@ -495,6 +563,8 @@ mod tests {
                 "a-production-secret-of-enough-length-42",
             ),
             ("SAFEGRID_WECHAT_SECRET", "wechat-secret"),
+            ("SAFEGRID_DATA_KEYS", DATA_KEYS),
+            ("SAFEGRID_PHONE_HASH_KEY", HASH_KEY),
         ];
         assert_eq!(
             Settings::from_map(&vars(&prod)).unwrap().admin_mfa,

@@ -78,8 +78,9 @@ async fn run_leased_jobs(state: &AppState) {
         }
     }
     if lease(state, "audit", holder, ttl).await {
-        match crate::compliance::audit::seal(
+        match crate::compliance::audit::seal_with(
             &state.db,
+            state.settings.keys.suite(),
             crate::compliance::audit::SEAL_AFTER_MS,
             5_000,
         )

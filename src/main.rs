@@ -47,6 +47,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The keys that encrypt phone numbers at rest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Dashboard maintenance.
     Dashboard {
         #[command(subcommand)]
@@ -114,6 +119,18 @@ enum AdminCommand {
 enum AuditCommand {
     /// Check the audit trail's hash chain; exits non-zero naming the first broken record.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-encrypt every stored phone number under the first key of SAFEGRID_DATA_KEYS (and
+    /// SAFEGRID_CRYPTO's suite), in pages of one transaction each; safe while servers run,
+    /// once every server holds the new key. Drop an old key only after this succeeded.
+    Rotate {
+        /// Rows per page (one transaction each).
+        #[arg(long, default_value_t = 500)]
+        page: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -207,6 +224,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => safegrid::cli::audit_verify(&settings).await?,
+        Command::Keys {
+            command: KeysCommand::Rotate { page },
+        } => safegrid::cli::keys_rotate(&settings, page).await?,
         Command::Areas {
             command: AreasCommand::Import { file },
         } => safegrid::cli::import_areas(&settings, &file).await?,

@@ -41,6 +41,23 @@ impl Application {
         migration::Migrator::up(&db, None)
             .await
             .context("could not run database migrations")?;
+        if settings.keys.is_development() {
+            tracing::warn!(
+                "!!! PHONE NUMBERS ARE ENCRYPTED WITH THE PUBLIC DEVELOPMENT KEY: set \
+                 SAFEGRID_DATA_KEYS and SAFEGRID_PHONE_HASH_KEY before holding real data !!!"
+            );
+        }
+        // No number stays in clear past a start (a release before encryption left them so).
+        let converted = crate::compliance::keys::encrypt_plaintext(&db, &settings.keys)
+            .await
+            .context("could not encrypt the phone numbers left in clear")?;
+        if converted != Default::default() {
+            tracing::info!(
+                users = converted.users,
+                reports = converted.reports,
+                "encrypted phone numbers found in clear"
+            );
+        }
         let redis = match &settings.redis_url {
             Some(url) => Some(Arc::new(
                 RedisHandle::new(url, &settings.redis_prefix)

@@ -53,7 +53,10 @@ pub struct Model {
     /// The patrol a worker found it on.
     pub patrol_id: Option<String>,
     /// A hotline caller's phone: personal data, masked in every view.
+    /// Encrypted like `users.phone`.
     pub caller_phone: Option<String>,
+    /// HMAC-SHA256 of the caller's number: what lookups compare.
+    pub caller_phone_hash: Option<String>,
     /// A dispute's latest mediation (the timeline keeps them all).
     pub mediation_tier: Option<String>,
     pub mediation_outcome: Option<String>,

@@ -14,7 +14,10 @@ pub struct Model {
     pub username: Option<String>,
     pub password_hash: Option<String>,
     pub nickname: String,
+    /// Encrypted (`v1:KID:NONCE:CT`, see `infra::crypto`); never the number itself.
     pub phone: Option<String>,
+    /// HMAC-SHA256 of the number under the phone hash key: what lookups compare.
+    pub phone_hash: Option<String>,
     pub admin_area_code: Option<String>,
     pub is_volunteer: bool,
     pub volunteer_unit: Option<String>,

@@ -16,6 +16,7 @@ mod m20261205_000003_sources;
 mod m20261205_000004_open311;
 mod m20261205_000005_audit;
 mod m20261205_000006_admin_login;
+mod m20261205_000007_phone_encryption;
 mod m20261205_000009_console;
 
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000004_open311::Migration),
             Box::new(m20261205_000005_audit::Migration),
             Box::new(m20261205_000006_admin_login::Migration),
+            Box::new(m20261205_000007_phone_encryption::Migration),
             Box::new(m20261205_000009_console::Migration),
         ]
     }

@@ -130,6 +130,7 @@ impl Principal {
                 password_hash: None,
                 nickname: name.to_owned(),
                 phone: None,
+                phone_hash: None,
                 admin_area_code: None,
                 is_volunteer: false,
                 volunteer_unit: None,

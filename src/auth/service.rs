@@ -358,7 +358,12 @@ pub async fn me(state: &AppState, p: &Principal) -> ApiResult<Me> {
         id: p.user.id.clone(),
         roles: p.roles(),
         nickname: p.user.nickname.clone(),
-        phone_masked: p.user.phone.as_deref().map(mask_phone),
+        phone_masked: state
+            .settings
+            .keys
+            .user_phone(&p.user)
+            .as_deref()
+            .map(mask_phone),
         grids,
         area,
     })
@@ -696,7 +701,18 @@ pub async fn bind_phone(state: &AppState, who: &Principal, code: &str) -> ApiRes
             e => wechat_error(e),
         })?;
     users::Entity::update_many()
-        .col_expr(users::Column::Phone, Expr::value(info.pure_phone_number))
+        .col_expr(
+            users::Column::PhoneHash,
+            Expr::value(state.settings.keys.phone_hash(&info.pure_phone_number)),
+        )
+        .col_expr(
+            users::Column::Phone,
+            Expr::value(state.settings.keys.encrypt(
+                crate::infra::crypto::USER_PHONE,
+                who.id(),
+                &info.pure_phone_number,
+            )),
+        )
         .filter(users::Column::Id.eq(who.id()))
         .exec(&state.db)
         .await?;

@@ -1,7 +1,7 @@
 //! [`Env`]: what the case services (reports, wishes) use of the running application,
 //! borrowed from `AppState` for one call — the connection, the routing index, the calendar,
-//! the category codes, photo links, the content check, the relay's doorbell and three
-//! settings — and nothing else of it (no limiter, token keys, metrics or subscribe queue).
+//! the category codes, photo links, the content check, the relay's doorbell, the data keys
+//! and four settings — and nothing else of it (no limiter, token keys, metrics or subscribe queue).
 
 use sea_orm::DatabaseConnection;
 
@@ -31,6 +31,8 @@ pub struct Env<'a> {
     pub wish_claim_window_ms: i64,
     /// A dispute's agreement is followed up this long after its mediation.
     pub follow_up_after_ms: i64,
+    /// Encrypts and decrypts phone numbers at rest (`infra::crypto`).
+    pub keys: &'a crate::infra::crypto::Keyring,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             wish_cap_fen: self.settings.wish_cap_fen,
             wish_claim_window_ms: self.settings.wish_claim_window.as_millis() as i64,
             follow_up_after_ms: self.settings.follow_up_after.as_millis() as i64,
+            keys: &self.settings.keys,
         }
     }
 }

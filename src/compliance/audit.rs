@@ -16,6 +16,8 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::infra::crypto::Suite;
+
 use crate::util::now_ms;
 use entity::audit_log::{self, Column as A};
 
@@ -79,9 +81,18 @@ pub async fn record(db: &impl ConnectionTrait, r: Record) {
     }
 }
 
+/// The prefix of an SM3 hash (`SAFEGRID_CRYPTO=sm`); a SHA-256 hash has none, so a chain may
+/// change algorithm midway and `verify` checks each row with its own.
+const SM3_PREFIX: &str = "sm3:";
+
 /// The hash of a row given the hash before it: SHA-256 over every field, separated so no
 /// two rows can share a preimage.
 pub fn hash_of(prev: &str, row: &audit_log::Model) -> String {
+    hash_with(Suite::Standard, prev, row)
+}
+
+/// [`hash_of`] with the suite's hash: SHA-256, or SM3 (hex after `sm3:`).
+pub fn hash_with(suite: Suite, prev: &str, row: &audit_log::Model) -> String {
     let opt = |s: &Option<String>| s.clone().unwrap_or_default();
     let text = format!(
         "{prev}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
@@ -96,16 +107,32 @@ pub fn hash_of(prev: &str, row: &audit_log::Model) -> String {
         opt(&row.request_id),
         opt(&row.detail)
     );
-    hex::encode(Sha256::digest(text.as_bytes()))
+    match suite {
+        Suite::Standard => hex::encode(Sha256::digest(text.as_bytes())),
+        Suite::Sm => format!(
+            "{SM3_PREFIX}{}",
+            hex::encode(sm3::Sm3::digest(text.as_bytes()))
+        ),
+    }
 }
 
 /// Rows younger than this are left for the next seal (their transaction may still be open).
 pub const SEAL_AFTER_MS: i64 = 60_000;
 
-/// Seals the unsealed rows older than `min_age_ms`, in id order, up to `batch`; returns how
-/// many. Run by one instance at a time (a lease).
+/// Seals with SHA-256 (see [`seal_with`]).
 pub async fn seal(
     db: &impl ConnectionTrait,
+    min_age_ms: i64,
+    batch: u64,
+) -> Result<usize, sea_orm::DbErr> {
+    seal_with(db, Suite::Standard, min_age_ms, batch).await
+}
+
+/// Seals the unsealed rows older than `min_age_ms`, in id order, up to `batch`, with the
+/// suite's hash; returns how many. Run by one instance at a time (a lease).
+pub async fn seal_with(
+    db: &impl ConnectionTrait,
+    suite: Suite,
     min_age_ms: i64,
     batch: u64,
 ) -> Result<usize, sea_orm::DbErr> {
@@ -128,7 +155,7 @@ pub async fn seal(
         .all(db)
         .await?;
     for row in &rows {
-        let hash = hash_of(&prev, row);
+        let hash = hash_with(suite, &prev, row);
         audit_log::Entity::update_many()
             .col_expr(A::PrevHash, Expr::value(prev.clone()))
             .col_expr(A::Hash, Expr::value(hash.clone()))
@@ -185,7 +212,12 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<Result<u64, Broken>, se
                     why: "it does not follow the record before it (a record deleted or reordered)",
                 }));
             }
-            if hash_of(&claimed_prev, row) != *hash {
+            let suite = if hash.starts_with(SM3_PREFIX) {
+                Suite::Sm
+            } else {
+                Suite::Standard
+            };
+            if hash_with(suite, &claimed_prev, row) != *hash {
                 return Ok(Err(Broken {
                     id: row.id,
                     why: "its contents do not match its hash (the record was edited)",
@@ -265,6 +297,14 @@ mod tests {
             prev_hash: None,
             hash: None,
         }
+    }
+
+    #[test]
+    fn sm3_hashes_are_marked_and_differ() {
+        let sha = hash_with(Suite::Standard, "p", &row(1));
+        let sm3 = hash_with(Suite::Sm, "p", &row(1));
+        assert_eq!(sha.len(), 64);
+        assert!(sm3.starts_with("sm3:") && sm3.len() == 68 && sm3[4..] != sha);
     }
 
     #[test]

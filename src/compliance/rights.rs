@@ -169,7 +169,7 @@ pub async fn export(env: &Env<'_>, who: &Principal) -> ApiResult<Export> {
         user: ExportedUser {
             id: u.id.clone(),
             nickname: u.nickname.clone(),
-            phone: u.phone.clone(),
+            phone: env.keys.user_phone(u),
             wechat_openid: u.openid.clone(),
             username: u.username.clone(),
             created_at: rfc3339(u.created_at),
@@ -324,6 +324,10 @@ pub async fn delete(env: &Env<'_>, upload_dir: &str, who: &Principal) -> ApiResu
             Expr::value(Option::<String>::None),
         )
         .col_expr(users::Column::Phone, Expr::value(Option::<String>::None))
+        .col_expr(
+            users::Column::PhoneHash,
+            Expr::value(Option::<String>::None),
+        )
         .col_expr(
             users::Column::AdminAreaCode,
             Expr::value(Option::<String>::None),

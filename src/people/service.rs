@@ -135,7 +135,10 @@ pub async fn team(state: &AppState, who: &Principal, grid_code: &str) -> ApiResu
             let u = users.get(&m.user_id);
             TeamMember {
                 nickname: u.map(|u| u.nickname.clone()).unwrap_or_default(),
-                phone_masked: u.and_then(|u| u.phone.as_deref().map(mask_phone)),
+                phone_masked: u
+                    .and_then(|u| state.settings.keys.user_phone(u))
+                    .as_deref()
+                    .map(mask_phone),
                 user_id: m.user_id,
                 role: m.role,
                 joined_at: rfc3339(m.created_at),

@@ -97,6 +97,29 @@ pub struct ActionRequest {
     pub result: Option<String>,
 }
 
+/// A hotline caller's number, to find the cases they called about.
+#[derive(Deserialize, ToSchema)]
+pub struct CallerLookup {
+    /// Digits, '-' or '+' (a leading +86 is ignored).
+    pub caller_phone: String,
+}
+
+/// One hotline case of a caller.
+#[derive(Serialize, ToSchema)]
+pub struct CallerCase {
+    pub id: String,
+    pub case_no: String,
+    pub category: String,
+    pub status: ReportStatus,
+    pub submitted_at: String,
+}
+
+/// The caller's cases under the admin's area, newest first (at most 50).
+#[derive(Serialize, ToSchema)]
+pub struct CallerCases {
+    pub items: Vec<CallerCase>,
+}
+
 /// A hotline caller's number in full.
 #[derive(Serialize, ToSchema)]
 pub struct CallerPhone {

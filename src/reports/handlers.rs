@@ -123,6 +123,21 @@ async fn caller_phone(
     ))
 }
 
+/// The hotline cases of one caller under the admin's area (newest first, at most 50), found
+/// by the keyed hash of the number: the number is in the body, never in the URL.
+#[utoipa::path(tag = "reports", request_body = CallerLookup, security(("bearer" = [])), responses((status = 200, body = CallerCases),
+    (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+#[post("/admin/reports/caller-lookup")]
+async fn caller_lookup(
+    state: web::Data<AppState>,
+    who: Principal,
+    body: web::Json<CallerLookup>,
+) -> ApiResult<web::Json<CallerCases>> {
+    Ok(web::Json(
+        views::caller_lookup(&state.cases(), &who, &body.caller_phone).await?,
+    ))
+}
+
 /// One step of the state machine; 409 `invalid_transition` names the current state.
 #[utoipa::path(tag = "reports", request_body = ActionRequest, security(("bearer" = [])), responses(
     (status = 200, body = ReportView),
@@ -251,6 +266,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(my_reports)
         .service(get_report)
         .service(caller_phone)
+        .service(caller_lookup)
         .service(act)
         .service(tasks);
 }

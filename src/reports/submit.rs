@@ -153,7 +153,7 @@ pub async fn submit(
         &snap,
         inserted,
         Loaded {
-            reporter: Some(reporter_view(&who.user)),
+            reporter: Some(reporter_view(env, &who.user)),
             photo_ids: photos,
             units,
             unit_names: &unit_names,
@@ -319,7 +319,10 @@ pub async fn write_new(
         source: Set(draft.origin.source()),
         external_ref: Set(draft.origin.external_ref()),
         patrol_id: Set(patrol_id),
-        caller_phone: Set(caller_phone),
+        caller_phone_hash: Set(caller_phone.as_deref().map(|p| env.keys.phone_hash(p))),
+        caller_phone: Set(caller_phone
+            .as_deref()
+            .map(|p| env.keys.encrypt(crate::infra::crypto::CALLER_PHONE, &id, p))),
         mediation_tier: Set(None),
         mediation_outcome: Set(None),
         mediated_at: Set(None),

@@ -89,7 +89,7 @@ pub async fn caller_phone(env: &Env<'_>, who: &Principal, id: &str) -> ApiResult
             ApiError::not_found()
         });
     }
-    let phone = r.caller_phone.clone().ok_or_else(ApiError::not_found)?;
+    let phone = env.keys.caller_phone(&r).ok_or_else(ApiError::not_found)?;
     crate::compliance::audit::record(
         env.db,
         crate::compliance::audit::Record::ok(
@@ -103,6 +103,56 @@ pub async fn caller_phone(env: &Env<'_>, who: &Principal, id: &str) -> ApiResult
     Ok(CallerPhone {
         caller_phone: phone,
     })
+}
+
+/// The hotline cases of one caller under `who`'s area, found by the keyed hash of the number
+/// (the numbers themselves are encrypted): admins only, audited.
+pub async fn caller_lookup(env: &Env<'_>, who: &Principal, phone: &str) -> ApiResult<CallerCases> {
+    if who.admin_area.is_none() {
+        return Err(ApiError::forbidden());
+    }
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    if !(5..=20).contains(&digits)
+        || !phone
+            .trim()
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == ' ')
+    {
+        return Err(ApiError::invalid(
+            "caller_phone",
+            "5 to 20 digits, with '-', '+' or spaces",
+        ));
+    }
+    let rows = reports::Entity::find()
+        .filter(reports::Column::CallerPhoneHash.eq(env.keys.phone_hash(phone)))
+        .order_by_desc(reports::Column::SubmittedAt)
+        .limit(200)
+        .all(env.db)
+        .await?;
+    let snap = env.router.snapshot();
+    let items: Vec<CallerCase> = rows
+        .into_iter()
+        .filter(|r| is_admin_viewer(who, r, &snap))
+        .take(50)
+        .map(|r| CallerCase {
+            id: r.id,
+            case_no: r.case_no,
+            category: r.category,
+            status: r.status,
+            submitted_at: rfc3339(r.submitted_at),
+        })
+        .collect();
+    crate::compliance::audit::record(
+        env.db,
+        crate::compliance::audit::Record::ok(
+            who.id(),
+            "admin",
+            "read.caller_lookup",
+            Some(format!("cases:{}", items.len())),
+        ),
+    )
+    .await;
+    Ok(CallerCases { items })
 }
 
 pub fn light_of(r: &reports::Model, now: i64) -> Light {
@@ -124,10 +174,14 @@ pub fn light_of(r: &reports::Model, now: i64) -> Light {
     }
 }
 
-pub(super) fn reporter_view(u: &entity::users::Model) -> ReporterView {
+pub(super) fn reporter_view(env: &Env<'_>, u: &entity::users::Model) -> ReporterView {
     ReporterView {
         nickname: u.nickname.clone(),
-        phone_masked: u.phone.as_deref().map(crate::util::mask_phone),
+        phone_masked: env
+            .keys
+            .user_phone(u)
+            .as_deref()
+            .map(crate::util::mask_phone),
     }
 }
 
@@ -141,13 +195,13 @@ pub async fn render(
     let reporter = if !shows_reporter(who, &r, snap) {
         None
     } else if r.reporter_id == who.id() {
-        Some(reporter_view(&who.user))
+        Some(reporter_view(env, &who.user))
     } else {
         entity::users::Entity::find_by_id(r.reporter_id.clone())
             .one(env.db)
             .await?
             .as_ref()
-            .map(reporter_view)
+            .map(|u| reporter_view(env, u))
     };
     let photos = crate::uploads::attached(env.db, "report", &r.id).await?;
     let names = unit_load::names(env.db, units.iter()).await?;
@@ -185,7 +239,7 @@ pub async fn render_many(
             .all(env.db)
             .await?
         {
-            reporters.insert(u.id.clone(), reporter_view(&u));
+            reporters.insert(u.id.clone(), reporter_view(env, &u));
         }
     }
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
@@ -198,7 +252,7 @@ pub async fn render_many(
             let reporter = if !shows_reporter(who, &r, snap) {
                 None
             } else if r.reporter_id == who.id() {
-                Some(reporter_view(&who.user))
+                Some(reporter_view(env, &who.user))
             } else {
                 reporters.get(&r.reporter_id).cloned()
             };
@@ -236,6 +290,11 @@ pub fn render_loaded(
         units,
         unit_names,
     } = loaded;
+    let caller_phone_masked = env
+        .keys
+        .caller_phone(&r)
+        .as_deref()
+        .map(crate::util::mask_phone);
     let place = |code: &str| {
         snap.areas.get(code).map(|a| PlaceRef {
             code: a.code.clone(),
@@ -341,9 +400,7 @@ pub fn render_loaded(
             }),
             _ => None,
         },
-        caller_phone_masked: admin
-            .then(|| r.caller_phone.as_deref().map(crate::util::mask_phone))
-            .flatten(),
+        caller_phone_masked: admin.then_some(caller_phone_masked).flatten(),
         flagged: admin.then_some(r.flagged),
         reporter,
         photos,

@@ -117,7 +117,7 @@ fn render_loaded(
     let (wisher, location, claimant) = if insider {
         let wisher = people.get(&w.wisher_id).map(|u| WisherContact {
             nickname: u.nickname.clone(),
-            phone: u.phone.clone(),
+            phone: env.keys.user_phone(u),
         });
         let claimant = w
             .claimant_id

@@ -239,3 +239,36 @@ async fn an_edited_deleted_or_reordered_record_is_caught() {
     let broken = audit::verify(&db).await.unwrap().unwrap_err();
     assert!(broken.id == ids[2] || broken.id == ids[3], "{broken:?}");
 }
+
+#[tokio::test]
+async fn an_sm3_chain_continues_a_sha256_one_and_an_edit_is_still_caught() {
+    use safegrid::infra::crypto::Suite;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    for i in 0..6 {
+        if i == 3 {
+            // SAFEGRID_CRYPTO=sm from here on: the chain goes on in SM3.
+            assert_eq!(audit::seal(&db, 0, 1_000).await.unwrap(), 3);
+        }
+        audit::record(
+            &db,
+            audit::Record::ok("u1", "admin", &format!("test.{i}"), None),
+        )
+        .await;
+    }
+    assert_eq!(audit::seal_with(&db, Suite::Sm, 0, 1_000).await.unwrap(), 3);
+    assert_eq!(audit::verify(&db).await.unwrap(), Ok(6));
+    let rows = entity::audit_log::Entity::find().all(&db).await.unwrap();
+    assert!(!rows[2].hash.as_deref().unwrap().starts_with("sm3:"));
+    assert!(rows[3].hash.as_deref().unwrap().starts_with("sm3:"));
+    entity::audit_log::Entity::update_many()
+        .col_expr(entity::audit_log::Column::Object, Expr::value("edited"))
+        .filter(entity::audit_log::Column::Id.eq(rows[4].id))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        audit::verify(&db).await.unwrap().unwrap_err().id,
+        rows[4].id
+    );
+}

@@ -13,6 +13,7 @@ mod cli;
 mod console;
 mod dashboard;
 mod dashboard_page;
+mod encryption;
 mod faults;
 mod foundation;
 mod grids;

@@ -518,6 +518,14 @@ fn rows() -> Vec<Row> {
             },
         },
         Row {
+            method: "POST",
+            template: "/api/v1/admin/reports/caller-lookup",
+            path: "/api/v1/admin/reports/caller-lookup",
+            body: |_| Body::Json(json!({ "caller_phone": "13800138000" })),
+            // Area admins (only their area's cases are listed).
+            expect: |w| logged_in(w, if is_admin(w) { 200 } else { 403 }),
+        },
+        Row {
             method: "GET",
             template: "/api/v1/admin/audit",
             path: "/api/v1/admin/audit",
