@@ -141,6 +141,42 @@ async fn an_admin_logs_in_and_the_page_shows_what_the_api_returns() {
         .await;
     assert!(shapes.as_u64().unwrap() > 0);
     b.screenshot("dashboard-admin-page").await;
+
+    // Drill down: the street's first community, then its first grid, each row a click.
+    for level in ["community", "grid"] {
+        let key = b
+            .eval("document.querySelector('#ranking tr.clickable').dataset.key")
+            .await;
+        let key = key.as_str().expect("a drillable row").to_owned();
+        b.eval("document.querySelector('#ranking tr.clickable').click(); true")
+            .await;
+        b.wait_for(
+            level,
+            &format!(
+                "(document.getElementById('board').getAttribute('data-loaded') || '').startsWith('{key}|')"
+            ),
+        )
+        .await;
+        let api = dashboard(app, &w.district, &format!("area={key}&from={day}&to={day}")).await;
+        let shown = b
+            .eval("document.querySelector('[data-metric=submitted]').textContent")
+            .await;
+        assert_eq!(
+            shown,
+            json!(api["totals"]["submitted"].to_string()),
+            "{level} {key}"
+        );
+        let crumbs = b
+            .eval("document.getElementById('crumbs').textContent")
+            .await;
+        assert!(crumbs
+            .as_str()
+            .unwrap()
+            .contains(api["area"]["name"].as_str().unwrap()));
+        if level == "grid" {
+            break;
+        }
+    }
 }
 
 #[tokio::test]

@@ -857,7 +857,7 @@ async function loadDashboard() {
         main.groups.map((g) => el("tr", {}, cells([g.key, L("sources", g.key) || g.name, g.submitted, g.closed, pct(g.on_time_rate), g.resolved_on_site, g.mediated, pct(g.mediation_success_rate), pct(g.follow_up_on_time_rate)]))));
     } else {
       $("ranking-title").textContent = (rank === "grid" ? "网格" : "下级区域") + "排名（按期结案率由低到高；点击下钻）";
-      fillTable("ranking", head, main.groups.map((g) => row(g, rank === "child" && main.area.level !== "community")));
+      fillTable("ranking", head, main.groups.map((g) => row(g, rank === "child" && main.area.level !== "grid")));
     }
     fillTable("categories", head, cats.groups.map((g) => row(Object.assign({}, g, { name: categoryName(g.key) || g.name }), false)));
     gridMap(main.area.code, grids.groups);
