@@ -614,3 +614,37 @@ async fn a_new_admin_changes_the_password_and_enrols_a_second_factor_in_the_cons
         .await;
     crate::helpers::assert_error(res, 401, "mfa_required").await;
 }
+
+#[tokio::test]
+async fn a_grid_team_shows_each_member_with_a_masked_phone_inside_the_admins_area_only() {
+    let d = desk().await;
+    let code = d.app.wechat.issue_phone_code("13812345678");
+    let res = d
+        .app
+        .post_json(
+            "/api/v1/me/phone",
+            Some(&d.worker.access),
+            &json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let team = get(&d, &d.community, "/api/v1/admin/grids/G01/team").await;
+    assert_eq!(team["grid_name"], "第一网格");
+    let members = team["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "{team}");
+    assert_eq!(members[0]["role"], "worker");
+    // Stored encrypted, shown masked: never the number, never the ciphertext.
+    assert_eq!(members[0]["phone_masked"], "138****5678");
+    assert_eq!(team["invites"][0]["status"], "used");
+    let west = d.app.admin("west", "S02").await;
+    let res = d
+        .app
+        .get_auth("/api/v1/admin/grids/G01/team", &west.access)
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = d
+        .app
+        .get_auth("/api/v1/admin/grids/NOPE/team", &d.community.access)
+        .await;
+    assert_eq!(res.status(), 404);
+}
