@@ -648,3 +648,41 @@ async fn a_grid_team_shows_each_member_with_a_masked_phone_inside_the_admins_are
         .await;
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn a_newcomer_signs_in_as_the_demo_worker_and_accepts_a_case_without_wechat() {
+    let Some(binary) = chromium() else { return };
+    let app = spawn_app().await;
+    import_demo_tree(&app).await;
+    let district = app.admin("district", "D01").await;
+    app.enrolled("demo-worker", "G01", "worker", &district)
+        .await;
+    let resident = app.login_wechat("openid-resident").await;
+    let r = app.report_at(&resident, 31.205, 121.405).await;
+    let id = r["id"].as_str().unwrap();
+    let mut b = Browser::launch(binary).await;
+    b.open(
+        &app.url("/admin"),
+        "!!document.querySelector('[data-openid=\"demo-worker\"]')",
+    )
+    .await;
+    b.eval("document.querySelector('[data-openid=\"demo-worker\"]').click(); true")
+        .await;
+    b.wait_for(
+        "the worker's queue",
+        "(document.getElementById('cases-view') || {getAttribute: () => null}).getAttribute('data-loaded') === 'mine'",
+    )
+    .await;
+    let rows = b
+        .eval("[...document.querySelectorAll('#cases tr[data-id]')].map((r) => r.dataset.id)")
+        .await;
+    assert_eq!(rows, json!([id]));
+    open_case(&mut b, id).await;
+    submit_action(&mut b, "accept", &[], &[]).await;
+    b.wait_for(
+        "the accepted case",
+        "(document.getElementById('case-status') || {dataset: {}}).dataset.status === 'accepted'",
+    )
+    .await;
+    b.screenshot("console-worker").await;
+}
