@@ -10,6 +10,7 @@ mod case_numbers;
 mod cli;
 mod dashboard;
 mod dashboard_page;
+mod duties;
 mod encryption;
 mod faults;
 mod foundation;
