@@ -17,6 +17,7 @@ mod m20261205_000004_open311;
 mod m20261205_000005_audit;
 mod m20261205_000006_admin_login;
 mod m20261205_000007_phone_encryption;
+mod m20261205_000008_case_retention;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000005_audit::Migration),
             Box::new(m20261205_000006_admin_login::Migration),
             Box::new(m20261205_000007_phone_encryption::Migration),
+            Box::new(m20261205_000008_case_retention::Migration),
         ]
     }
 }

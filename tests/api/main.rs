@@ -22,6 +22,7 @@ mod notify;
 mod open311;
 mod openapi;
 mod reports;
+mod retention;
 mod rights;
 mod source_metrics;
 mod sources;
