@@ -661,6 +661,7 @@ impl SynthReport {
             patrol_id: Set(None),
             caller_phone: Set(None),
             caller_phone_hash: Set(None),
+            retained_at: Set(None),
             mediation_tier: Set(None),
             mediation_outcome: Set(None),
             mediated_at: Set(None),

@@ -496,6 +496,7 @@ async fn seed_demo_reports(db: &DatabaseConnection, resident_id: &str) -> anyhow
             patrol_id: Set(None),
             caller_phone: Set(None),
             caller_phone_hash: Set(None),
+            retained_at: Set(None),
             mediation_tier: Set(None),
             mediation_outcome: Set(None),
             mediated_at: Set(None),

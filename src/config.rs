@@ -57,6 +57,8 @@ pub struct Settings {
     pub patrol_track_retention: Duration,
     /// A mediated agreement is visited again this long after (调后回访).
     pub follow_up_after: Duration,
+    /// Closed cases keep their exact point, address and photos this long.
+    pub closed_case_retention: Duration,
     /// Audit records are kept this long (never less than 180 days, MLPS).
     pub audit_retention: Duration,
     pub holidays_file: Option<String>,
@@ -296,6 +298,9 @@ impl Settings {
             ),
             follow_up_after: Duration::from_secs(
                 86_400 * number(vars, "SAFEGRID_FOLLOW_UP_DAYS", 7)?.max(1),
+            ),
+            closed_case_retention: Duration::from_secs(
+                86_400 * number(vars, "SAFEGRID_CLOSED_CASE_RETENTION_DAYS", 365)?.max(1),
             ),
             audit_retention: Duration::from_secs(
                 86_400 * number(vars, "SAFEGRID_AUDIT_RETENTION_DAYS", 180)?.max(180),

@@ -56,6 +56,10 @@ pub enum Code {
     PasswordChangeRequired,
     /// An admin without an active second factor where one is required may only enrol one.
     MfaEnrolmentRequired,
+    /// Granting a role to, unlocking or resetting one's own account.
+    SelfGrant,
+    /// An area administrator cannot also hold a separated duty.
+    DutyConflict,
     Internal,
 }
 
@@ -70,14 +74,16 @@ impl Code {
             Unauthenticated | InvalidCredentials | RefreshTokenInvalid | RefreshTokenReused
             | WechatCodeInvalid | IntegrationUnknown | SignatureStale | SignatureInvalid
             | MfaRequired => StatusCode::UNAUTHORIZED,
-            Forbidden | WechatUserRisky | PasswordChangeRequired | MfaEnrolmentRequired => {
-                StatusCode::FORBIDDEN
-            }
+            Forbidden
+            | WechatUserRisky
+            | PasswordChangeRequired
+            | MfaEnrolmentRequired
+            | SelfGrant => StatusCode::FORBIDDEN,
             AccountLocked => StatusCode::LOCKED,
             NotFound | InviteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidTransition | InviteUsed | AlreadyEnrolled | UnitInactive | UnitCodeTaken
-            | OpenTasks => StatusCode::CONFLICT,
+            | OpenTasks | DutyConflict => StatusCode::CONFLICT,
             InviteExpired | InviteRevoked => StatusCode::GONE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -95,6 +95,17 @@ async fn run_leased_jobs(state: &AppState) {
             tracing::warn!(error = %e, "audit purge failed");
         }
     }
+    if lease(state, "case_retention", holder, ttl).await {
+        match crate::compliance::retention::run_daily(state).await {
+            Ok(Some(done)) => tracing::info!(
+                cases = done.cases,
+                photos = done.photos,
+                "closed cases past their retention reduced to their grid"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "case retention failed"),
+        }
+    }
     if lease(state, "cleanup", holder, ttl).await {
         if let Err(e) = crate::uploads::purge_unattached(state).await {
             tracing::warn!(error = %e, "upload cleanup failed");

@@ -63,6 +63,10 @@ pub struct Metrics {
     pub notifications_retried: IntCounter,
     pub notifications_dead: IntCounter,
     pub outbox_lag: IntGauge,
+    /// Closed cases whose exact point, address and photos the retention job took.
+    pub retention_cases: IntCounter,
+    /// Photo files the retention job deleted.
+    pub retention_photos: IntCounter,
 }
 
 impl Metrics {
@@ -115,6 +119,14 @@ impl Metrics {
             ),
             outbox_lag: IntGauge::new("safegrid_outbox_lag", "Outbox rows not yet published")
                 .expect("valid metric definition"),
+            retention_cases: counter(
+                "safegrid_retention_cases_total",
+                "Closed cases reduced to their grid after the retention period",
+            ),
+            retention_photos: counter(
+                "safegrid_retention_photos_deleted_total",
+                "Photos of closed cases deleted after the retention period",
+            ),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(metrics.requests.clone()),
@@ -125,6 +137,8 @@ impl Metrics {
             Box::new(metrics.notifications_retried.clone()),
             Box::new(metrics.notifications_dead.clone()),
             Box::new(metrics.outbox_lag.clone()),
+            Box::new(metrics.retention_cases.clone()),
+            Box::new(metrics.retention_photos.clone()),
         ];
         for c in collectors {
             metrics

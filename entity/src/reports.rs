@@ -57,6 +57,8 @@ pub struct Model {
     pub caller_phone: Option<String>,
     /// HMAC-SHA256 of the caller's number: what lookups compare.
     pub caller_phone_hash: Option<String>,
+    /// When the retention job took the closed case's exact point, address and photos.
+    pub retained_at: Option<i64>,
     /// A dispute's latest mediation (the timeline keeps them all).
     pub mediation_tier: Option<String>,
     pub mediation_outcome: Option<String>,

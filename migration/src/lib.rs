@@ -17,6 +17,7 @@ mod m20261205_000004_open311;
 mod m20261205_000005_audit;
 mod m20261205_000006_admin_login;
 mod m20261205_000007_phone_encryption;
+mod m20261205_000008_case_retention;
 mod m20261205_000009_console;
 
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000005_audit::Migration),
             Box::new(m20261205_000006_admin_login::Migration),
             Box::new(m20261205_000007_phone_encryption::Migration),
+            Box::new(m20261205_000008_case_retention::Migration),
             Box::new(m20261205_000009_console::Migration),
         ]
     }

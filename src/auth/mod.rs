@@ -1,7 +1,9 @@
 //! Identity: WeChat and password login (with lockout, password policy and a TOTP second
 //! factor for admins), our own tokens, roles scoped to the area tree,
-//! enrolment into grids, phone binding and subscribe consent.
+//! enrolment into grids, phone binding and subscribe consent; the security admin's account
+//! work (unlock, password reset, duty grants).
 
+pub mod accounts;
 mod admin_login;
 mod dev_login;
 pub mod dto;
@@ -27,5 +29,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::enrol)
         .service(handlers::subscriptions)
         .service(handlers::create_invite)
+        .service(accounts::unlock)
+        .service(accounts::reset_password)
+        .service(accounts::grant_duty)
         .configure(dev_login::routes);
 }

@@ -107,6 +107,32 @@ impl Principal {
             .is_some_and(|a| path.starts_with(&a.path))
     }
 
+    /// The separated duty this account holds (`system`, `security`, `audit`).
+    pub fn has_duty(&self, duty: &str) -> bool {
+        self.user.duty.as_deref() == Some(duty)
+    }
+
+    /// The part of the area tree whose structure (areas, units) this user manages: an area
+    /// admin's own area; the system admin's whole tree (`/`). Not a licence to read cases:
+    /// that stays with [`Principal::administers_path`].
+    pub fn structure_path(&self) -> Option<&str> {
+        if self.has_duty("system") {
+            Some("/")
+        } else {
+            self.admin_area.as_ref().map(|a| a.path.as_str())
+        }
+    }
+
+    /// The part of the tree for which this user issues and revokes partner keys (device
+    /// integrations, Open311 clients): an area admin's area; the security admin's whole tree.
+    pub fn keys_path(&self) -> Option<&str> {
+        if self.has_duty("security") {
+            Some("/")
+        } else {
+            self.admin_area.as_ref().map(|a| a.path.as_str())
+        }
+    }
+
     /// The partner units this user staffs.
     pub fn unit_codes(&self) -> impl Iterator<Item = &str> {
         self.units.iter().map(|u| u.unit_code.as_str())

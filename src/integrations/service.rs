@@ -71,7 +71,7 @@ pub async fn create(
     who: &Principal,
     req: NewIntegration,
 ) -> ApiResult<IntegrationCreated> {
-    let area = who.admin_area.as_ref().ok_or_else(ApiError::forbidden)?;
+    let owner = who.keys_path().ok_or_else(ApiError::forbidden)?;
     let name = crate::content::text_field("name", Some(&req.name), 100)?;
     for code in req.kind_map.values() {
         if !env.categories.contains(env.db, code).await? {
@@ -86,7 +86,7 @@ pub async fn create(
         id: Set(new_id()),
         name: Set(name),
         secret: Set(secret.clone()),
-        owner_path: Set(area.path.clone()),
+        owner_path: Set(owner.to_owned()),
         kind_map: Set(serde_json::to_string(&req.kind_map).unwrap_or_else(|_| "{}".into())),
         active: Set(true),
         created_at: Set(now_ms()),

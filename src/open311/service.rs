@@ -814,7 +814,7 @@ pub async fn create_client(
     who: &Principal,
     name: &str,
 ) -> crate::error::ApiResult<(String, String)> {
-    let area = who.admin_area.as_ref().ok_or_else(ApiError::forbidden)?;
+    let owner = who.keys_path().ok_or_else(ApiError::forbidden)?;
     let name = crate::content::text_field("name", Some(name), 100)?;
     let key = random_token(40);
     let id = new_id();
@@ -822,7 +822,7 @@ pub async fn create_client(
         id: Set(id.clone()),
         name: Set(name),
         key_hash: Set(sha256_hex(key.as_bytes())),
-        owner_path: Set(area.path.clone()),
+        owner_path: Set(owner.to_owned()),
         active: Set(true),
         created_at: Set(now_ms()),
     }
@@ -837,11 +837,11 @@ pub async fn revoke_client(
     who: &Principal,
     id: &str,
 ) -> crate::error::ApiResult<()> {
-    let area = who.admin_area.as_ref().ok_or_else(ApiError::forbidden)?;
+    let owner = who.keys_path().ok_or_else(ApiError::forbidden)?;
     let client = open311_clients::Entity::find_by_id(id.to_owned())
         .one(env.db)
         .await?
-        .filter(|c| c.owner_path.starts_with(&area.path))
+        .filter(|c| c.owner_path.starts_with(owner))
         .ok_or_else(ApiError::not_found)?;
     open311_clients::Entity::update_many()
         .col_expr(open311_clients::Column::Active, Expr::value(false))

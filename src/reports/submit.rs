@@ -319,6 +319,7 @@ pub async fn write_new(
         source: Set(draft.origin.source()),
         external_ref: Set(draft.origin.external_ref()),
         patrol_id: Set(patrol_id),
+        retained_at: Set(None),
         caller_phone_hash: Set(caller_phone.as_deref().map(|p| env.keys.phone_hash(p))),
         caller_phone: Set(caller_phone
             .as_deref()

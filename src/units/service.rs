@@ -37,11 +37,9 @@ pub fn serves<'a>(mut served: impl Iterator<Item = &'a str>, place_path: &str) -
     served.any(|area| place_path.starts_with(area))
 }
 
+/// The area admin's area, or the whole tree for the system admin.
 fn admin_path(who: &Principal) -> ApiResult<&str> {
-    who.admin_area
-        .as_ref()
-        .map(|a| a.path.as_str())
-        .ok_or_else(ApiError::forbidden)
+    who.structure_path().ok_or_else(ApiError::forbidden)
 }
 
 /// The served areas named in a request: each must exist and lie inside the admin's area.

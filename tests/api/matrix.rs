@@ -525,6 +525,28 @@ fn rows() -> Vec<Row> {
             // Area admins (only their area's cases are listed).
             expect: |w| logged_in(w, if is_admin(w) { 200 } else { 403 }),
         },
+        // The security admin's account work (tests/api/duties.rs); no caller here is one.
+        Row {
+            method: "POST",
+            template: "/api/v1/admin/accounts/{id}/unlock",
+            path: "/api/v1/admin/accounts/nobody/unlock",
+            body: |_| Body::Json(json!({})),
+            expect: |w| logged_in(w, 403),
+        },
+        Row {
+            method: "POST",
+            template: "/api/v1/admin/accounts/{id}/password-reset",
+            path: "/api/v1/admin/accounts/nobody/password-reset",
+            body: |_| Body::Json(json!({})),
+            expect: |w| logged_in(w, 403),
+        },
+        Row {
+            method: "PUT",
+            template: "/api/v1/admin/accounts/{id}/duty",
+            path: "/api/v1/admin/accounts/nobody/duty",
+            body: |_| Body::Json(json!({ "duty": "audit" })),
+            expect: |w| logged_in(w, 403),
+        },
         Row {
             method: "GET",
             template: "/api/v1/admin/audit",
@@ -909,6 +931,7 @@ async fn send(app: &TestApp, who: Option<&Session>, row: &Row, ids: &Ids) -> u16
         "POST" => app.http.post(app.url(&path)),
         "PATCH" => app.http.patch(app.url(&path)),
         "DELETE" => app.http.delete(app.url(&path)),
+        "PUT" => app.http.put(app.url(&path)),
         other => panic!("method {other} needs a case"),
     };
     if let Some(s) = who {
