@@ -162,14 +162,14 @@ async fn import(
     let Some(area) = &who.admin_area else {
         return Err(ApiError::forbidden());
     };
-    let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            crate::error::Code::InvalidJson,
-            format!("The body is not valid JSON: {e}"),
-            "请求内容不是有效的 JSON。",
-        )
-    })?;
-    let summary = service::import(&state.db, &doc, Some(&area.path), &|_, _| {}).await?;
+    // Read feature by feature from the body (never parsed whole into a JSON tree).
+    let summary = service::import_reader(
+        &state.db,
+        std::io::Cursor::new(body),
+        Some(&area.path),
+        &|_, _| {},
+    )
+    .await?;
     state.router.refresh(&state.db, true).await?;
     Ok(HttpResponse::Ok().json(summary))
 }
