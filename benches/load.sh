@@ -6,7 +6,14 @@
 #   bash benches/load.sh --smoke    # a few seconds on tiny data, debug build: checks the pipeline
 #
 # Phases: submit (POST /reports), queue (a worker's 40 tasks) and unit_queue (a partner unit
-# staff member's 40 assignments, GET /unit/tasks), reported side by side.
+# staff member's 40 assignments, GET /unit/tasks), reported side by side; check-in batches; the
+# realistic mix (submissions over many grids, categories and reporters). Issue 21: the
+# yardstick in benches/baseline/ (actix-web + tokio-postgres, the same JWT check and exactly
+# SafeGrid's SQL, nothing else) is built and driven in the same run, alternating with SafeGrid
+# in two rounds, and every closed-loop phase records the CPU time the server process and
+# PostgreSQL's processes spent per request (utime+stime from /proc/PID/stat over the phase).
+# The smoke mode skips the yardstick (its release build takes minutes on CI's 2 cores; say
+# BASELINE=1 to include it) and drives the mix with benches/loadgen.py --mix.
 # Needs PostgreSQL (with pgbench) and Redis on 127.0.0.1, as .ci/run sets up. Creates and drops
 # its own database (safegrid_bench / safegrid_bench_smoke), never a t_* test database. Installs
 # oha with `cargo install oha` when missing (full mode); the smoke mode falls back to a small
@@ -21,7 +28,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # The command as run, with the environment that changes what it measures.
 ENVSET=
-for v in SAFEGRID_BIN SAFEGRID_JOBS PERF MALLOC_ARENA_MAX BENCH_GRIDS BENCH_REPORTS BENCH_SECONDS BENCH_CONNECTIONS; do
+for v in SAFEGRID_BIN SAFEGRID_JOBS PERF MALLOC_ARENA_MAX BENCH_GRIDS BENCH_REPORTS BENCH_SECONDS BENCH_CONNECTIONS BASELINE; do
   [ -n "${!v:-}" ] && ENVSET+="$v=${!v} "
 done
 COMMAND=$(echo "${ENVSET}bash benches/load.sh $*" | sed "s/ *$//")
@@ -52,10 +59,15 @@ fi
 OUT=$(mktemp -d /tmp/safegrid-load.XXXXXX)
 BASE="http://127.0.0.1:$PORT"
 SERVER_PID=
+# The yardstick (benches/baseline): on in full mode, off in smoke mode unless BASELINE=1.
+BASELINE=${BASELINE:-$((1 - SMOKE))}
+BASELINE_PORT=$((PORT + 1))
+BASELINE_PID=
 
 say() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)" >&2; }
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [ -n "$BASELINE_PID" ]; then kill "$BASELINE_PID" 2>/dev/null || true; wait "$BASELINE_PID" 2>/dev/null || true; fi
   psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
   redis-cli -u "$REDIS_URL" --scan --pattern "bench:$$:*" 2>/dev/null | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null 2>&1 || true
 }
@@ -72,6 +84,22 @@ else
     cargo build --bin safegrid
   fi
   BIN=$ROOT/target/$PROFILE/safegrid
+fi
+
+# The yardstick and the mix driver, in their own workspace and target directory (never the
+# root Cargo.lock). Release like SafeGrid; in smoke mode (BASELINE=1) debug, like SafeGrid.
+MIX=
+if [ "$BASELINE" = 1 ]; then
+  say "build the yardstick (benches/baseline, $PROFILE)"
+  if [ $PROFILE = release ]; then
+    cargo build --release --manifest-path benches/baseline/Cargo.toml --target-dir target/baseline
+  else
+    cargo build --manifest-path benches/baseline/Cargo.toml --target-dir target/baseline
+  fi
+  BASELINE_BIN=$ROOT/target/baseline/$PROFILE/safegrid-baseline
+  MIX=$ROOT/target/baseline/$PROFILE/mix
+else
+  say "smoke mode: the yardstick is skipped (BASELINE=1 builds and drives it)"
 fi
 
 # The load generator: oha (installed in full mode), or the stdlib driver in smoke mode.
@@ -153,6 +181,33 @@ else
   say "no unit token (a SAFEGRID_BIN from before partner units): skipping the unit_queue phase"
 fi
 
+# The yardstick, on the same database: the grid of the benchmark's submission (from the
+# sanity answer) stands in for SafeGrid's routing index.
+if [ "$BASELINE" = 1 ]; then
+  GRID_CODE=$(python3 -c "import json;print(json.load(open('$OUT/submit.json'))['grid']['code'])")
+  read -r GRID_PATH GRID_PARENT < <(psql "$SAFEGRID_DATABASE_URL" -Atc \
+    "SELECT path || ' ' || parent_code FROM areas WHERE code = '$GRID_CODE'")
+  say "yardstick on :$BASELINE_PORT (grid $GRID_CODE)"
+  BASELINE_DATABASE_URL="$SAFEGRID_DATABASE_URL" BASELINE_BIND=127.0.0.1:$BASELINE_PORT \
+    BASELINE_JWT_SECRET="$SAFEGRID_JWT_SECRET" BASELINE_GRID="$GRID_CODE" \
+    BASELINE_GRID_PATH="$GRID_PATH" BASELINE_GRID_PARENT="$GRID_PARENT" \
+    "$BASELINE_BIN" >"$OUT/baseline.log" 2>&1 &
+  BASELINE_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$BASELINE_PORT/readyz" >/dev/null 2>&1 && break
+    kill -0 "$BASELINE_PID" 2>/dev/null || { cat "$OUT/baseline.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  curl -fsS -X POST "http://127.0.0.1:$BASELINE_PORT/api/v1/reports" -H "Authorization: Bearer $RESIDENT" \
+    -H 'Content-Type: application/json' --data-binary @"$OUT/report.json" >/dev/null
+  curl -fsS "http://127.0.0.1:$BASELINE_PORT/api/v1/worker/tasks?limit=100" -H "Authorization: Bearer $WORKER" >"$OUT/base_tasks.json"
+  python3 -c "
+import json,sys
+n=len(json.load(open('$OUT/base_tasks.json'))['items'])
+assert n==40, f'yardstick queue has {n} tasks, expected 40'
+print('sanity: yardstick submit ok, queue holds', n, 'tasks', file=sys.stderr)"
+fi
+
 # The worker's patrol for the check-in phase: a batch of 20 points in the worker's grid (the
 # location of the submission body), timed now. The same batch each time: after the first,
 # every point is already there, so each request is the upsert of 20 rows skipped by their
@@ -168,10 +223,26 @@ if [ -n "$UNIT" ]; then
 fi
 [ -z "$PATROL" ] && say "no patrols in this binary: skipping the checkin phase"
 
+# CPU time (utime + stime, in clock ticks) of a process, and of all PostgreSQL processes.
+TICK=$(getconf CLK_TCK)
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_cpu() {
+  local p s=0 t
+  for p in $(pgrep -x postgres); do
+    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && s=$((s + t))
+  done
+  echo "$s"
+}
+
 # drive NAME METHOD PATH TOKEN [BODYFILE]: throughput at $CONNS connections, then an open-loop
 # run at half that rate (oha -q with --latency-correction: coordinated-omission-safe).
+# TARGET=baseline drives the yardstick instead; HALF=0 skips the open-loop run; MIXFILE=…
+# sends the mix's varied bodies and tokens (TOKEN and BODYFILE unused). The closed-loop run
+# writes NAME.cpu.json: requests answered, CPU ms of the server and of PostgreSQL.
 drive() {
   local name=$1 method=$2 path=$3 token=$4 body=${5:-}
+  local base=$BASE pid=$SERVER_PID
+  if [ "${TARGET:-safegrid}" = baseline ]; then base="http://127.0.0.1:$BASELINE_PORT"; pid=$BASELINE_PID; fi
   local args=(-m "$method" -H "Authorization: Bearer $token" --no-tui --output-format json)
   [ -n "$body" ] && args+=(-H 'Content-Type: application/json' -D "$body")
   say "$name: closed loop, $CONNS connections, ${SECS}s"
@@ -181,31 +252,68 @@ drive() {
     perf record -a -F 499 -o "$ROOT/target/perf/$name.data" -- sleep "$SECS" 2>/dev/null &
     perf_pid=$!
   fi
-  if [ -n "$OHA" ]; then
-    "$OHA" "${args[@]}" -c "$CONNS" -z "${SECS}s" "$BASE$path" >"$OUT/$name.max.json"
-  else
-    python3 benches/loadgen.py -m "$method" -t "$token" ${body:+-b "$body"} -c "$CONNS" -s "$SECS" "$BASE$path" >"$OUT/$name.max.json"
-  fi
+  local c0 p0
+  c0=$(cpu_of "$pid"); p0=$(pg_cpu)
+  load "$name.max" "$method" "$base$path" "$token" "$body" "${args[@]}"
+  python3 -c "
+import json, sys
+d = json.load(open('$OUT/$name.max.json'))
+n = sum((d.get('statusCodeDistribution') or {}).values())
+ms = lambda a, b: (b - a) / $TICK * 1000.0
+print(json.dumps({'requests': n, 'server_ms': ms($c0, $(cpu_of "$pid")), 'pg_ms': ms($p0, $(pg_cpu))}))" >"$OUT/$name.cpu.json"
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
     perf report -i "$ROOT/target/perf/$name.data" --stdio --sort comm --percent-limit 1 2>/dev/null \
       | grep -v '^#' | grep -v '^$' >"$ROOT/target/perf/$name.by-process.txt" || true
-    perf report -i "$ROOT/target/perf/$name.data" --stdio --pid "$SERVER_PID" --sort dso,symbol --percent-limit 0.5 2>/dev/null \
-      | grep -v '^#' | grep -v '^$' | head -60 >"$ROOT/target/perf/$name.safegrid.txt" || true
+    perf report -i "$ROOT/target/perf/$name.data" --stdio --pid "$pid" --sort dso,symbol --percent-limit 0.5 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | head -60 >"$ROOT/target/perf/$name.server.txt" || true
     say "$name: perf — CPU by process (target/perf/$name.by-process.txt)"
     head -12 "$ROOT/target/perf/$name.by-process.txt" >&2
   fi
+  [ "${HALF:-1}" = 1 ] || return 0
   local rate
   rate=$(python3 -c "import json;print(max(1,int(json.load(open('$OUT/$name.max.json'))['summary']['requestsPerSec']/2)))")
   say "$name: open loop at $rate req/s, ${SECS}s"
-  if [ -n "$OHA" ]; then
-    "$OHA" "${args[@]}" -c "$CONNS" -q "$rate" --latency-correction -z "${SECS}s" "$BASE$path" >"$OUT/$name.half.json"
+  load "$name.half" "$method" "$base$path" "$token" "$body" "${args[@]}" -q "$rate" --latency-correction
+}
+
+# load OUTNAME METHOD URL TOKEN BODY OHA-ARGS… [-q RATE --latency-correction]: one timed run
+# with whichever driver fits: for MIXFILE the mix driver (or loadgen.py --mix without the
+# yardstick's build), else oha, else loadgen.py.
+load() {
+  local out=$1 method=$2 url=$3 token=$4 body=$5
+  shift 5
+  local oha_args=("$@") rate= i
+  for ((i = 0; i < ${#oha_args[@]}; i++)); do
+    [ "${oha_args[$i]}" = -q ] && rate=${oha_args[$((i + 1))]}
+  done
+  if [ -n "${MIXFILE:-}" ]; then
+    if [ -n "$MIX" ]; then
+      "$MIX" "$url" "$MIXFILE" -c "$CONNS" -s "$SECS" ${rate:+-q "$rate"} >"$OUT/$out.json"
+    else
+      python3 benches/loadgen.py --mix "$MIXFILE" -c "$CONNS" -s "$SECS" ${rate:+-q "$rate"} "$url" >"$OUT/$out.json"
+    fi
+  elif [ -n "$OHA" ]; then
+    "$OHA" "${oha_args[@]}" -c "$CONNS" -z "${SECS}s" "$url" >"$OUT/$out.json"
   else
-    python3 benches/loadgen.py -m "$method" -t "$token" ${body:+-b "$body"} -c "$CONNS" -s "$SECS" -q "$rate" "$BASE$path" >"$OUT/$name.half.json"
+    python3 benches/loadgen.py -m "$method" -t "$token" ${body:+-b "$body"} -c "$CONNS" -s "$SECS" ${rate:+-q "$rate"} "$url" >"$OUT/$out.json"
   fi
 }
+# SafeGrid and the yardstick alternate, two rounds (the order flips in the second): the same
+# body into the same grid, the same worker's 40 tasks. Only SafeGrid's first round also runs
+# open loop at half its rate (the latency targets).
 drive submit POST /api/v1/reports "$RESIDENT" "$OUT/report.json"
+if [ "$BASELINE" = 1 ]; then
+  TARGET=baseline HALF=0 drive base_submit POST /api/v1/reports "$RESIDENT" "$OUT/report.json"
+fi
 drive queue GET "/api/v1/worker/tasks?limit=100" "$WORKER"
+if [ "$BASELINE" = 1 ]; then
+  TARGET=baseline HALF=0 drive base_queue GET "/api/v1/worker/tasks?limit=100" "$WORKER"
+  TARGET=baseline HALF=0 drive base_submit2 POST /api/v1/reports "$RESIDENT" "$OUT/report.json"
+  HALF=0 drive submit2 POST /api/v1/reports "$RESIDENT" "$OUT/report.json"
+  TARGET=baseline HALF=0 drive base_queue2 GET "/api/v1/worker/tasks?limit=100" "$WORKER"
+  HALF=0 drive queue2 GET "/api/v1/worker/tasks?limit=100" "$WORKER"
+fi
 # The unit staff's queue (40 assignments), in the same run as the worker's for comparison.
 if [ -n "$UNIT" ]; then
   drive unit_queue GET "/api/v1/unit/tasks?limit=100" "$UNIT"
@@ -213,6 +321,14 @@ fi
 # Patrol check-ins, 20 points a batch (issue 17: 1,000 workers x 20 points / 5 min = ~70 batches/s).
 if [ -n "$PATROL" ]; then
   drive checkin POST "/api/v1/patrols/$PATROL/checkins" "$WORKER" "$OUT/checkins.json"
+fi
+# The realistic mix: 1,000 submissions over random grids, every category and 200 reporters
+# (bench-data's `mix`), beside the same-body worst case above.
+if python3 -c "import json,sys;sys.exit(0 if json.load(open('$OUT/tokens.json')).get('mix') else 1)"; then
+  python3 -c "import json;json.dump(json.load(open('$OUT/tokens.json'))['mix'],open('$OUT/mix.json','w'),ensure_ascii=False)"
+  MIXFILE=$OUT/mix.json drive mix POST /api/v1/reports "" ""
+else
+  say "no mix in this binary's bench data: skipping the mix phase"
 fi
 ps -o rss= -p "$SERVER_PID" | tr -d ' ' >"$OUT/rss.kb"
 
@@ -237,6 +353,7 @@ pgbench -n -M prepared -c "$CONNS" -j "$PGJ" -T "$SECS" -f "$OUT/select.sql" "$S
 pgbench -n -M prepared -c "$CONNS" -j "$PGJ" -T "$SECS" -f "$OUT/checkins.sql" "$SAFEGRID_DATABASE_URL" >"$OUT/pgbench.checkins.txt" 2>&1
 
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+if [ -n "$BASELINE_PID" ]; then kill "$BASELINE_PID"; wait "$BASELINE_PID" 2>/dev/null || true; BASELINE_PID=; fi
 
 say "results"
 REPORT_ARGS=("$OUT" --command "$COMMAND" --grids "$GRIDS" --reports "$REPORTS" --connections "$CONNS" --seconds "$SECS")

@@ -3,6 +3,10 @@
 installed. It writes the subset of oha's JSON output that benches/load_report.py reads.
 
     loadgen.py [-m METHOD] [-t TOKEN] [-b BODYFILE] [-c CONNS] [-s SECONDS] [-q RATE] URL
+    loadgen.py --mix REQUESTS.json [-c CONNS] [-s SECONDS] [-q RATE] URL
+
+--mix sends a list of `{"token", "body"}` requests round robin (POST), the realistic mix of
+`benches/load.sh` (in full mode the Rust driver benches/baseline/src/bin/mix.rs does this).
 
 Without -q it is closed-loop (each connection sends as soon as its last answer arrived). With
 -q it is open-loop: request i is due at start + i/RATE and its latency counts from that due
@@ -23,6 +27,7 @@ p.add_argument("-b")
 p.add_argument("-c", type=int, default=8)
 p.add_argument("-s", type=float, default=2.0)
 p.add_argument("-q", type=float)
+p.add_argument("--mix")
 p.add_argument("url")
 a = p.parse_args()
 u = urllib.parse.urlsplit(a.url)
@@ -31,6 +36,13 @@ body = open(a.b, "rb").read() if a.b else None
 headers = {"Authorization": f"Bearer {a.t}"} if a.t else {}
 if body:
     headers["Content-Type"] = "application/json"
+# The mix: (headers, body) pairs taken round robin.
+mix = []
+if a.mix:
+    a.m = "POST"
+    for r in json.load(open(a.mix)):
+        h = {"Authorization": f"Bearer {r['token']}", "Content-Type": "application/json"}
+        mix.append((h, json.dumps(r["body"], ensure_ascii=False).encode()))
 
 lock = threading.Lock()
 latencies, statuses = [], {}
@@ -54,8 +66,14 @@ def worker():
             due = time.monotonic()
             if due >= deadline:
                 break
+        h, b = headers, body
+        if mix:
+            with lock:
+                h, b = mix[next_slot[0] % len(mix)] if not a.q else mix[i % len(mix)]
+                if not a.q:
+                    next_slot[0] += 1
         try:
-            conn.request(a.m, path, body=body, headers=headers)
+            conn.request(a.m, path, body=b, headers=h)
             r = conn.getresponse()
             r.read()
             code = str(r.status)

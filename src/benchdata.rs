@@ -891,6 +891,69 @@ async fn write_tokens(
             "location": { "lat": first.y(), "lng": first.x(), "coord": "gcj02" },
         },
     });
+    let mut doc = doc;
+    doc["mix"] = mix_bodies(db, &grids, &token).await?;
     std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
     Ok(())
+}
+
+/// The realistic mix of submissions (issue 21, `benches/load.sh` phase `mix`): 1,000 bodies
+/// spread over up to 200 reporters, every category and random grids (never `G000000`, whose
+/// worker's queue must stay 40 tasks long), each with its reporter's token.
+async fn mix_bodies(
+    db: &DatabaseConnection,
+    grids: &[entity::areas::Model],
+    token: &dyn Fn(&str) -> anyhow::Result<String>,
+) -> anyhow::Result<serde_json::Value> {
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    const BODIES: usize = 1_000;
+    const DESCRIPTIONS: &[&str] = &[
+        "楼道堆放杂物，影响消防通道，请尽快清理。",
+        "小区路灯损坏，夜间出行不便。",
+        "电动车在楼道内充电，存在安全隐患。",
+        "邻居装修噪音扰民，协商未果。",
+        "垃圾分类点满溢，异味明显。",
+        "井盖松动，行人经过有危险。",
+    ];
+    let reporters: Vec<String> = entity::users::Entity::find()
+        .filter(entity::users::Column::Openid.starts_with("bench-r"))
+        .limit(200)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    let tokens: Vec<String> = reporters
+        .iter()
+        .map(|id| token(id))
+        .collect::<Result<_, _>>()?;
+    let places: Vec<&entity::areas::Model> = grids.iter().filter(|g| g.code != "G000000").collect();
+    anyhow::ensure!(
+        !tokens.is_empty() && !places.is_empty(),
+        "no reporters or grids for the mix"
+    );
+    let mut rng = StdRng::seed_from_u64(21);
+    let mut bodies = Vec::with_capacity(BODIES);
+    for i in 0..BODIES {
+        let grid = places[rng.gen_range(0..places.len())];
+        let Some(centre) = grid
+            .geometry
+            .as_deref()
+            .and_then(crate::grids::geojson::multipolygon_from_json)
+            .and_then(|mp| mp.centroid())
+        else {
+            continue;
+        };
+        let description = DESCRIPTIONS[rng.gen_range(0..DESCRIPTIONS.len())];
+        bodies.push(serde_json::json!({
+            "token": tokens[rng.gen_range(0..tokens.len())],
+            "body": {
+                "category": CATEGORIES[rng.gen_range(0..CATEGORIES.len())],
+                "description": format!("{description}（{i}）"),
+                "location": { "lat": centre.y(), "lng": centre.x(), "coord": "gcj02" },
+                "address": format!("混合路{}号", i % 97 + 1),
+            },
+        }));
+    }
+    Ok(serde_json::Value::Array(bodies))
 }

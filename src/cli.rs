@@ -87,21 +87,18 @@ pub async fn audit_verify(settings: &Settings) -> anyhow::Result<()> {
 
 pub async fn import_areas(settings: &Settings, file: &Path) -> anyhow::Result<()> {
     let db = connect_and_migrate(settings).await?;
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let doc: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", file.display()))?;
+    // Streamed from the file, one feature at a time (BENCHMARKS.md, "GeoJSON import").
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
+    );
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} areas ({eta})")
+        indicatif::ProgressStyle::with_template("{msg} {pos} areas ({elapsed})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message("importing");
-    let progress = |done: usize, total: usize| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    };
-    match crate::grids::service::import(&db, &doc, None, &progress).await {
+    let progress = |done: usize, _total: usize| bar.set_position(done as u64);
+    match crate::grids::service::import_reader(&db, reader, None, &progress).await {
         Ok(summary) => {
             bar.finish_and_clear();
             println!(
@@ -125,6 +122,10 @@ pub async fn import_areas(settings: &Settings, file: &Path) -> anyhow::Result<()
                 );
             }
             anyhow::bail!("{} problem(s); nothing was imported", problems.len())
+        }
+        Err(crate::grids::service::ImportError::NotJson(message)) => {
+            bar.abandon();
+            anyhow::bail!("{} is not valid JSON: {message}", file.display())
         }
         Err(crate::grids::service::ImportError::OutsideScope(_)) => {
             anyhow::bail!("areas outside the allowed scope")

@@ -457,10 +457,36 @@ async fn mark_stale(
     let backend = db.get_database_backend();
     let statement = match backend {
         DatabaseBackend::Postgres => backend.build(&mark_stale_if_fresh(key, own)),
+        DatabaseBackend::MySql => {
+            if already_stale(db, key, &own.code).await? {
+                return Ok(());
+            }
+            backend.build(&mark_stale_statement(key, own))
+        }
         _ => backend.build(&mark_stale_statement(key, own)),
     };
     db.execute(statement).await?;
     Ok(())
+}
+
+/// MySQL's way to PostgreSQL's no-lock mark (issue 21): InnoDB locks a row for any `INSERT …
+/// ON DUPLICATE KEY UPDATE` or matching `UPDATE`, and an autocommit mark holds that lock
+/// through its own redo flush, so a burst into one grid, category and day queued on the one
+/// row. A plain SELECT is a consistent read that takes no lock: when it sees the row already
+/// stale (0) the mark is skipped; otherwise (missing, fresh, or -1 while a refresh counts) the
+/// upsert runs as before. Skipping is safe for the reason given at [`mark_stale_if_fresh`]:
+/// the mark's report committed before this read, and a refresh that commits -1 after it
+/// counts from after that commit.
+async fn already_stale(db: &impl ConnectionTrait, key: &Key, code: &str) -> Result<bool, DbErr> {
+    let mut sel = Query::select();
+    sel.column(a("next_deadline"))
+        .from(a(TABLE))
+        .and_where(key_filter(code, "g", &day_key(key.day), &key.category));
+    let row = db.query_one(db.get_database_backend().build(&sel)).await?;
+    Ok(match row {
+        Some(row) => row.try_get::<Option<i64>>("", "next_deadline")? == Some(0),
+        None => false,
+    })
 }
 
 /// The mark on PostgreSQL, which writes only when the row is not already stale: a burst of

@@ -1,7 +1,8 @@
 //! Parsing and validating a GeoJSON import of areas.
 //!
 //! The import is all-or-nothing: [`parse_feature_collection`] either returns every
-//! feature or every problem it found, never a part.
+//! feature or every problem it found, never a part. A file is read feature by feature
+//! ([`stream_feature_collection`] + [`TreeCheck`]), so the whole document is never in memory.
 //!
 //! Each feature carries `properties.code`, `properties.name`, `properties.level`
 //! (`district`, `street`, `community` or `grid`) and, below district,
@@ -104,7 +105,7 @@ impl ImportProblem {
     }
 }
 
-/// Parses and validates a GeoJSON FeatureCollection of areas.
+/// Parses and validates a GeoJSON FeatureCollection of areas held in memory.
 ///
 /// `existing` maps the codes already in the database to their level and parent
 /// code. A feature whose code is in `existing` replaces that area; parents may be
@@ -118,31 +119,206 @@ pub fn parse_feature_collection(
         Ok(features) => features,
         Err(problem) => return Err(vec![problem]),
     };
-    let mut problems = Vec::new();
-    let drafts: Vec<Draft> = features
+    let mut check = TreeCheck::default();
+    let valid: Vec<AreaFeature> = features
         .iter()
         .enumerate()
-        .map(|(index, feature)| parse_feature(index, feature, &mut problems))
+        .filter_map(|(index, feature)| check.add(index, feature))
         .collect();
-    check_tree(&drafts, existing, &mut problems);
-    if !problems.is_empty() {
-        problems.sort_by_key(|p| p.index.unwrap_or(usize::MAX));
-        return Err(problems);
+    check.finish(existing)?;
+    Ok(valid)
+}
+
+/// The problems of a file read feature by feature: each feature is validated on its own as it
+/// arrives ([`TreeCheck::add`]), keeping only what the tree checks need (code, level, parent —
+/// no geometry), and the tree is checked once the file ends ([`TreeCheck::finish`]). This is
+/// what lets an import of 50,000 areas stream instead of holding the whole document.
+#[derive(Default)]
+pub struct TreeCheck {
+    drafts: Vec<Draft>,
+    problems: Vec<ImportProblem>,
+}
+
+impl TreeCheck {
+    /// Validates `features[index]`; the feature when it is valid on its own, `None` when it
+    /// had a problem (recorded for [`TreeCheck::finish`]).
+    pub fn add(&mut self, index: usize, feature: &Value) -> Option<AreaFeature> {
+        let before = self.problems.len();
+        let mut draft = parse_feature(index, feature, &mut self.problems);
+        let light = Draft {
+            index,
+            code: draft.code.clone(),
+            name: None,
+            level: draft.level,
+            parent_code: draft.parent_code.clone(),
+            geometry: None,
+        };
+        let valid = self.problems.len() == before;
+        let feature = valid
+            .then(|| {
+                let geometry = draft.geometry.take();
+                Draft { geometry, ..draft }.into_feature()
+            })
+            .flatten();
+        self.drafts.push(light);
+        feature
     }
-    Ok(drafts.into_iter().filter_map(Draft::into_feature).collect())
+
+    /// A problem of the whole document (not a FeatureCollection).
+    pub fn document_problem(&mut self) {
+        self.problems.push(not_a_collection());
+    }
+
+    /// Every problem of the file, ordered by feature index (document-level problems last).
+    pub fn finish(
+        mut self,
+        existing: &HashMap<String, (AreaLevel, Option<String>)>,
+    ) -> Result<(), Vec<ImportProblem>> {
+        check_tree(&self.drafts, existing, &mut self.problems);
+        if self.problems.is_empty() {
+            return Ok(());
+        }
+        self.problems.sort_by_key(|p| p.index.unwrap_or(usize::MAX));
+        Err(self.problems)
+    }
+}
+
+/// Why a streamed document could not be read to its end.
+#[derive(Debug)]
+pub enum StreamError {
+    /// Not JSON (or cut short): the parser's message.
+    Syntax(String),
+    /// JSON, but not an object with `"type": "FeatureCollection"` and a `features` array.
+    NotCollection,
+    /// The consumer asked to stop.
+    Stopped,
+}
+
+/// Reads a FeatureCollection from `reader` one feature at a time, calling `each(index,
+/// feature)` for every element of `features` (`false` stops the read). Only one feature is
+/// held at once, never the document: `type` and other members may come in any order and are
+/// checked when the document ends.
+pub fn stream_feature_collection<R: std::io::Read>(
+    reader: R,
+    each: impl FnMut(usize, Value) -> bool,
+) -> Result<(), StreamError> {
+    use serde::de::DeserializeSeed;
+    let mut each = each;
+    let mut stopped = false;
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let seed = stream::Document {
+        each: &mut each,
+        stopped: &mut stopped,
+    };
+    let result = seed
+        .deserialize(&mut de)
+        .and_then(|ok| de.end().map(|_| ok));
+    match result {
+        _ if stopped => Err(StreamError::Stopped),
+        Ok(true) => Ok(()),
+        Ok(false) => Err(StreamError::NotCollection),
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            Err(StreamError::NotCollection)
+        }
+        Err(e) => Err(StreamError::Syntax(e.to_string())),
+    }
+}
+
+/// The serde visitors behind [`stream_feature_collection`].
+mod stream {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::Value;
+
+    pub(super) struct Document<'a, F> {
+        pub each: &'a mut F,
+        pub stopped: &'a mut bool,
+    }
+
+    impl<'de, F: FnMut(usize, Value) -> bool> DeserializeSeed<'de> for Document<'_, F> {
+        /// True when the document is a FeatureCollection with a `features` array.
+        type Value = bool;
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de, F: FnMut(usize, Value) -> bool> Visitor<'de> for Document<'_, F> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a GeoJSON FeatureCollection")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut collection = false;
+            let mut features = false;
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "type" => {
+                        collection = map.next_value::<Value>()? == "FeatureCollection";
+                    }
+                    "features" => {
+                        map.next_value_seed(Features {
+                            each: &mut *self.each,
+                            stopped: &mut *self.stopped,
+                        })?;
+                        features = true;
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(collection && features)
+        }
+    }
+
+    struct Features<'a, F> {
+        each: &'a mut F,
+        stopped: &'a mut bool,
+    }
+
+    impl<'de, F: FnMut(usize, Value) -> bool> DeserializeSeed<'de> for Features<'_, F> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de, F: FnMut(usize, Value) -> bool> Visitor<'de> for Features<'_, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of features")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut index = 0;
+            while let Some(feature) = seq.next_element::<Value>()? {
+                if !(self.each)(index, feature) {
+                    *self.stopped = true;
+                    return Err(de::Error::custom("import stopped"));
+                }
+                index += 1;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn not_a_collection() -> ImportProblem {
+    ImportProblem::new(
+        None,
+        None,
+        problem::NOT_FEATURE_COLLECTION,
+        "the document must be a GeoJSON object with \"type\": \"FeatureCollection\" \
+         and a \"features\" array",
+    )
 }
 
 fn feature_array(doc: &Value) -> Result<&Vec<Value>, ImportProblem> {
     let is_collection = doc.get("type").and_then(Value::as_str) == Some("FeatureCollection");
     match doc.get("features").and_then(Value::as_array) {
         Some(features) if is_collection => Ok(features),
-        _ => Err(ImportProblem::new(
-            None,
-            None,
-            problem::NOT_FEATURE_COLLECTION,
-            "the document must be a GeoJSON object with \"type\": \"FeatureCollection\" \
-             and a \"features\" array",
-        )),
+        _ => Err(not_a_collection()),
     }
 }
 

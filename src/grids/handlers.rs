@@ -164,14 +164,14 @@ async fn import(
         return Err(ApiError::forbidden());
     };
     let scope = (scope != "/").then_some(scope);
-    let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            crate::error::Code::InvalidJson,
-            format!("The body is not valid JSON: {e}"),
-            "请求内容不是有效的 JSON。",
-        )
-    })?;
-    let summary = service::import(&state.db, &doc, scope.as_deref(), &|_, _| {}).await?;
+    // Read feature by feature from the body (never parsed whole into a JSON tree).
+    let summary = service::import_reader(
+        &state.db,
+        std::io::Cursor::new(body),
+        scope.as_deref(),
+        &|_, _| {},
+    )
+    .await?;
     state.router.refresh(&state.db, true).await?;
     Ok(HttpResponse::Ok().json(summary))
 }

@@ -318,3 +318,126 @@ async fn an_admin_cannot_import_outside_their_area() {
         .await;
     assert_error(res, 403, "forbidden").await;
 }
+
+/// 1,200 small grids of community C09 on a lattice away from the demo district, listed before
+/// C09 itself (their paths are only known when the file ends); `bad` adds an unclosed grid
+/// after them.
+fn many_grids_then_their_community(bad: bool) -> Value {
+    let mut features: Vec<Value> = (0..1200)
+        .map(|i| {
+            let (x, y) = (
+                121.0 + (i % 40) as f64 * 0.001,
+                30.5 + (i / 40) as f64 * 0.001,
+            );
+            feature(
+                &format!("G{}", 1000 + i),
+                "批量网格",
+                "grid",
+                Some("C09"),
+                polygon(vec![square(x, y, x + 0.001, y + 0.001)]),
+            )
+        })
+        .collect();
+    if bad {
+        features.push(feature(
+            "G2200",
+            "unclosed",
+            "grid",
+            Some("C09"),
+            polygon(vec![vec![
+                vec![121.0, 30.0],
+                vec![121.1, 30.0],
+                vec![121.1, 30.1],
+            ]]),
+        ));
+    }
+    features.push(feature("C09", "批量社区", "community", Some("S01"), None));
+    json!({ "type": "FeatureCollection", "features": features })
+}
+
+#[tokio::test]
+async fn a_streamed_import_with_one_bad_feature_after_many_staged_ones_changes_nothing() {
+    // The import writes valid areas as it reads them (500 a statement, in its transaction):
+    // a bad feature after two such batches must still roll all of them back and be named.
+    let app = spawn_app().await;
+    import_demo_tree(&app).await;
+    let admin = app.admin("district", "D01").await;
+    let res = app
+        .post_json(
+            "/api/v1/admin/areas/import",
+            Some(&admin.access),
+            &many_grids_then_their_community(true),
+        )
+        .await;
+    let body = assert_error(res, 422, "import_invalid").await;
+    let problems = body["details"]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["index"], 1200);
+    assert_eq!(problems[0]["code"], "G2200");
+    assert_eq!(problems[0]["problem"], "unclosed_ring");
+    for code in ["G1000", "G2199", "C09"] {
+        assert_error(
+            app.get_auth(&format!("/api/v1/areas/{code}"), &admin.access)
+                .await,
+            404,
+            "not_found",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_import_gives_children_listed_before_their_parent_the_right_path() {
+    let app = spawn_app().await;
+    import_demo_tree(&app).await;
+    let admin = app.admin("district", "D01").await;
+    let res = app
+        .post_json(
+            "/api/v1/admin/areas/import",
+            Some(&admin.access),
+            &many_grids_then_their_community(false),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let summary: Value = res.json().await.unwrap();
+    assert_eq!(summary["created"], 1201);
+    let db = app.db().await;
+    for code in ["G1000", "G2199"] {
+        let area = safegrid::grids::service::find(&db, code)
+            .await
+            .unwrap()
+            .expect("imported");
+        assert_eq!(area.path, format!("/D01/S01/C09/{code}/"));
+    }
+    // And the new grids route at once.
+    assert_eq!(
+        locate(&app, &admin.access, 30.5005, 121.0005, "gcj02").await["grid"]["code"],
+        "G1000"
+    );
+}
+
+#[tokio::test]
+async fn an_import_body_that_is_not_json_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    import_demo_tree(&app).await;
+    let admin = app.admin("district", "D01").await;
+    // Valid features, then the body ends mid-document: read up to there, then refused.
+    let text = many_grids_then_their_community(false).to_string();
+    let cut = &text[..text.len() - 200];
+    let res = app
+        .http
+        .post(app.url("/api/v1/admin/areas/import"))
+        .bearer_auth(&admin.access)
+        .header("Content-Type", "application/json")
+        .body(cut.to_owned())
+        .send()
+        .await
+        .expect("request sent");
+    assert_error(res, 400, "invalid_json").await;
+    assert_error(
+        app.get_auth("/api/v1/areas/G1000", &admin.access).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
