@@ -210,9 +210,10 @@ async fn bind_phone(
 /// Redeem an invite code: become worker, backup or volunteer of a grid.
 #[utoipa::path(tag = "auth", request_body = Enrolment, security(("bearer" = [])), responses(
     (status = 200, body = Me),
+    (status = 403, description = "self_grant: the invite's own creator", body = crate::error::ErrorBody),
     (status = 404, description = "invite_not_found", body = crate::error::ErrorBody),
     (status = 409, description = "invite_used", body = crate::error::ErrorBody),
-    (status = 410, description = "invite_expired", body = crate::error::ErrorBody)))]
+    (status = 410, description = "invite_expired or invite_revoked", body = crate::error::ErrorBody)))]
 #[post("/me/enrolments")]
 async fn enrol(
     state: web::Data<AppState>,

@@ -578,6 +578,15 @@ pub async fn enrol(state: &AppState, who: &Principal, code: &str) -> ApiResult<(
                         "邀请码已被使用。",
                     ));
                 }
+                if invite.created_by == user_id {
+                    // Nobody grants a role to themselves (MLPS separated duties): the admin
+                    // who made an invite hands it to someone else.
+                    return Err(ApiError::new(
+                        Code::SelfGrant,
+                        "You created this invite; it must be redeemed by someone else.",
+                        "不能使用自己生成的邀请码为自己授权。",
+                    ));
+                }
                 if invite.revoked_at.is_some() {
                     return Err(ApiError::new(
                         Code::InviteRevoked,

@@ -628,6 +628,25 @@ async fn a_grid_team_shows_each_member_with_a_masked_phone_inside_the_admins_are
         )
         .await;
     assert_eq!(res.status(), 200);
+    // The admin cannot join the team by their own invite (nobody grants themselves a role).
+    let invite = ok(d
+        .app
+        .post_json(
+            "/api/v1/admin/invites",
+            Some(&d.community.access),
+            &json!({ "grid_code": "G01", "role": "worker" }),
+        )
+        .await)
+    .await;
+    let res = d
+        .app
+        .post_json(
+            "/api/v1/me/enrolments",
+            Some(&d.community.access),
+            &json!({ "invite_code": invite["invite_code"] }),
+        )
+        .await;
+    crate::helpers::assert_error(res, 403, "self_grant").await;
     let team = get(&d, &d.community, "/api/v1/admin/grids/G01/team").await;
     assert_eq!(team["grid_name"], "第一网格");
     let members = team["members"].as_array().unwrap();
@@ -635,7 +654,11 @@ async fn a_grid_team_shows_each_member_with_a_masked_phone_inside_the_admins_are
     assert_eq!(members[0]["role"], "worker");
     // Stored encrypted, shown masked: never the number, never the ciphertext.
     assert_eq!(members[0]["phone_masked"], "138****5678");
-    assert_eq!(team["invites"][0]["status"], "used");
+    assert_eq!(
+        team["invites"][0]["status"], "pending",
+        "the refused one stays unused"
+    );
+    assert_eq!(team["invites"][1]["status"], "used");
     let west = d.app.admin("west", "S02").await;
     let res = d
         .app
