@@ -331,6 +331,8 @@ else
   say "no mix in this binary's bench data: skipping the mix phase"
 fi
 ps -o rss= -p "$SERVER_PID" | tr -d ' ' >"$OUT/rss.kb"
+# The yardstick's pool would otherwise hold 16 of PostgreSQL's connections during pgbench.
+if [ -n "$BASELINE_PID" ]; then kill "$BASELINE_PID"; wait "$BASELINE_PID" 2>/dev/null || true; BASELINE_PID=; fi
 
 # The ceilings: pgbench at the same concurrency on the same database, same moment.
 say "pgbench ceilings"
@@ -353,7 +355,6 @@ pgbench -n -M prepared -c "$CONNS" -j "$PGJ" -T "$SECS" -f "$OUT/select.sql" "$S
 pgbench -n -M prepared -c "$CONNS" -j "$PGJ" -T "$SECS" -f "$OUT/checkins.sql" "$SAFEGRID_DATABASE_URL" >"$OUT/pgbench.checkins.txt" 2>&1
 
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
-if [ -n "$BASELINE_PID" ]; then kill "$BASELINE_PID"; wait "$BASELINE_PID" 2>/dev/null || true; BASELINE_PID=; fi
 
 say "results"
 REPORT_ARGS=("$OUT" --command "$COMMAND" --grids "$GRIDS" --reports "$REPORTS" --connections "$CONNS" --seconds "$SECS")

@@ -1611,4 +1611,82 @@ mod tests {
             json!({"index": 2, "code": "G1", "problem": "unclosed_ring", "message": "msg"})
         );
     }
+
+    /// Streams `doc` through [`stream_feature_collection`] and [`TreeCheck`], as the import does.
+    fn stream(text: &str) -> Result<Vec<AreaFeature>, Result<Vec<ImportProblem>, StreamError>> {
+        let mut check = TreeCheck::default();
+        let mut valid = Vec::new();
+        let read = stream_feature_collection(text.as_bytes(), |index, feature| {
+            valid.extend(check.add(index, &feature));
+            true
+        });
+        match read {
+            Ok(()) => {}
+            Err(StreamError::NotCollection) => check.document_problem(),
+            Err(e) => return Err(Err(e)),
+        }
+        check.finish(&no_existing()).map_err(Ok)?;
+        Ok(valid)
+    }
+
+    #[test]
+    fn a_stream_reads_features_in_any_member_order_and_checks_the_tree_at_the_end() {
+        let mut features = chain();
+        features.push(grid("G1", "C1"));
+        // `type` after `features`, and an unknown member: both fine.
+        let text = format!(
+            r#"{{"features": {}, "name": "x", "type": "FeatureCollection"}}"#,
+            Value::Array(features.clone())
+        );
+        let parsed = stream(&text).expect("valid");
+        assert_eq!(parsed.len(), features.len());
+        assert_eq!(parsed.last().map(|f| f.code.as_str()), Some("G1"));
+        // The same answer as the in-memory parser given the same text.
+        let doc: Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(
+            parsed,
+            parse_feature_collection(&doc, &no_existing()).expect("valid")
+        );
+    }
+
+    #[test]
+    fn a_stream_names_every_bad_feature_and_refuses_what_is_not_a_collection() {
+        let mut features = chain();
+        features.push(grid("G1", "NOPE"));
+        features.push(json!({"type": "Feature", "properties": {"code": "G2"}}));
+        let problems = stream(&collection(features).to_string())
+            .expect_err("refused")
+            .expect("problems, not a stream error");
+        let named: Vec<(Option<usize>, Option<&str>, &str)> = problems
+            .iter()
+            .map(|p| (p.index, p.code.as_deref(), p.problem))
+            .collect();
+        assert!(
+            named.contains(&(Some(3), Some("G1"), problem::MISSING_PARENT)),
+            "{named:?}"
+        );
+        assert!(
+            named.contains(&(Some(4), Some("G2"), problem::MISSING_PROPERTY)),
+            "{named:?}"
+        );
+        for doc in [
+            r#"{"type": "Feature", "features": []}"#,
+            r#"{"type": "FeatureCollection"}"#,
+            "[1, 2]",
+        ] {
+            let problems = stream(doc)
+                .expect_err("refused")
+                .expect("a document problem");
+            assert_eq!(problems.len(), 1, "{doc}");
+            assert_eq!(
+                problems[0].problem,
+                problem::NOT_FEATURE_COLLECTION,
+                "{doc}"
+            );
+        }
+        assert!(matches!(
+            stream(r#"{"type": "FeatureCollection", "features": [{"#),
+            Err(Err(StreamError::Syntax(_)))
+        ));
+    }
 }
