@@ -12,6 +12,9 @@ use crate::helpers::{spawn_app, Session, TestApp};
 
 const PASSWORD: &str = "Correct horse battery 9";
 
+/// The login box is visible: the script runs and its buttons listen.
+const LOGIN_READY: &str = "!!document.getElementById('login-box') && !document.getElementById('login-box').classList.contains('hidden')";
+
 struct Desk {
     app: TestApp,
     community: Session,
@@ -55,11 +58,8 @@ async fn get(d: &Desk, who: &Session, path: &str) -> Value {
 }
 
 async fn login(b: &mut Browser, app: &TestApp, username: &str, hash: &str) {
-    b.open(
-        &app.url(&format!("/admin{hash}")),
-        "!!document.getElementById('login') && !document.getElementById('login-box').classList.contains('hidden')",
-    )
-    .await;
+    b.open(&app.url(&format!("/admin{hash}")), LOGIN_READY)
+        .await;
     b.eval(&format!(
         "document.getElementById('username').value = '{username}';
          document.getElementById('password').value = '{PASSWORD}';
@@ -113,6 +113,27 @@ async fn submit_action(
     ))
     .await;
 }
+
+/// Submits an action's form and waits until `done` (a JavaScript expression) holds.
+async fn act_on_page(
+    b: &mut Browser,
+    action: &str,
+    selects: &[(&str, &str)],
+    texts: &[(&str, &str)],
+    done: &str,
+) {
+    submit_action(b, action, selects, texts).await;
+    b.wait_for(action, done).await;
+}
+
+/// The case page shows `status`.
+fn status_is(status: &str) -> String {
+    format!(
+        "(document.getElementById('case-status') || {{dataset: {{}}}}).dataset.status === '{status}'"
+    )
+}
+
+const NOTICE_SHOWN: &str = "!!document.getElementById('notice').textContent";
 
 #[tokio::test]
 async fn a_community_admin_works_cases_in_the_console() {
@@ -243,16 +264,12 @@ async fn a_community_admin_works_cases_in_the_console() {
         Some(true),
         "the case is drawn on its grid"
     );
-    submit_action(
+    act_on_page(
         &mut b,
         "hand_down",
         &[("grid_code", "G02")],
         &[("reason", "请第二网格处理")],
-    )
-    .await;
-    b.wait_for(
-        "the handed-down case",
-        "!!document.getElementById('notice').textContent",
+        NOTICE_SHOWN,
     )
     .await;
     let after = get(&d, &d.community, &format!("/api/v1/reports/{r2_id}")).await;
@@ -271,15 +288,11 @@ async fn a_community_admin_works_cases_in_the_console() {
     assert!(!error.is_ascii(), "a Chinese message: {error}");
 
     // Dispatch R1 to the unit.
-    submit_action(
+    act_on_page(
         &mut b,
         "dispatch",
         &[("lead_unit", "WY1")],
         &[("instruction", "请物业清理楼道")],
-    )
-    .await;
-    b.wait_for(
-        "the dispatch",
         "document.getElementById('notice').textContent.includes('派单')",
     )
     .await;
@@ -288,12 +301,7 @@ async fn a_community_admin_works_cases_in_the_console() {
 
     // Check the resolved case: closed.
     open_case(&mut b, r3_id).await;
-    submit_action(&mut b, "confirm", &[], &[]).await;
-    b.wait_for(
-        "the closed case",
-        "(document.getElementById('case-status') || {dataset: {}}).dataset.status === 'closed'",
-    )
-    .await;
+    act_on_page(&mut b, "confirm", &[], &[], &status_is("closed")).await;
     let after = get(&d, &d.community, &format!("/api/v1/reports/{r3_id}")).await;
     assert_eq!(after["status"], "closed");
 }
@@ -563,8 +571,8 @@ async fn a_new_admin_changes_the_password_and_enrols_a_second_factor_in_the_cons
     .await
     .unwrap();
     let mut b = Browser::launch(binary).await;
-    b.open(&app.url("/admin"), "!!document.getElementById('login')")
-        .await;
+    // The login box shows once the script is running (a click before it would go unheard).
+    b.open(&app.url("/admin"), LOGIN_READY).await;
     b.eval(
         "document.getElementById('username').value = 'chen';
          document.getElementById('password').value = 'Set-by-operator-2026';
@@ -701,11 +709,6 @@ async fn a_newcomer_signs_in_as_the_demo_worker_and_accepts_a_case_without_wecha
         .await;
     assert_eq!(rows, json!([id]));
     open_case(&mut b, id).await;
-    submit_action(&mut b, "accept", &[], &[]).await;
-    b.wait_for(
-        "the accepted case",
-        "(document.getElementById('case-status') || {dataset: {}}).dataset.status === 'accepted'",
-    )
-    .await;
+    act_on_page(&mut b, "accept", &[], &[], &status_is("accepted")).await;
     b.screenshot("console-worker").await;
 }

@@ -26,8 +26,12 @@ async fn an_admin_logs_in_and_the_page_shows_what_the_api_returns() {
         json!({ "url": app.url("/admin#/dashboard") }),
     )
     .await;
-    b.wait_for("the login form", "!!document.getElementById('login')")
-        .await;
+    // Visible once the script runs (a click before it would go unheard).
+    b.wait_for(
+        "the login form",
+        "!!document.getElementById('login-box') && !document.getElementById('login-box').classList.contains('hidden')",
+    )
+    .await;
     b.eval(
         "document.getElementById('username').value = 'district';
          document.getElementById('password').value = 'Correct horse battery 9';
