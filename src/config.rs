@@ -33,6 +33,9 @@ pub struct Settings {
     pub database_url: String,
     /// Connections in the database pool (SQLite always uses one).
     pub database_pool_size: u32,
+    /// HTTP worker threads (`SAFEGRID_HTTP_WORKERS`); 0 means one per CPU core (actix-web's
+    /// default).
+    pub http_workers: usize,
     pub redis_url: Option<String>,
     /// Prefix of every Redis key, so several deployments (or tests) share one Redis.
     pub redis_prefix: String,
@@ -306,6 +309,15 @@ impl Settings {
                 86_400 * number(vars, "SAFEGRID_AUDIT_RETENTION_DAYS", 180)?.max(180),
             ),
             holidays_file: get("SAFEGRID_HOLIDAYS_FILE"),
+            http_workers: match number(vars, "SAFEGRID_HTTP_WORKERS", 0)? {
+                n @ 0..=256 => n as usize,
+                n => {
+                    return Err(err(
+                        "SAFEGRID_HTTP_WORKERS",
+                        format!("expected 0 (one per core) to 256, got {n}"),
+                    ))
+                }
+            },
             database_pool_size: match number(vars, "SAFEGRID_DATABASE_POOL_SIZE", 16)? {
                 n @ 1..=1000 => n as u32,
                 n => {

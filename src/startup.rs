@@ -161,6 +161,7 @@ fn load_calendar(settings: &Settings) -> anyhow::Result<crate::reports::calendar
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     let doc = crate::openapi::document();
     let metrics = web::Data::new(state.metrics.clone());
+    let workers = state.settings.http_workers;
     let server = HttpServer::new(move || {
         let (app, _) = App::new()
             .into_utoipa_app()
@@ -206,8 +207,13 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
             .wrap(middleware::from_fn(crate::telemetry::observe))
     })
     .listen(listener)?
-    .shutdown_timeout(10)
-    .run();
+    .shutdown_timeout(10);
+    let server = if workers > 0 {
+        server.workers(workers)
+    } else {
+        server
+    };
+    let server = server.run();
     Ok(server)
 }
 

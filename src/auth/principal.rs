@@ -287,13 +287,12 @@ impl FromRequest for Authenticated {
     }
 }
 
-/// Loads a user with memberships, unit memberships and admin area in one round trip: the
-/// user row LEFT JOINed with its grid memberships, its unit memberships and its admin area
-/// (one row per pair of memberships, at least one; nearly everyone has at most one kind).
-pub async fn load(state: &AppState, user_id: &str) -> Result<Option<Principal>, ApiError> {
+/// The principal's statement: the user row LEFT JOINed with its grid memberships, unit
+/// memberships and admin area, ordered so the first membership is the oldest.
+fn principal_query(user_id: &str) -> sea_orm::sea_query::SelectStatement {
     use entity::{areas, grid_members as gm, unit_members as um, users};
     use sea_orm::sea_query::{Alias, Expr, JoinType, Query};
-    use sea_orm::{ConnectionTrait, FromQueryResult, Iterable};
+    use sea_orm::Iterable;
     let (m, a, u) = (Alias::new("m"), Alias::new("a"), Alias::new("u"));
     let mut q = Query::select();
     q.from(users::Entity);
@@ -345,12 +344,38 @@ pub async fn load(state: &AppState, user_id: &str) -> Result<Option<Principal>, 
         (u.clone(), um::Column::UnitCode),
         sea_orm::sea_query::Order::Asc,
     );
+    q
+}
+
+/// Loads a user with memberships, unit memberships and admin area in one round trip: the
+/// user row LEFT JOINed with its grid memberships, its unit memberships and its admin area
+/// (one row per pair of memberships, at least one; nearly everyone has at most one kind).
+pub async fn load(state: &AppState, user_id: &str) -> Result<Option<Principal>, ApiError> {
+    use sea_orm::{ConnectionTrait, FromQueryResult};
+    // Every authenticated request sends this statement: its text is built once per backend
+    // (sea-query's builder showed up in the profile, issue 21); only the user id is bound.
+    static SQL: std::sync::OnceLock<[String; 3]> = std::sync::OnceLock::new();
     let backend = state.db.get_database_backend();
-    let rows = state.db.query_all(backend.build(&q)).await?;
+    let texts = SQL.get_or_init(|| {
+        use sea_orm::DatabaseBackend::{MySql, Postgres, Sqlite};
+        [Postgres, MySql, Sqlite].map(|b| {
+            let built = b.build(&principal_query(""));
+            // The cached text is only right while the user id is its one parameter.
+            assert_eq!(built.values.map(|v| v.0.len()), Some(1));
+            built.sql
+        })
+    });
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => &texts[0],
+        sea_orm::DbBackend::MySql => &texts[1],
+        sea_orm::DbBackend::Sqlite => &texts[2],
+    };
+    let statement = sea_orm::Statement::from_sql_and_values(backend, sql.clone(), [user_id.into()]);
+    let rows = state.db.query_all(statement).await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let user = users::Model::from_query_result(first, "")?;
+    let user = entity::users::Model::from_query_result(first, "")?;
     let mut memberships: Vec<Membership> = Vec::new();
     let mut units: Vec<UnitMembership> = Vec::new();
     for row in &rows {

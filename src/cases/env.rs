@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::cases::number::CaseNumbers;
 use crate::content::ContentCheck;
 use crate::grids::router::GridRouter;
+use crate::infra::db::{Conn, Session};
 use crate::notify::signal::OutboxSignal;
 use crate::reports::calendar::WorkCalendar;
 use crate::reports::categories::KnownCategories;
@@ -17,6 +18,9 @@ use crate::uploads::PhotoLinks;
 #[derive(Clone, Copy)]
 pub struct Env<'a> {
     pub db: &'a DatabaseConnection,
+    /// Where the read paths that a handler may pin run their statements: the pool, or the
+    /// handler's `Session` (see `Env::on`). Transactions always start from `db`.
+    pub conn: Conn<'a>,
     pub router: &'a GridRouter,
     pub calendar: &'a WorkCalendar,
     pub categories: &'a KnownCategories,
@@ -40,6 +44,7 @@ impl AppState {
     pub fn cases(&self) -> Env<'_> {
         Env {
             db: &self.db,
+            conn: Conn::Pool(&self.db),
             router: &self.router,
             calendar: &self.calendar,
             categories: &self.categories,
@@ -56,6 +61,17 @@ impl AppState {
             wish_claim_window_ms: self.settings.wish_claim_window.as_millis() as i64,
             follow_up_after_ms: self.settings.follow_up_after.as_millis() as i64,
             keys: &self.settings.keys,
+        }
+    }
+}
+
+impl<'a> Env<'a> {
+    /// The same view with its read paths (`conn`) on `session`: one checkout for the request's
+    /// statements instead of one per statement (see `infra::db::Session` for the rules).
+    pub fn on(self, session: &'a Session<'a>) -> Env<'a> {
+        Env {
+            conn: Conn::Session(session),
+            ..self
         }
     }
 }

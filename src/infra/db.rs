@@ -79,3 +79,199 @@ pub fn is_connection_error(e: &DbErr) -> bool {
 pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// One pooled PostgreSQL connection held across a stretch of statements that belong together
+/// (a submission's writes, a queue page's reads), released when the session is dropped.
+///
+/// Why: sqlx tests every connection on its way back to the pool with a ping (a Sync message
+/// and its ReadyForQuery: a full round trip), so each statement run on the pool costs two
+/// round trips. A submission ran four statements and a queue page five; on one session each
+/// pays the ping once (issue 21: the yardstick checks out one connection per request).
+///
+/// The connection is taken at the first statement, so a session never used costs nothing.
+/// Rules: hold a session only where every statement in its scope is visible, and never take a
+/// second connection (a transaction, a call given the pool) while it holds one: a request
+/// holding one connection while waiting for another can starve the pool under load. Call
+/// [`Session::release`] first. MySQL and SQLite run each statement on the pool as before.
+pub struct Session<'a> {
+    pool: &'a DatabaseConnection,
+    held: tokio::sync::Mutex<Option<PgPoolConnection>>,
+}
+
+type PgPoolConnection = sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>;
+
+impl<'a> Session<'a> {
+    pub fn new(pool: &'a DatabaseConnection) -> Session<'a> {
+        Session {
+            pool,
+            held: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The pool behind the session, for what must not run on the held connection.
+    pub fn pool(&self) -> &'a DatabaseConnection {
+        self.pool
+    }
+
+    /// Returns the held connection to the pool now (the next statement takes one again).
+    pub async fn release(&self) {
+        self.held.lock().await.take();
+    }
+
+    fn pins(&self) -> bool {
+        self.pool.get_database_backend() == DbBackend::Postgres
+    }
+
+    async fn with_connection<T>(
+        &self,
+        run: impl for<'c> FnOnce(
+            &'c mut sea_orm::sqlx::PgConnection,
+        ) -> futures_util::future::BoxFuture<'c, Result<T, DbErr>>,
+    ) -> Result<T, DbErr> {
+        let mut held = self.held.lock().await;
+        if held.is_none() {
+            let pool = self.pool.get_postgres_connection_pool();
+            *held = Some(pool.acquire().await.map_err(acquire_error)?);
+        }
+        let conn = held.as_mut().expect("a connection was just taken");
+        run(conn).await
+    }
+}
+
+/// sea-orm's mapping of a failed checkout, so `is_connection_error` reads it the same way.
+fn acquire_error(e: sea_orm::sqlx::Error) -> DbErr {
+    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    match e {
+        sea_orm::sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sea_orm::sqlx::Error::PoolClosed => {
+            DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)
+        }
+        other => DbErr::Conn(RuntimeErr::SqlxError(other)),
+    }
+}
+
+fn bound(
+    stmt: &Statement,
+) -> sea_orm::sqlx::query::Query<'_, sea_orm::sqlx::Postgres, sea_query_binder::SqlxValues> {
+    let values = stmt.values.clone().unwrap_or(sea_orm::Values(Vec::new()));
+    sea_orm::sqlx::query_with(&stmt.sql, sea_query_binder::SqlxValues(values))
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Session<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.pool.get_database_backend()
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        if !self.pins() {
+            return self.pool.execute(stmt).await;
+        }
+        self.with_connection(|conn| {
+            Box::pin(async move {
+                bound(&stmt)
+                    .execute(conn)
+                    .await
+                    .map(Into::into)
+                    .map_err(|e| DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)))
+            })
+        })
+        .await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        if !self.pins() {
+            return self.pool.execute_unprepared(sql).await;
+        }
+        let sql = sql.to_owned();
+        self.with_connection(|conn| {
+            Box::pin(async move {
+                use sea_orm::sqlx::Executor;
+                conn.execute(sql.as_str())
+                    .await
+                    .map(Into::into)
+                    .map_err(|e| DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)))
+            })
+        })
+        .await
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        if !self.pins() {
+            return self.pool.query_one(stmt).await;
+        }
+        self.with_connection(|conn| {
+            Box::pin(async move {
+                bound(&stmt)
+                    .fetch_optional(conn)
+                    .await
+                    .map(|row| row.map(Into::into))
+                    .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)))
+            })
+        })
+        .await
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        if !self.pins() {
+            return self.pool.query_all(stmt).await;
+        }
+        self.with_connection(|conn| {
+            Box::pin(async move {
+                bound(&stmt)
+                    .fetch_all(conn)
+                    .await
+                    .map(|rows| rows.into_iter().map(Into::into).collect())
+                    .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)))
+            })
+        })
+        .await
+    }
+}
+
+/// Where plain statements go: straight to the pool, or onto a [`Session`]'s one connection.
+/// `Copy`, so the case services' `Env` can carry it; it is `Pool` unless a handler opened a
+/// session for the request (`Env::on`).
+#[derive(Clone, Copy)]
+pub enum Conn<'a> {
+    Pool(&'a DatabaseConnection),
+    Session(&'a Session<'a>),
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Conn<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            Conn::Pool(db) => db.get_database_backend(),
+            Conn::Session(s) => s.get_database_backend(),
+        }
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            Conn::Pool(db) => db.execute(stmt).await,
+            Conn::Session(s) => s.execute(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            Conn::Pool(db) => db.execute_unprepared(sql).await,
+            Conn::Session(s) => s.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        match self {
+            Conn::Pool(db) => db.query_one(stmt).await,
+            Conn::Session(s) => s.query_one(stmt).await,
+        }
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        match self {
+            Conn::Pool(db) => db.query_all(stmt).await,
+            Conn::Session(s) => s.query_all(stmt).await,
+        }
+    }
+}

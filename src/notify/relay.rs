@@ -103,8 +103,11 @@ pub async fn relay_once(
     }
 }
 
-/// The least time between two relay cycles while commits keep coming.
-const GATHER: Duration = Duration::from_millis(5);
+/// The least time between two relay cycles while commits keep coming. Each cycle is a SELECT,
+/// an UPDATE and a Redis publish per event: at 1,000 submissions/s, 20 ms gathers ~20 events a
+/// cycle where 5 ms gathered ~5 (issue 21). An event still goes at once after a quiet spell,
+/// and at most 20 ms late under a stream of commits, far below what a person notices.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// How long the relay lease lasts; the holder renews it at half that.
 const LEASE: Duration = Duration::from_secs(5);

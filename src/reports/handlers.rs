@@ -13,6 +13,7 @@ use super::{actions, submit as submission, views};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::IdempotencyKey;
+use crate::infra::db::Session;
 use crate::paging::page_limit;
 use crate::state::AppState;
 
@@ -194,13 +195,16 @@ async fn tasks(
         category: q.category.clone(),
     };
     let limit = page_limit(q.limit)?;
-    let reports = queue::tasks(&state.cases(), &who, filter, limit, q.cursor.as_deref()).await?;
+    // The page's reads (tasks, reporters, photos, units, expired wishes) on one connection.
+    let session = Session::new(&state.db);
+    let env = state.cases().on(&session);
+    let reports = queue::tasks(&env, &who, filter, limit, q.cursor.as_deref()).await?;
     let wishes_belong = q.cursor.is_none()
         && q.state.is_none()
         && q.category.is_none()
         && matches!(q.light, None | Some(Light::Red));
     let expired_wishes = if wishes_belong {
-        crate::wishes::views::expired_tasks(&state.cases(), &who, q.grid.as_deref(), limit).await?
+        crate::wishes::views::expired_tasks(&env, &who, q.grid.as_deref(), limit).await?
     } else {
         Vec::new()
     };

@@ -119,7 +119,7 @@ pub async fn tasks(
             ),
         );
     }
-    let rows = q.all(env.db).await?;
+    let rows = q.all(&env.conn).await?;
     page(env, who, rows, limit, |r| {
         r.deadline.unwrap_or(r.submitted_at)
     })

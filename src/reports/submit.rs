@@ -2,7 +2,9 @@
 //! idempotency claim, timeline row and outbox row atomically — on PostgreSQL as one statement,
 //! elsewhere (or with photos) in one transaction — and answer with possible duplicates nearby.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Set,
+};
 
 use super::calendar::TimeLimit;
 use super::categories::Urgency;
@@ -19,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::grids::geo::{distance_m, CoordSystem, Coordinate};
 use crate::grids::router::Route;
 use crate::idempotency::{self, NextAction};
+use crate::infra::db::Session;
 use crate::notify::outbox;
 use crate::timeline::{self, Entry};
 use crate::util::{new_id, now_ms, rfc3339};
@@ -201,7 +204,7 @@ pub enum Written {
         /// Boxed: the row is large beside the other variants' ids.
         report: Box<reports::Model>,
         /// Open reports of its category nearby (the duplicate hint).
-        nearby: Vec<reports::Model>,
+        nearby: Vec<NearbyCase>,
         /// Its pre-dispatch, if the ownership rule sent it to a unit.
         units: Vec<entity::report_units::Model>,
     },
@@ -215,6 +218,10 @@ pub enum Written {
 /// timeline and outbox rows, its photos, the ownership rule's pre-dispatch — on PostgreSQL as
 /// one statement for a resident's report without photos, else in one transaction — then
 /// wakes the relay and marks the dashboard.
+///
+/// Outside the transaction its statements share one connection (`Session`: one checkout, so
+/// one release ping, instead of one per statement); it is given back before the transaction
+/// takes its own.
 pub async fn write_new(
     env: &Env<'_>,
     door: &idempotency::Request<'_>,
@@ -222,9 +229,10 @@ pub async fn write_new(
     draft: Draft<'_>,
     now: i64,
 ) -> ApiResult<Written> {
+    let db = Session::new(env.db);
     let id = new_id();
     let gcj = draft.point.to_gcj02();
-    let case_no = env.case_numbers.next(env.db, CaseKind::Report, now).await?;
+    let case_no = env.case_numbers.next(&db, CaseKind::Report, now).await?;
     let grid_code = route
         .grid
         .as_ref()
@@ -233,25 +241,24 @@ pub async fn write_new(
     // 部件先属主后属地: a category owned by a kind of unit goes to that unit at once, while
     // the grid still checks on site (the report stays in the grid's queue).
     let place = route.grid.as_ref().map_or(&route.queue.path, |g| &g.path);
-    let pre_dispatch =
-        match crate::units::service::owner_for(env.db, &draft.category, place).await? {
-            None => None,
-            Some(owner) => {
-                let d = dispatch::deadlines(
-                    env.calendar,
-                    now,
-                    owner.sign_hours,
-                    None,
-                    owner.limit.unwrap_or(TimeLimit::WorkingDays(5)),
-                    draft.urgency,
-                );
-                let order = DispatchInput {
-                    lead_unit: owner.unit_code,
-                    ..DispatchInput::default()
-                };
-                dispatch::assignments(&id, &order, None, d, now).pop()
-            }
-        };
+    let pre_dispatch = match crate::units::service::owner_for(&db, &draft.category, place).await? {
+        None => None,
+        Some(owner) => {
+            let d = dispatch::deadlines(
+                env.calendar,
+                now,
+                owner.sign_hours,
+                None,
+                owner.limit.unwrap_or(TimeLimit::WorkingDays(5)),
+                draft.urgency,
+            );
+            let order = DispatchInput {
+                lead_unit: owner.unit_code,
+                ..DispatchInput::default()
+            };
+            dispatch::assignments(&id, &order, None, d, now).pop()
+        }
+    };
     let told: Vec<String> = pre_dispatch.iter().map(|a| a.unit_code.clone()).collect();
     let status = draft.origin.initial_status();
     // A worker's own report starts accepted by them, with the category's deadline; a hotline
@@ -259,7 +266,7 @@ pub async fn write_new(
     let (accepted_by, accepted_at, deadline) = match &draft.origin {
         Origin::Worker { .. } => {
             let limit = entity::categories::Entity::find_by_id(draft.category.clone())
-                .one(env.db)
+                .one(&db)
                 .await?
                 .and_then(|c| TimeLimit::parse(&c.limit_unit, c.limit_amount as u32))
                 .unwrap_or(TimeLimit::WorkingDays(5));
@@ -414,7 +421,7 @@ pub async fn write_new(
             .into_iter()
             .chain([report_row.clone(), timeline_row.clone(), outbox_row.clone()])
             .chain(unit_rows.iter().cloned());
-        match submit_in_one_statement(env, writes, duplicate_query.clone()).await {
+        match submit_in_one_statement(&db, writes, duplicate_query.clone()).await {
             Ok(rows) => nearby = Some(rows),
             // Nothing was written (one statement); the transaction sorts out the key.
             Err(e) if door.has_key() => {
@@ -426,6 +433,8 @@ pub async fn write_new(
     let nearby = match nearby {
         Some(rows) => rows,
         None => {
+            // The transaction takes a connection of its own: give the session's back first.
+            db.release().await;
             let txn = match door.begin(env.db, &id).await? {
                 NextAction::Proceed(txn) => txn,
                 // A concurrent retry won the key: answer with its report.
@@ -453,15 +462,14 @@ pub async fn write_new(
                 txn.execute(backend.build(row)).await?;
             }
             txn.commit().await?;
-            reports::Entity::find()
-                .from_raw_sql(backend.build(&duplicate_query))
-                .all(env.db)
+            NearbyCase::find_by_statement(backend.build(&duplicate_query))
+                .all(&db)
                 .await?
         }
     };
     env.outbox.written();
     let snap = env.router.snapshot();
-    crate::dashboard::report_changed(env.db, &inserted, snap.areas.get(&inserted.grid_code)).await;
+    crate::dashboard::report_changed(&db, &inserted, snap.areas.get(&inserted.grid_code)).await;
     Ok(Written::New {
         report: Box::new(inserted),
         nearby,
@@ -475,10 +483,10 @@ pub async fn write_new(
 /// of seven; atomic like the transaction, since a statement commits or fails whole. The
 /// SELECT reads the snapshot taken before the inserts, so it never finds the new report.
 async fn submit_in_one_statement(
-    env: &Env<'_>,
+    db: &impl ConnectionTrait,
     writes: impl IntoIterator<Item = sea_orm::sea_query::InsertStatement>,
     duplicates: sea_orm::sea_query::SelectStatement,
-) -> Result<Vec<reports::Model>, sea_orm::DbErr> {
+) -> Result<Vec<NearbyCase>, sea_orm::DbErr> {
     use sea_orm::sea_query::{Alias, CommonTableExpression, WithClause};
     let mut with = WithClause::new();
     for (i, write) in writes.into_iter().enumerate() {
@@ -489,11 +497,19 @@ async fn submit_in_one_statement(
                 .to_owned(),
         );
     }
-    let statement = env.db.get_database_backend().build(&duplicates.with(with));
-    reports::Entity::find()
-        .from_raw_sql(statement)
-        .all(env.db)
-        .await
+    let statement = db.get_database_backend().build(&duplicates.with(with));
+    NearbyCase::find_by_statement(statement).all(db).await
+}
+
+/// What the duplicate hint needs of a nearby open report (six columns, not the whole row).
+#[derive(Debug, sea_orm::FromQueryResult)]
+pub struct NearbyCase {
+    pub id: String,
+    pub case_no: String,
+    pub status: ReportStatus,
+    pub lat: f64,
+    pub lng: f64,
+    pub submitted_at: i64,
 }
 
 /// Open reports of the same category within 50 m from the last 7 days, as a query: a
@@ -511,8 +527,11 @@ fn duplicates_query(
         .into_iter()
         .filter(|s| s.is_open())
         .collect();
+    use reports::Column as C;
     sea_orm::QueryTrait::into_query(
         reports::Entity::find()
+            .select_only()
+            .columns([C::Id, C::CaseNo, C::Status, C::Lat, C::Lng, C::SubmittedAt])
             .filter(reports::Column::Category.eq(category))
             .filter(reports::Column::SubmittedAt.gte(now - DUPLICATE_WINDOW_MS))
             .filter(reports::Column::Lat.between(lat - dlat, lat + dlat))
@@ -524,7 +543,7 @@ fn duplicates_query(
 }
 
 /// The candidates of [`duplicates_query`] that are within the radius.
-fn duplicate_hints(lat: f64, lng: f64, rows: Vec<reports::Model>) -> Vec<DuplicateHint> {
+fn duplicate_hints(lat: f64, lng: f64, rows: Vec<NearbyCase>) -> Vec<DuplicateHint> {
     let Ok(here) = Coordinate::new(lat, lng, CoordSystem::Gcj02) else {
         return Vec::new();
     };

@@ -236,16 +236,16 @@ pub async fn render_many(
     if !wanted.is_empty() {
         for u in entity::users::Entity::find()
             .filter(entity::users::Column::Id.is_in(wanted))
-            .all(env.db)
+            .all(&env.conn)
             .await?
         {
             reporters.insert(u.id.clone(), reporter_view(env, &u));
         }
     }
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut photos = crate::uploads::attached_many(env.db, "report", &ids).await?;
-    let mut units = unit_load::of_reports(env.db, &rows).await?;
-    let names = unit_load::names(env.db, units.values().flatten()).await?;
+    let mut photos = crate::uploads::attached_many(&env.conn, "report", &ids).await?;
+    let mut units = unit_load::of_reports(&env.conn, &rows).await?;
+    let names = unit_load::names(&env.conn, units.values().flatten()).await?;
     Ok(rows
         .into_iter()
         .map(|r| {

@@ -124,9 +124,11 @@ async fn unit_tasks(
         status,
         unit: q.unit.clone(),
     };
+    // The page's reads (assignments, reports, reporters, photos, units) on one connection.
+    let session = crate::infra::db::Session::new(&state.db);
     Ok(web::Json(
         tasks::tasks(
-            &state.cases(),
+            &state.cases().on(&session),
             &who,
             filter,
             page_limit(q.limit)?,

@@ -93,7 +93,7 @@ pub async fn tasks(
                 ),
         );
     }
-    let mut rows = q.all(env.db).await?;
+    let mut rows = q.all(&env.conn).await?;
     let next_cursor = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|a| format!("{}_{}", a.deadline, a.id))
@@ -106,7 +106,7 @@ pub async fn tasks(
     } else {
         reports::Entity::find()
             .filter(reports::Column::Id.is_in(ids))
-            .all(env.db)
+            .all(&env.conn)
             .await?
     };
     let snap = env.router.snapshot();

@@ -86,14 +86,14 @@ pub async fn render_many(
     } else {
         entity::users::Entity::find()
             .filter(entity::users::Column::Id.is_in(wanted))
-            .all(env.db)
+            .all(&env.conn)
             .await?
             .into_iter()
             .map(|u| (u.id.clone(), u))
             .collect()
     };
     let ids: Vec<String> = rows.iter().map(|w| w.id.clone()).collect();
-    let mut photos = crate::uploads::attached_many(env.db, "wish", &ids).await?;
+    let mut photos = crate::uploads::attached_many(&env.conn, "wish", &ids).await?;
     Ok(rows
         .into_iter()
         .map(|w| {
@@ -318,7 +318,7 @@ pub async fn worker_queue(
     if let Some(c) = after_cursor(wishes::Column::SubmittedAt, cursor, false)? {
         q = q.filter(c);
     }
-    let rows = q.all(env.db).await?;
+    let rows = q.all(&env.conn).await?;
     page(env, who, rows, limit, |w| w.submitted_at).await
 }
 

@@ -245,6 +245,9 @@ async fn submit(
         &none_s,
         &none_s,
         &none_s,
+        // caller_phone_hash, retained_at (issue 19)
+        &none_s,
+        &none_i,
         &none_s,
         &none_s,
         &none_i,
