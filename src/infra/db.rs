@@ -238,6 +238,16 @@ pub enum Conn<'a> {
     Session(&'a Session<'a>),
 }
 
+impl Conn<'_> {
+    /// Gives a session's held connection back to the pool (nothing to do for the pool): call
+    /// before anything that takes a connection of its own or waits on something else.
+    pub async fn release(&self) {
+        if let Conn::Session(session) = self {
+            session.release().await;
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl ConnectionTrait for Conn<'_> {
     fn get_database_backend(&self) -> DbBackend {

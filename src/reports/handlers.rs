@@ -10,6 +10,7 @@ use super::dto::*;
 use super::queue::{self, TaskFilter};
 use super::status::{Light, ReportStatus};
 use super::{actions, submit as submission, views};
+use crate::auth::principal::Bearer;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::IdempotencyKey;
@@ -58,12 +59,16 @@ async fn list_categories(
 #[post("/reports")]
 async fn submit(
     state: web::Data<AppState>,
-    who: Principal,
+    caller: Bearer,
     key: IdempotencyKey,
     body: web::Json<NewReport>,
 ) -> ApiResult<HttpResponse> {
-    let done =
-        submission::submit(&state.cases(), &who, body.into_inner(), key.0.as_deref()).await?;
+    // The caller and the submission's statements on one connection, taken once the body is
+    // read (`Bearer`, `infra::db::Session`).
+    let session = Session::new(&state.db);
+    let who = caller.principal(&state, &session).await?;
+    let env = state.cases().on(&session);
+    let done = submission::submit(&env, &who, body.into_inner(), key.0.as_deref()).await?;
     Ok(if done.created {
         HttpResponse::Created().json(done.view)
     } else {
@@ -175,9 +180,13 @@ pub struct TaskQuery {
 #[get("/worker/tasks")]
 async fn tasks(
     state: web::Data<AppState>,
-    who: Principal,
+    caller: Bearer,
     q: web::Query<TaskQuery>,
 ) -> ApiResult<web::Json<TaskPage>> {
+    // The caller and the page's reads (tasks, reporters, photos, units, expired wishes) on one
+    // connection (`Bearer`, `infra::db::Session`).
+    let session = Session::new(&state.db);
+    let who = caller.principal(&state, &session).await?;
     let states = match &q.state {
         None => Vec::new(),
         Some(s) => s
@@ -195,8 +204,6 @@ async fn tasks(
         category: q.category.clone(),
     };
     let limit = page_limit(q.limit)?;
-    // The page's reads (tasks, reporters, photos, units, expired wishes) on one connection.
-    let session = Session::new(&state.db);
     let env = state.cases().on(&session);
     let reports = queue::tasks(&env, &who, filter, limit, q.cursor.as_deref()).await?;
     let wishes_belong = q.cursor.is_none()

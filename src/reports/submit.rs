@@ -21,7 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::grids::geo::{distance_m, CoordSystem, Coordinate};
 use crate::grids::router::Route;
 use crate::idempotency::{self, NextAction};
-use crate::infra::db::Session;
+use crate::infra::db::{Conn, Session};
 use crate::notify::outbox;
 use crate::timeline::{self, Entry};
 use crate::util::{new_id, now_ms, rfc3339};
@@ -47,7 +47,8 @@ pub async fn submit(
     key: Option<&str>,
 ) -> ApiResult<Submitted> {
     let door = idempotency::Request::for_json(who.id(), key, &input);
-    if let Some(id) = door.replay(env.db).await? {
+    if let Some(id) = door.replay(&env.conn).await? {
+        env.conn.release().await;
         let view = view_by_id(env, who, &id, false).await?;
         return Ok(Submitted {
             view,
@@ -69,7 +70,7 @@ pub async fn submit(
     if input.photo_ids.len() > 9 {
         return Err(ApiError::invalid("photo_ids", "at most 9 photos"));
     }
-    if !env.categories.contains(env.db, &input.category).await? {
+    if !env.categories.contains(&env.conn, &input.category).await? {
         return Err(ApiError::invalid(
             "category",
             "unknown category; see GET /api/v1/categories",
@@ -90,6 +91,7 @@ pub async fn submit(
     };
     let origin = origin::decide(&input.staff(), standing, now)?;
     if let Some(existing) = same_case(env, &origin).await? {
+        env.conn.release().await;
         let view = view_by_id(env, who, &existing, false).await?;
         return Ok(Submitted {
             view,
@@ -101,7 +103,11 @@ pub async fn submit(
         ..
     } = &origin
     {
-        crate::patrols::service::check_report_link(env.db, who, patrol, place).await?;
+        crate::patrols::service::check_report_link(&env.conn, who, patrol, place).await?;
+    }
+    // The check is a call to WeChat: no connection waits idle through it.
+    if env.content.enabled {
+        env.conn.release().await;
     }
     let flagged = env.content.check(who, &description).await?;
     let draft = Draft {
@@ -125,6 +131,7 @@ pub async fn submit(
             units,
         } => (*report, nearby, units),
         Written::Replay(first) => {
+            env.conn.release().await;
             let view = view_by_id(env, who, &first, false).await?;
             return Ok(Submitted {
                 view,
@@ -132,6 +139,7 @@ pub async fn submit(
             });
         }
         Written::SameCase(first) => {
+            env.conn.release().await;
             let view = view_by_id(env, who, &first, false).await?;
             return Ok(Submitted {
                 view,
@@ -142,10 +150,10 @@ pub async fn submit(
     // The reporter sees their own report: render what was just written instead of reading
     // it back (and the reporter from the principal), which saves three round trips.
     let snap = env.router.snapshot();
-    let unit_names = crate::units::load::names(env.db, units.iter()).await?;
+    let unit_names = crate::units::load::names(&env.conn, units.iter()).await?;
     let has_photos = !input.photo_ids.is_empty() || inserted.status == ReportStatus::Resolved;
     let photos = if has_photos {
-        crate::uploads::attached(env.db, "report", &inserted.id).await?
+        crate::uploads::attached(&env.conn, "report", &inserted.id).await?
     } else {
         Vec::new()
     };
@@ -176,7 +184,7 @@ pub async fn same_case(env: &Env<'_>, origin: &Origin) -> ApiResult<Option<Strin
     };
     Ok(reports::Entity::find()
         .filter(reports::Column::ExternalRef.eq(reference))
-        .one(env.db)
+        .one(&env.conn)
         .await?
         .map(|r| r.id))
 }
@@ -229,10 +237,18 @@ pub async fn write_new(
     draft: Draft<'_>,
     now: i64,
 ) -> ApiResult<Written> {
-    let db = Session::new(env.db);
+    // The handler's session when it opened one (the caller was loaded on it), else our own.
+    let own;
+    let db = match env.conn {
+        Conn::Session(session) => session,
+        Conn::Pool(pool) => {
+            own = Session::new(pool);
+            &own
+        }
+    };
     let id = new_id();
     let gcj = draft.point.to_gcj02();
-    let case_no = env.case_numbers.next(&db, CaseKind::Report, now).await?;
+    let case_no = env.case_numbers.next(db, CaseKind::Report, now).await?;
     let grid_code = route
         .grid
         .as_ref()
@@ -241,7 +257,7 @@ pub async fn write_new(
     // 部件先属主后属地: a category owned by a kind of unit goes to that unit at once, while
     // the grid still checks on site (the report stays in the grid's queue).
     let place = route.grid.as_ref().map_or(&route.queue.path, |g| &g.path);
-    let pre_dispatch = match crate::units::service::owner_for(&db, &draft.category, place).await? {
+    let pre_dispatch = match crate::units::service::owner_for(db, &draft.category, place).await? {
         None => None,
         Some(owner) => {
             let d = dispatch::deadlines(
@@ -266,7 +282,7 @@ pub async fn write_new(
     let (accepted_by, accepted_at, deadline) = match &draft.origin {
         Origin::Worker { .. } => {
             let limit = entity::categories::Entity::find_by_id(draft.category.clone())
-                .one(&db)
+                .one(db)
                 .await?
                 .and_then(|c| TimeLimit::parse(&c.limit_unit, c.limit_amount as u32))
                 .unwrap_or(TimeLimit::WorkingDays(5));
@@ -421,7 +437,7 @@ pub async fn write_new(
             .into_iter()
             .chain([report_row.clone(), timeline_row.clone(), outbox_row.clone()])
             .chain(unit_rows.iter().cloned());
-        match submit_in_one_statement(&db, writes, duplicate_query.clone()).await {
+        match submit_in_one_statement(db, writes, duplicate_query.clone()).await {
             Ok(rows) => nearby = Some(rows),
             // Nothing was written (one statement); the transaction sorts out the key.
             Err(e) if door.has_key() => {
@@ -463,13 +479,13 @@ pub async fn write_new(
             }
             txn.commit().await?;
             NearbyCase::find_by_statement(backend.build(&duplicate_query))
-                .all(&db)
+                .all(db)
                 .await?
         }
     };
     env.outbox.written();
     let snap = env.router.snapshot();
-    crate::dashboard::report_changed(&db, &inserted, snap.areas.get(&inserted.grid_code)).await;
+    crate::dashboard::report_changed(db, &inserted, snap.areas.get(&inserted.grid_code)).await;
     Ok(Written::New {
         report: Box::new(inserted),
         nearby,

@@ -104,9 +104,13 @@ pub struct UnitTasksQuery {
 #[get("/unit/tasks")]
 async fn unit_tasks(
     state: web::Data<AppState>,
-    who: Principal,
+    caller: crate::auth::principal::Bearer,
     q: web::Query<UnitTasksQuery>,
 ) -> ApiResult<web::Json<UnitTaskPage>> {
+    // The caller and the page's reads (assignments, reports, reporters, photos, units) on one
+    // connection (`Bearer`, `infra::db::Session`).
+    let session = crate::infra::db::Session::new(&state.db);
+    let who = caller.principal(&state, &session).await?;
     let status = match q.status.as_deref() {
         None => None,
         Some("dispatched") => Some(AssignmentStatus::Dispatched),
@@ -124,8 +128,6 @@ async fn unit_tasks(
         status,
         unit: q.unit.clone(),
     };
-    // The page's reads (assignments, reports, reporters, photos, units) on one connection.
-    let session = crate::infra::db::Session::new(&state.db);
     Ok(web::Json(
         tasks::tasks(
             &state.cases().on(&session),
