@@ -27,6 +27,7 @@ mod openapi;
 mod reports;
 mod retention;
 mod rights;
+mod session;
 mod source_metrics;
 mod sources;
 mod subscribe;
