@@ -35,7 +35,7 @@ pub async fn view_by_id(
     id: &str,
     with_timeline: bool,
 ) -> ApiResult<WishView> {
-    let w = find(env.db, id).await?;
+    let w = find(&env.conn, id).await?;
     if !can_view(who, &w) {
         return Err(ApiError::not_found());
     }
@@ -43,7 +43,7 @@ pub async fn view_by_id(
     let insider = is_insider(who, &w);
     let mut view = render(env, who, &snap, w).await?;
     if with_timeline && insider {
-        view.timeline = Some(timeline::load(env.db, "wish", id).await?);
+        view.timeline = Some(timeline::load(&env.conn, "wish", id).await?);
     }
     Ok(view)
 }
