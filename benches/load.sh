@@ -148,6 +148,8 @@ EOF
 say "vacuum analyze + checkpoint after the bulk load"
 psql "$SAFEGRID_DATABASE_URL" -qc "VACUUM ANALYZE" >/dev/null
 psql "$PG_URL/postgres" -qc "CHECKPOINT" >/dev/null
+# No autovacuum (nor its ANALYZE) during the phases: each phase VACUUMs first (drive()).
+psql "$SAFEGRID_DATABASE_URL" -qc "ALTER TABLE reports SET (autovacuum_enabled = false)" >/dev/null
 
 say "server"
 "$BIN" serve >"$OUT/server.log" 2>&1 &
@@ -248,6 +250,14 @@ drive() {
   if [ "${TARGET:-safegrid}" = baseline ]; then base="http://127.0.0.1:$BASELINE_PORT"; pid=$BASELINE_PID; fi
   local args=(-m "$method" -H "Authorization: Bearer $token" --no-tui --output-format json)
   [ -n "$body" ] && args+=(-H 'Content-Type: application/json' -D "$body")
+  # Every closed-loop phase starts vacuumed and checkpointed, and the planner's statistics
+  # stay those of the bulk data (autovacuum is off for the run, see below): the worst-case
+  # phases put tens of thousands of reports on one point, and an ANALYZE that saw them made
+  # the duplicate-nearby SELECT's custom plan a sequential scan (12.6 ms instead of 0.2 ms:
+  # LIMIT 10 with a third of the table "matching", the matches all at its end). Which phase
+  # got that plan was chance, for SafeGrid and the yardstick alike (BENCHMARKS.md).
+  psql "$SAFEGRID_DATABASE_URL" -qc "VACUUM" >/dev/null
+  psql "$PG_URL/postgres" -qc "CHECKPOINT" >/dev/null
   say "$name: closed loop, $CONNS connections, ${SECS}s"
   local perf_pid=
   if [ "${PERF:-0}" = 1 ]; then
