@@ -424,6 +424,18 @@ mod tests {
     }
 
     #[test]
+    fn http_workers_default_to_one_per_core_and_refuse_nonsense() {
+        let s = Settings::from_map(&HashMap::new()).unwrap();
+        assert_eq!(s.http_workers, 0, "0 leaves actix-web's one per core");
+        let s = Settings::from_map(&vars(&[("SAFEGRID_HTTP_WORKERS", "1")])).unwrap();
+        assert_eq!(s.http_workers, 1);
+        for bad in ["300", "-1", "two"] {
+            let e = Settings::from_map(&vars(&[("SAFEGRID_HTTP_WORKERS", bad)])).unwrap_err();
+            assert_eq!(e.variable, "SAFEGRID_HTTP_WORKERS", "{bad}");
+        }
+    }
+
+    #[test]
     fn production_without_jwt_secret_names_the_variable() {
         let e = Settings::from_map(&vars(&[("SAFEGRID_ENV", "production")])).unwrap_err();
         assert_eq!(e.variable, "SAFEGRID_JWT_SECRET");
