@@ -150,11 +150,23 @@ fn acquire_error(e: sea_orm::sqlx::Error) -> DbErr {
     }
 }
 
+/// The statement's text with its values moved into sqlx's arguments (a submission binds 77:
+/// taking them, not copying them).
 fn bound(
-    stmt: &Statement,
+    sql: &str,
+    values: Option<sea_orm::Values>,
 ) -> sea_orm::sqlx::query::Query<'_, sea_orm::sqlx::Postgres, sea_query_binder::SqlxValues> {
-    let values = stmt.values.clone().unwrap_or(sea_orm::Values(Vec::new()));
-    sea_orm::sqlx::query_with(&stmt.sql, sea_query_binder::SqlxValues(values))
+    let values = values.unwrap_or(sea_orm::Values(Vec::new()));
+    sea_orm::sqlx::query_with(sql, sea_query_binder::SqlxValues(values))
+}
+
+/// sea-orm's own mapping of a failed statement, so `sql_err()` reads it the same way.
+fn exec_error(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+}
+
+fn query_error(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
 }
 
 #[async_trait::async_trait]
@@ -169,11 +181,11 @@ impl ConnectionTrait for Session<'_> {
         }
         self.with_connection(|conn| {
             Box::pin(async move {
-                bound(&stmt)
+                bound(&stmt.sql, stmt.values)
                     .execute(conn)
                     .await
                     .map(Into::into)
-                    .map_err(|e| DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)))
+                    .map_err(exec_error)
             })
         })
         .await
@@ -190,7 +202,7 @@ impl ConnectionTrait for Session<'_> {
                 conn.execute(sql.as_str())
                     .await
                     .map(Into::into)
-                    .map_err(|e| DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)))
+                    .map_err(exec_error)
             })
         })
         .await
@@ -202,11 +214,11 @@ impl ConnectionTrait for Session<'_> {
         }
         self.with_connection(|conn| {
             Box::pin(async move {
-                bound(&stmt)
+                bound(&stmt.sql, stmt.values)
                     .fetch_optional(conn)
                     .await
                     .map(|row| row.map(Into::into))
-                    .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)))
+                    .map_err(query_error)
             })
         })
         .await
@@ -218,11 +230,11 @@ impl ConnectionTrait for Session<'_> {
         }
         self.with_connection(|conn| {
             Box::pin(async move {
-                bound(&stmt)
+                bound(&stmt.sql, stmt.values)
                     .fetch_all(conn)
                     .await
                     .map(|rows| rows.into_iter().map(Into::into).collect())
-                    .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)))
+                    .map_err(query_error)
             })
         })
         .await
