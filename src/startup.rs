@@ -161,14 +161,26 @@ fn load_calendar(settings: &Settings) -> anyhow::Result<crate::reports::calendar
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     let doc = crate::openapi::document();
     let metrics = web::Data::new(state.metrics.clone());
-    let workers = state.settings.http_workers;
+    // 0: actix-web's default, one worker per core.
+    let worker_count = if state.settings.http_workers > 0 {
+        state.settings.http_workers
+    } else {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    };
     let server = HttpServer::new(move || {
+        // Runs on each worker's thread: its own connections (`infra::db::WorkerPool`).
+        let worker_pool = web::Data::new(crate::infra::db::WorkerPool::for_this_worker(
+            &state.db,
+            state.settings.database_pool_size,
+            worker_count,
+        ));
         let (app, _) = App::new()
             .into_utoipa_app()
             .configure(crate::routes::configure)
             .split_for_parts();
         let doc_json = doc.clone();
         app.app_data(state.clone())
+            .app_data(worker_pool)
             .app_data(metrics.clone())
             .app_data(
                 web::JsonConfig::default()
@@ -208,12 +220,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
     })
     .listen(listener)?
     .shutdown_timeout(10);
-    let server = if workers > 0 {
-        server.workers(workers)
-    } else {
-        server
-    };
-    let server = server.run();
+    let server = server.workers(worker_count).run();
     Ok(server)
 }
 

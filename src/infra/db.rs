@@ -80,6 +80,50 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// One HTTP worker's own PostgreSQL connections, for the requests that worker serves (on
+/// SQLite and MySQL, the shared pool itself).
+///
+/// Why: a socket is driven by the reactor of the runtime that opened it, whoever reads it.
+/// actix-web runs each worker on a single-threaded runtime of its own, so a connection of the
+/// shared pool opened by one worker (or by the background runtime) and used by another makes
+/// every reply cross threads: the opener's reactor wakes, then wakes the worker that waits
+/// (issue 21's profile: ~18 % of the server's CPU during submissions was the background
+/// runtime's threads parking and waking). This pool is built on the worker's thread (the app
+/// factory runs there) and connects lazily from the worker's own tasks, so every reply is
+/// read by the thread that waits for it.
+///
+/// It holds at most `ceil(size / workers)` connections (at least 2) beside the shared pool's
+/// `size`, opens none until a request needs one and closes them after 5 idle minutes.
+#[derive(Clone)]
+pub struct WorkerPool {
+    db: DatabaseConnection,
+}
+
+impl WorkerPool {
+    /// Builds this thread's pool: call on the worker's own thread, inside its runtime.
+    pub fn for_this_worker(shared: &DatabaseConnection, size: u32, workers: usize) -> WorkerPool {
+        if shared.get_database_backend() != DbBackend::Postgres {
+            return WorkerPool { db: shared.clone() };
+        }
+        let options = shared.get_postgres_connection_pool().connect_options();
+        let per_worker = size.div_ceil(workers.max(1) as u32).max(2);
+        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(per_worker)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(5))
+            .idle_timeout(Duration::from_secs(300))
+            .connect_lazy_with((*options).clone());
+        WorkerPool {
+            db: sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
 /// One pooled PostgreSQL connection held across a stretch of statements that belong together
 /// (a submission's writes, a queue page's reads), released when the session is dropped.
 ///

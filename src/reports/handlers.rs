@@ -14,7 +14,7 @@ use crate::auth::principal::Bearer;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::IdempotencyKey;
-use crate::infra::db::Session;
+use crate::infra::db::{Session, WorkerPool};
 use crate::paging::page_limit;
 use crate::state::AppState;
 
@@ -59,13 +59,14 @@ async fn list_categories(
 #[post("/reports")]
 async fn submit(
     state: web::Data<AppState>,
+    pool: web::Data<WorkerPool>,
     caller: Bearer,
     key: IdempotencyKey,
     body: web::Json<NewReport>,
 ) -> ApiResult<HttpResponse> {
     // The caller and the submission's statements on one connection, taken once the body is
     // read (`Bearer`, `infra::db::Session`).
-    let session = Session::new(&state.db);
+    let session = Session::new(pool.db());
     let who = caller.principal(&state, &session).await?;
     let env = state.cases().on(&session);
     let done = submission::submit(&env, &who, body.into_inner(), key.0.as_deref()).await?;
@@ -180,12 +181,13 @@ pub struct TaskQuery {
 #[get("/worker/tasks")]
 async fn tasks(
     state: web::Data<AppState>,
+    pool: web::Data<WorkerPool>,
     caller: Bearer,
     q: web::Query<TaskQuery>,
 ) -> ApiResult<web::Json<TaskPage>> {
     // The caller and the page's reads (tasks, reporters, photos, units, expired wishes) on one
     // connection (`Bearer`, `infra::db::Session`).
-    let session = Session::new(&state.db);
+    let session = Session::new(pool.db());
     let who = caller.principal(&state, &session).await?;
     let states = match &q.state {
         None => Vec::new(),

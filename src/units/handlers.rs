@@ -104,12 +104,13 @@ pub struct UnitTasksQuery {
 #[get("/unit/tasks")]
 async fn unit_tasks(
     state: web::Data<AppState>,
+    pool: web::Data<crate::infra::db::WorkerPool>,
     caller: crate::auth::principal::Bearer,
     q: web::Query<UnitTasksQuery>,
 ) -> ApiResult<web::Json<UnitTaskPage>> {
     // The caller and the page's reads (assignments, reports, reporters, photos, units) on one
     // connection (`Bearer`, `infra::db::Session`).
-    let session = crate::infra::db::Session::new(&state.db);
+    let session = crate::infra::db::Session::new(pool.db());
     let who = caller.principal(&state, &session).await?;
     let status = match q.status.as_deref() {
         None => None,

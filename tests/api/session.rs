@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use safegrid::infra::db::{connect_pool, is_unique_violation, Session};
+use safegrid::infra::db::{connect_pool, is_unique_violation, Session, WorkerPool};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::helpers::fresh_database;
@@ -90,4 +90,54 @@ async fn a_session_holds_one_connection_until_it_lets_go() {
     .expect("the dropped session's connection came back")
     .unwrap();
     assert!(row.is_some());
+}
+
+#[tokio::test]
+async fn a_worker_pool_has_connections_of_its_own_on_postgres_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = connect_pool(&fresh_database(dir.path()).await, 1)
+        .await
+        .unwrap();
+    let backend = shared.get_database_backend();
+    let worker = WorkerPool::for_this_worker(&shared, 1, 1);
+    if backend != DbBackend::Postgres {
+        // SQLite keeps its one connection and MySQL its pool: the worker's pool is the shared
+        // one, so a temporary table made through one is seen through the other.
+        shared
+            .execute_unprepared("CREATE TEMPORARY TABLE seen (id INT)")
+            .await
+            .unwrap();
+        let rows = worker
+            .db()
+            .query_all(sql(backend, "SELECT id FROM seen"))
+            .await
+            .unwrap();
+        assert!(rows.is_empty());
+        return;
+    }
+    // The shared pool's only connection is held; the worker's pool still answers.
+    let holder = Session::new(&shared);
+    holder
+        .query_one(sql(backend, "SELECT 1 AS one"))
+        .await
+        .unwrap();
+    let answered = tokio::time::timeout(
+        Duration::from_secs(2),
+        Session::new(worker.db()).query_one(sql(backend, "SELECT 2 AS two")),
+    )
+    .await
+    .expect("the worker's pool opened a connection of its own")
+    .unwrap();
+    assert!(answered.is_some());
+    // The budget: the shared pool's size split across the workers, at least two each.
+    let cap = |size, workers| {
+        WorkerPool::for_this_worker(&shared, size, workers)
+            .db()
+            .get_postgres_connection_pool()
+            .options()
+            .get_max_connections()
+    };
+    assert_eq!(cap(16, 2), 8);
+    assert_eq!(cap(16, 3), 6);
+    assert_eq!(cap(1, 4), 2);
 }

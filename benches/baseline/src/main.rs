@@ -6,8 +6,9 @@
 //! environment), no bus, no relay, no metrics, no logs; the answers are the rows as JSON.
 //!
 //! Environment: BASELINE_DATABASE_URL, BASELINE_BIND, BASELINE_JWT_SECRET, BASELINE_POOL_SIZE
-//! (16, SafeGrid's default), BASELINE_GRID / BASELINE_GRID_PATH / BASELINE_GRID_PARENT (the
-//! grid the benchmark's submission routes to).
+//! (16, SafeGrid's default), BASELINE_POOL (`worker`: a pool per actix worker, the default;
+//! `shared`), BASELINE_GRID / BASELINE_GRID_PATH / BASELINE_GRID_PARENT (the grid the
+//! benchmark's submission routes to).
 
 mod sql;
 
@@ -23,7 +24,6 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
 struct State {
-    pool: Pool,
     key: DecodingKey,
     validation: Validation,
     grid: String,
@@ -157,11 +157,12 @@ async fn case_number(state: &State, client: &deadpool_postgres::Client) -> Resul
 #[post("/api/v1/reports")]
 async fn submit(
     state: web::Data<State>,
+    pool: web::Data<Pool>,
     req: HttpRequest,
     body: web::Json<NewReport>,
 ) -> Result<HttpResponse, Fail> {
     let user = verify(&state, &req)?;
-    let client = state.pool.get().await.map_err(err)?;
+    let client = pool.get().await.map_err(err)?;
     principal(&client, &user).await?;
     let r = body.into_inner();
     let now = now_ms();
@@ -329,9 +330,13 @@ async fn submit(
 }
 
 #[get("/api/v1/worker/tasks")]
-async fn tasks(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, Fail> {
+async fn tasks(
+    state: web::Data<State>,
+    pool: web::Data<Pool>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Fail> {
     let user = verify(&state, &req)?;
-    let client = state.pool.get().await.map_err(err)?;
+    let client = pool.get().await.map_err(err)?;
     let me = principal(&client, &user).await?;
     let grids: Vec<String> = me
         .iter()
@@ -426,24 +431,36 @@ async fn main() -> std::io::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(16);
     let config: tokio_postgres::Config = url.parse().expect("a PostgreSQL URL");
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    let pool = Pool::builder(manager)
-        .max_size(size)
-        .build()
-        .expect("a pool");
+    // BASELINE_POOL=worker (the default): each actix worker gets its own pool, built on its
+    // thread, so a connection's task runs on the runtime of the worker that uses it, as
+    // SafeGrid's `WorkerPool` does; `shared`: one pool for all workers (the yardstick before
+    // 2026-12-05 evening), whose replies cross threads when another worker opened the connection.
+    let per_worker = match std::env::var("BASELINE_POOL").as_deref() {
+        Ok("shared") => false,
+        Ok("worker") | Err(_) => true,
+        Ok(other) => panic!("BASELINE_POOL must be worker or shared, not {other}"),
+    };
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let new_pool = move |size: usize| {
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        Pool::builder(manager)
+            .max_size(size)
+            .build()
+            .expect("a pool")
+    };
+    let shared = (!per_worker).then(|| new_pool(size));
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&["safegrid"]);
     validation.set_audience(&["safegrid-api"]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = 30;
     let state = web::Data::new(State {
-        pool,
         key: DecodingKey::from_secret(env("BASELINE_JWT_SECRET").as_bytes()),
         validation,
         grid: env("BASELINE_GRID"),
@@ -454,12 +471,18 @@ async fn main() -> std::io::Result<()> {
     });
     let _keep = Arc::new(());
     HttpServer::new(move || {
+        let pool = match &shared {
+            Some(pool) => pool.clone(),
+            None => new_pool(size.div_ceil(workers).max(2)),
+        };
         App::new()
             .app_data(state.clone())
+            .app_data(web::Data::new(pool))
             .service(submit)
             .service(tasks)
             .route("/readyz", web::get().to(HttpResponse::Ok))
     })
+    .workers(workers)
     .bind(env("BASELINE_BIND"))?
     .run()
     .await
