@@ -20,7 +20,8 @@
 # stdlib-Python driver when oha is absent, so CI does not compile oha.
 #
 # Environment: PG_URL (postgres://postgres@127.0.0.1:5432), REDIS_URL (redis://127.0.0.1:6379/),
-# BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_PORT (18080), BENCH_GRIDS, BENCH_REPORTS.
+# BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_PORT (18080), BENCH_GRIDS, BENCH_REPORTS,
+# WARMUP_SECONDS (3 per path and program before the phases; 0 in smoke mode).
 # PERF=1 also samples the whole machine with `perf record -a` during each closed-loop phase and
 # writes, per phase, the CPU split by process and SafeGrid's hottest symbols to target/perf/.
 set -euo pipefail
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # The command as run, with the environment that changes what it measures.
 ENVSET=
-for v in SAFEGRID_BIN SAFEGRID_JOBS PERF MALLOC_ARENA_MAX BENCH_GRIDS BENCH_REPORTS BENCH_SECONDS BENCH_CONNECTIONS BASELINE; do
+for v in SAFEGRID_BIN SAFEGRID_JOBS WARMUP_SECONDS PERF MALLOC_ARENA_MAX BENCH_GRIDS BENCH_REPORTS BENCH_SECONDS BENCH_CONNECTIONS BASELINE; do
   [ -n "${!v:-}" ] && ENVSET+="$v=${!v} "
 done
 COMMAND=$(echo "${ENVSET}bash benches/load.sh $*" | sed "s/ *$//")
@@ -312,6 +313,41 @@ load() {
     python3 benches/loadgen.py -m "$method" -t "$token" ${body:+-b "$body"} -c "$CONNS" -s "$SECS" ${rate:+-q "$rate"} "$url" >"$OUT/$out.json"
   fi
 }
+# Steady state for the programs too: SafeGrid's start-up catch-up (auto-close and overdue
+# marking over the bulk data, the relay publishing their events) runs in its first seconds,
+# and each program's first seconds under load open its connections and prepare its
+# statements. The first submission phase used to pay for all of that (BENCHMARKS.md, 18:03
+# run: round 1 at 0.48 + 0.87 ms of CPU per submission, round 2 at 0.42 + 0.71). So: wait
+# until SafeGrid and PostgreSQL are idle, then warm each program up with a short closed-loop
+# run of each path that is not reported (WARMUP_SECONDS: 3, smoke 0; 0 skips it).
+settle() {
+  local i c0 p0 used
+  for i in $(seq 1 60); do
+    c0=$(cpu_of "$SERVER_PID"); p0=$(pg_cpu)
+    sleep 1
+    used=$(($(cpu_of "$SERVER_PID") - c0 + $(pg_cpu) - p0))
+    # Under 5 % of one core over that second.
+    if [ $((used * 100)) -lt $((TICK * 5)) ]; then
+      say "settled: SafeGrid and PostgreSQL idle after ${i}s"
+      return 0
+    fi
+  done
+  say "SafeGrid or PostgreSQL still busy after 60 s; measuring anyway"
+}
+settle
+WARMUP=${WARMUP_SECONDS:-$((3 * (1 - SMOKE)))}
+if [ "$WARMUP" != 0 ]; then
+  say "warm-up: ${WARMUP}s of each path per program (not reported)"
+  warm_args=(--no-tui --output-format json)
+  for base in "$BASE" ${BASELINE_PID:+"http://127.0.0.1:$BASELINE_PORT"}; do
+    SECS=$WARMUP load warmup POST "$base/api/v1/reports" "$RESIDENT" "$OUT/report.json" \
+      -m POST -H "Authorization: Bearer $RESIDENT" -H 'Content-Type: application/json' -D "$OUT/report.json" "${warm_args[@]}"
+    SECS=$WARMUP load warmup GET "$base/api/v1/worker/tasks?limit=100" "$WORKER" "" \
+      -m GET -H "Authorization: Bearer $WORKER" "${warm_args[@]}"
+  done
+  settle
+fi
+
 # SafeGrid and the yardstick alternate, two rounds (the order flips in the second): the same
 # body into the same grid, the same worker's 40 tasks. Only SafeGrid's first round also runs
 # open loop at half its rate (the latency targets).
