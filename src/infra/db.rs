@@ -80,57 +80,131 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
-/// One HTTP worker's own PostgreSQL connections, for the requests that worker serves (on
-/// SQLite and MySQL, the shared pool itself).
+/// One HTTP worker's own PostgreSQL connections, for the sessions of the requests that worker
+/// serves (on SQLite and MySQL, sessions run on the shared pool).
 ///
-/// Why: a socket is driven by the reactor of the runtime that opened it, whoever reads it.
-/// actix-web runs each worker on a single-threaded runtime of its own, so a connection of the
-/// shared pool opened by one worker (or by the background runtime) and used by another makes
-/// every reply cross threads: the opener's reactor wakes, then wakes the worker that waits
-/// (issue 21's profile: ~18 % of the server's CPU during submissions was the background
-/// runtime's threads parking and waking). This pool is built on the worker's thread (the app
-/// factory runs there) and connects lazily from the worker's own tasks, so every reply is
-/// read by the thread that waits for it.
+/// Why a pool per worker: a socket is driven by the reactor of the runtime that opened it,
+/// whoever reads it. actix-web runs each worker on a single-threaded runtime of its own, so a
+/// connection of the shared pool opened by one worker (or by the background runtime) and used
+/// by another makes every reply cross threads: the opener's reactor wakes, then wakes the
+/// worker that waits (issue 21's profile: ~18 % of the server's CPU during submissions was
+/// the background runtime's threads parking and waking). This pool is built on the worker's
+/// thread (the app factory runs there) and connects lazily from the worker's own tasks, so
+/// every reply is read by the thread that waits for it.
+///
+/// Why not sqlx's pool: it pings every connection it takes back (a Sync and its
+/// ReadyForQuery, a round trip per request). Here a connection goes back as it is; the ping
+/// guarded against a statement cut off mid-way (a request dropped while it waited), and a
+/// session marks its connection for that instead: one whose statement did not finish, or
+/// failed outside the database (I/O, protocol), is closed rather than reused. A statement's
+/// unread tail (its ReadyForQuery) is read by the next statement on the connection (sqlx
+/// waits until the connection is ready before it sends).
 ///
 /// It holds at most `ceil(size / workers)` connections (at least 2) beside the shared pool's
-/// `size`, opens none until a request needs one and closes them after 5 idle minutes.
+/// `size`, opens none until a request needs one and closes one idle for 5 minutes when it
+/// next comes up.
 #[derive(Clone)]
 pub struct WorkerPool {
-    db: DatabaseConnection,
+    shared: DatabaseConnection,
+    own: Option<deadpool::managed::Pool<PgManager>>,
 }
+
+/// How long a connection may sit unused in a worker's pool before it is closed.
+const WORKER_IDLE: Duration = Duration::from_secs(300);
 
 impl WorkerPool {
     /// Builds this thread's pool: call on the worker's own thread, inside its runtime.
     pub fn for_this_worker(shared: &DatabaseConnection, size: u32, workers: usize) -> WorkerPool {
         if shared.get_database_backend() != DbBackend::Postgres {
-            return WorkerPool { db: shared.clone() };
+            return WorkerPool {
+                shared: shared.clone(),
+                own: None,
+            };
         }
         let options = shared.get_postgres_connection_pool().connect_options();
-        let per_worker = size.div_ceil(workers.max(1) as u32).max(2);
-        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
-            .max_connections(per_worker)
-            .min_connections(0)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(5))
-            .idle_timeout(Duration::from_secs(300))
-            .connect_lazy_with((*options).clone());
+        let per_worker = size.div_ceil(workers.max(1) as u32).max(2) as usize;
+        let own = deadpool::managed::Pool::builder(PgManager {
+            options: (*options).clone(),
+        })
+        .max_size(per_worker)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .expect("a pool with a runtime and timeouts builds");
         WorkerPool {
-            db: sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+            shared: shared.clone(),
+            own: Some(own),
         }
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
+    /// A session on this worker's connections (the shared pool off PostgreSQL).
+    pub fn session(&self) -> Session<'_> {
+        Session {
+            pool: &self.shared,
+            source: match &self.own {
+                Some(own) => Source::Worker(own),
+                None => Source::Shared,
+            },
+            held: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// At most how many connections of its own this pool opens (none off PostgreSQL).
+    pub fn capacity(&self) -> usize {
+        self.own.as_ref().map_or(0, |own| own.status().max_size)
+    }
+}
+
+/// Opens and vets a worker pool's connections.
+pub struct PgManager {
+    options: sea_orm::sqlx::postgres::PgConnectOptions,
+}
+
+/// A worker pool's connection, with what the session saw of its last statement.
+pub struct WorkerConnection {
+    conn: sea_orm::sqlx::PgConnection,
+    /// A statement started and did not end with an answer from the database.
+    interrupted: bool,
+}
+
+impl deadpool::managed::Manager for PgManager {
+    type Type = WorkerConnection;
+    type Error = sea_orm::sqlx::Error;
+
+    async fn create(&self) -> Result<WorkerConnection, sea_orm::sqlx::Error> {
+        use sea_orm::sqlx::ConnectOptions;
+        Ok(WorkerConnection {
+            conn: self.options.connect().await?,
+            interrupted: false,
+        })
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut WorkerConnection,
+        metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<sea_orm::sqlx::Error> {
+        if conn.interrupted {
+            return Err(deadpool::managed::RecycleError::message(
+                "a statement on it was cut off",
+            ));
+        }
+        if metrics.last_used() > WORKER_IDLE {
+            return Err(deadpool::managed::RecycleError::message("idle too long"));
+        }
+        Ok(())
     }
 }
 
 /// One pooled PostgreSQL connection held across a stretch of statements that belong together
 /// (a submission's writes, a queue page's reads), released when the session is dropped.
 ///
-/// Why: sqlx tests every connection on its way back to the pool with a ping (a Sync message
+/// Why: sqlx tests every connection on its way back to its pool with a ping (a Sync message
 /// and its ReadyForQuery: a full round trip), so each statement run on the pool costs two
 /// round trips. A submission ran four statements and a queue page five; on one session each
-/// pays the ping once (issue 21: the yardstick checks out one connection per request).
+/// pays one checkout (issue 21: the yardstick checks out one connection per request), and a
+/// [`WorkerPool`]'s session no ping at all.
 ///
 /// The connection is taken at the first statement, so a session never used costs nothing.
 /// Rules: hold a session only where every statement in its scope is visible, and never take a
@@ -139,15 +213,32 @@ impl WorkerPool {
 /// [`Session::release`] first. MySQL and SQLite run each statement on the pool as before.
 pub struct Session<'a> {
     pool: &'a DatabaseConnection,
-    held: tokio::sync::Mutex<Option<PgPoolConnection>>,
+    source: Source<'a>,
+    held: tokio::sync::Mutex<Option<Held>>,
+}
+
+/// Where a session's connection comes from.
+enum Source<'a> {
+    /// The shared pool (`pool`).
+    Shared,
+    /// A worker's own.
+    Worker(&'a deadpool::managed::Pool<PgManager>),
+}
+
+enum Held {
+    Shared(PgPoolConnection),
+    Worker(deadpool::managed::Object<PgManager>),
 }
 
 type PgPoolConnection = sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>;
 
 impl<'a> Session<'a> {
+    /// A session on the shared pool (a request's handler uses its worker's:
+    /// [`WorkerPool::session`]).
     pub fn new(pool: &'a DatabaseConnection) -> Session<'a> {
         Session {
             pool,
+            source: Source::Shared,
             held: tokio::sync::Mutex::new(None),
         }
     }
@@ -157,7 +248,7 @@ impl<'a> Session<'a> {
         self.pool
     }
 
-    /// Returns the held connection to the pool now (the next statement takes one again).
+    /// Returns the held connection to its pool now (the next statement takes one again).
     pub async fn release(&self) {
         self.held.lock().await.take();
     }
@@ -174,11 +265,50 @@ impl<'a> Session<'a> {
     ) -> Result<T, DbErr> {
         let mut held = self.held.lock().await;
         if held.is_none() {
-            let pool = self.pool.get_postgres_connection_pool();
-            *held = Some(pool.acquire().await.map_err(acquire_error)?);
+            *held = Some(match self.source {
+                Source::Shared => {
+                    let pool = self.pool.get_postgres_connection_pool();
+                    Held::Shared(pool.acquire().await.map_err(acquire_error)?)
+                }
+                Source::Worker(own) => Held::Worker(own.get().await.map_err(worker_error)?),
+            });
         }
-        let conn = held.as_mut().expect("a connection was just taken");
-        run(conn).await
+        match held.as_mut().expect("a connection was just taken") {
+            // sqlx's pool pings it on the way back.
+            Held::Shared(conn) => run(conn).await,
+            Held::Worker(conn) => {
+                // Stays set if this future is dropped before the statement ends.
+                conn.interrupted = true;
+                let result = run(&mut conn.conn).await;
+                conn.interrupted = result.as_ref().is_err_and(|e| !answered(e));
+                result
+            }
+        }
+    }
+}
+
+/// Whether a failed statement got its answer from the database (a constraint, a syntax
+/// error: the connection is in step), as opposed to I/O or protocol trouble.
+fn answered(e: &DbErr) -> bool {
+    matches!(
+        e,
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(
+            sea_orm::sqlx::Error::Database(_)
+        )) | DbErr::Query(sea_orm::RuntimeErr::SqlxError(
+            sea_orm::sqlx::Error::Database(_)
+        ))
+    )
+}
+
+/// A worker pool's failed checkout, mapped as sea-orm maps sqlx's.
+fn worker_error(e: deadpool::managed::PoolError<sea_orm::sqlx::Error>) -> DbErr {
+    use deadpool::managed::PoolError;
+    use sea_orm::ConnAcquireErr;
+    match e {
+        PoolError::Backend(e) => acquire_error(e),
+        PoolError::Timeout(_) => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        PoolError::Closed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        other => DbErr::Conn(sea_orm::RuntimeErr::Internal(other.to_string())),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::auth::principal::Bearer;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::IdempotencyKey;
-use crate::infra::db::{Session, WorkerPool};
+use crate::infra::db::WorkerPool;
 use crate::paging::page_limit;
 use crate::state::AppState;
 
@@ -66,7 +66,7 @@ async fn submit(
 ) -> ApiResult<HttpResponse> {
     // The caller and the submission's statements on one connection, taken once the body is
     // read (`Bearer`, `infra::db::Session`).
-    let session = Session::new(pool.db());
+    let session = pool.session();
     let who = caller.principal(&state, &session).await?;
     let env = state.cases().on(&session);
     let done = submission::submit(&env, &who, body.into_inner(), key.0.as_deref()).await?;
@@ -187,7 +187,7 @@ async fn tasks(
 ) -> ApiResult<web::Json<TaskPage>> {
     // The caller and the page's reads (tasks, reporters, photos, units, expired wishes) on one
     // connection (`Bearer`, `infra::db::Session`).
-    let session = Session::new(pool.db());
+    let session = pool.session();
     let who = caller.principal(&state, &session).await?;
     let states = match &q.state {
         None => Vec::new(),

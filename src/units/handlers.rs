@@ -110,7 +110,7 @@ async fn unit_tasks(
 ) -> ApiResult<web::Json<UnitTaskPage>> {
     // The caller and the page's reads (assignments, reports, reporters, photos, units) on one
     // connection (`Bearer`, `infra::db::Session`).
-    let session = crate::infra::db::Session::new(pool.db());
+    let session = pool.session();
     let who = caller.principal(&state, &session).await?;
     let status = match q.status.as_deref() {
         None => None,

@@ -101,14 +101,15 @@ async fn a_worker_pool_has_connections_of_its_own_on_postgres_only() {
     let backend = shared.get_database_backend();
     let worker = WorkerPool::for_this_worker(&shared, 1, 1);
     if backend != DbBackend::Postgres {
-        // SQLite keeps its one connection and MySQL its pool: the worker's pool is the shared
-        // one, so a temporary table made through one is seen through the other.
+        // SQLite keeps its one connection and MySQL its pool: a worker's sessions run on the
+        // shared pool, so a temporary table made through one is seen through the other.
+        assert_eq!(worker.capacity(), 0);
         shared
             .execute_unprepared("CREATE TEMPORARY TABLE seen (id INT)")
             .await
             .unwrap();
         let rows = worker
-            .db()
+            .session()
             .query_all(sql(backend, "SELECT id FROM seen"))
             .await
             .unwrap();
@@ -123,21 +124,82 @@ async fn a_worker_pool_has_connections_of_its_own_on_postgres_only() {
         .unwrap();
     let answered = tokio::time::timeout(
         Duration::from_secs(2),
-        Session::new(worker.db()).query_one(sql(backend, "SELECT 2 AS two")),
+        worker.session().query_one(sql(backend, "SELECT 2 AS two")),
     )
     .await
     .expect("the worker's pool opened a connection of its own")
     .unwrap();
     assert!(answered.is_some());
     // The budget: the shared pool's size split across the workers, at least two each.
-    let cap = |size, workers| {
-        WorkerPool::for_this_worker(&shared, size, workers)
-            .db()
-            .get_postgres_connection_pool()
-            .options()
-            .get_max_connections()
-    };
+    let cap = |size, workers| WorkerPool::for_this_worker(&shared, size, workers).capacity();
     assert_eq!(cap(16, 2), 8);
     assert_eq!(cap(16, 3), 6);
     assert_eq!(cap(1, 4), 2);
+}
+
+async fn backend_pid(session: &Session<'_>) -> i32 {
+    let row = session
+        .query_one(sql(DbBackend::Postgres, "SELECT pg_backend_pid() AS pid"))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "pid").unwrap()
+}
+
+/// A worker pool takes its connections back without sqlx's ping; what the ping guarded
+/// against, a statement cut off mid-way, closes the connection instead of reusing it.
+#[tokio::test]
+async fn a_worker_pool_reuses_a_clean_connection_and_closes_a_cut_off_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = connect_pool(&fresh_database(dir.path()).await, 1)
+        .await
+        .unwrap();
+    if shared.get_database_backend() != DbBackend::Postgres {
+        return; // no worker pools off PostgreSQL (the test above)
+    }
+    let worker = WorkerPool::for_this_worker(&shared, 1, 1);
+
+    // Released clean, after a failed statement answered by the database too, the next session
+    // gets the same connection and it is in step.
+    let first = worker.session();
+    let pid = backend_pid(&first).await;
+    let clash = first
+        .execute(sql(DbBackend::Postgres, "SELECT 1 / 0"))
+        .await
+        .unwrap_err();
+    assert!(clash.to_string().contains("division by zero"), "{clash}");
+    // A row read with the statement's tail (CommandComplete, ReadyForQuery) still unread.
+    first
+        .query_one(sql(
+            DbBackend::Postgres,
+            "SELECT generate_series(1, 3) AS n",
+        ))
+        .await
+        .unwrap();
+    drop(first);
+    let second = worker.session();
+    assert_eq!(
+        backend_pid(&second).await,
+        pid,
+        "the clean connection was reused"
+    );
+
+    // Cut off mid-statement (the request went away while it waited): not reused.
+    let cut = tokio::time::timeout(
+        Duration::from_millis(100),
+        second.query_one(sql(DbBackend::Postgres, "SELECT pg_sleep(2) AS slept")),
+    )
+    .await;
+    assert!(cut.is_err(), "the statement was cut off");
+    drop(second);
+    let third = worker.session();
+    let fresh = backend_pid(&third).await;
+    assert_ne!(fresh, pid, "a cut-off connection came back into use");
+    // And the fresh one works like any other.
+    let row = third
+        .query_one(sql(DbBackend::Postgres, "SELECT 40 + 2 AS answer"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i32>("", "answer").unwrap(), 42);
 }
