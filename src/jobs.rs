@@ -69,7 +69,7 @@ async fn run_leased_jobs(state: &AppState) {
     }
     if lease(state, "dashboard_upkeep", holder, ttl).await {
         // Open reports passing their deadline change the overdue figures of their day.
-        match crate::dashboard::refresh_stale(&state.db, None, 2_000).await {
+        match crate::dashboard::upkeep(&state.db, 2_000, &state.upkeep_pace).await {
             Ok(n) if n > 0 => {
                 tracing::info!(rows = n, "dashboard rollups caught up with the clock")
             }

@@ -107,6 +107,7 @@ impl Application {
             },
             relay_nudge,
             relay_lease_held: Default::default(),
+            upkeep_pace: Default::default(),
             notify,
             settings: Arc::new(settings),
             redis,

@@ -36,6 +36,8 @@ pub struct AppState {
     pub relay_nudge: Arc<tokio::sync::Notify>,
     /// Whether this instance's relay holds the relay lease (then no one else needs telling).
     pub relay_lease_held: std::sync::atomic::AtomicBool,
+    /// The dashboard upkeep's pace per key (a hint for this process's upkeep only).
+    pub upkeep_pace: crate::dashboard::UpkeepPace,
     /// Builds, queues and sends subscribe messages (shares the token cache above).
     pub notify: Arc<crate::notify::subscribe::Sender>,
     /// Distinguishes this process in leases and logs.

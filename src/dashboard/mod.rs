@@ -9,4 +9,4 @@ pub mod rollup;
 pub mod service;
 
 pub use handlers::{csv_line, routes, CSV_HEADER};
-pub use rollup::{rebuild, refresh_all_stale, refresh_stale, report_changed};
+pub use rollup::{rebuild, refresh_all_stale, refresh_stale, report_changed, upkeep, UpkeepPace};

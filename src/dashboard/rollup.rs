@@ -119,7 +119,7 @@ pub fn month_key(day: NaiveDate) -> String {
 
 /// Where a report is counted: the area it fell in, its submission day and its category.
 /// None of the three ever changes after submission.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
     pub area_code: String,
     pub day: NaiveDate,
@@ -596,9 +596,70 @@ where
     }
 }
 
+/// The background upkeep's pace: a key whose recount took long waits [`UpkeepPace::FACTOR`]
+/// times as long before the upkeep recounts it again.
+///
+/// Why: a recount reads every report of its key, and a key under a stream of submissions is
+/// stale again at every pass. For a district's keys (tens of reports) that costs nothing, but
+/// a key with 100,000 reports in one day (the load benchmark's worst case, every submission
+/// into one grid and category) took ~0.3 s of PostgreSQL and as much of the server every
+/// 5 s, growing with the key. Only the upkeep is paced: a dashboard read refreshes the stale
+/// rows it shows first (`service.rs`), so figures stay exact whatever the pace. Kept in the
+/// upkeep's process only as a hint: when the lease moves, the new holder recounts sooner.
+#[derive(Default)]
+pub struct UpkeepPace {
+    not_before: std::sync::Mutex<std::collections::HashMap<Key, std::time::Instant>>,
+}
+
+impl UpkeepPace {
+    /// A recount may use at most 1 / FACTOR of the upkeep's time on its key.
+    pub const FACTOR: u32 = 30;
+    /// Recounts quicker than this are never paced.
+    pub const QUICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+    /// Whether the upkeep may recount `key` at `now`.
+    pub fn is_due(&self, key: &Key, now: std::time::Instant) -> bool {
+        let not_before = self.not_before.lock().expect("pace lock");
+        not_before.get(key).is_none_or(|t| *t <= now)
+    }
+
+    /// Records that recounting `key` took `took`, finishing at `now`.
+    pub fn recounted(&self, key: &Key, took: std::time::Duration, now: std::time::Instant) {
+        let mut not_before = self.not_before.lock().expect("pace lock");
+        // Entries already due are dropped: the map holds only keys waiting now.
+        not_before.retain(|_, t| *t > now);
+        if took >= Self::QUICK {
+            not_before.insert(key.clone(), now + took * Self::FACTOR);
+        } else {
+            not_before.remove(key);
+        }
+    }
+}
+
+/// The background upkeep: [`refresh_stale`] over every area, skipping the keys `pace` holds
+/// back; returns how many rows it refreshed.
+pub async fn upkeep<C>(db: &C, limit: u64, pace: &UpkeepPace) -> Result<usize, DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    refresh_stale_paced(db, None, limit, Some(pace)).await
+}
+
 /// Refreshes the rows whose overdue figures the clock has changed since they were computed
 /// (an open report passed its deadline), within `path` if given; returns how many.
 pub async fn refresh_stale<C>(db: &C, path: Option<&str>, limit: u64) -> Result<usize, DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    refresh_stale_paced(db, path, limit, None).await
+}
+
+async fn refresh_stale_paced<C>(
+    db: &C,
+    path: Option<&str>,
+    limit: u64,
+    pace: Option<&UpkeepPace>,
+) -> Result<usize, DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -619,15 +680,19 @@ where
         let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") else {
             continue;
         };
-        refresh_key(
-            db,
-            &Key {
-                area_code: row.try_get("", "area_code")?,
-                day,
-                category: row.try_get("", "category")?,
-            },
-        )
-        .await?;
+        let key = Key {
+            area_code: row.try_get("", "area_code")?,
+            day,
+            category: row.try_get("", "category")?,
+        };
+        let started = std::time::Instant::now();
+        if pace.is_some_and(|p| !p.is_due(&key, started)) {
+            continue;
+        }
+        refresh_key(db, &key).await?;
+        if let Some(pace) = pace {
+            pace.recounted(&key, started.elapsed(), std::time::Instant::now());
+        }
         n += 1;
     }
     Ok(n)
@@ -848,6 +913,45 @@ pub async fn snapshot(
 mod tests {
     use super::*;
     use sea_orm::{IdenStatic, Iterable};
+
+    fn key(area: &str) -> Key {
+        Key {
+            area_code: area.into(),
+            day: NaiveDate::from_ymd_opt(2026, 12, 5).unwrap(),
+            category: "fire".into(),
+        }
+    }
+
+    #[test]
+    fn the_upkeep_paces_a_slow_recount_by_its_cost_and_never_a_quick_one() {
+        use std::time::{Duration, Instant};
+        let pace = UpkeepPace::default();
+        let (hot, quiet) = (key("G1"), key("G2"));
+        let t0 = Instant::now();
+        assert!(pace.is_due(&hot, t0), "a key never recounted is due");
+
+        // 300 ms of recount: not again for 30 × 300 ms = 9 s.
+        pace.recounted(&hot, Duration::from_millis(300), t0);
+        assert!(!pace.is_due(&hot, t0 + Duration::from_secs(5)));
+        assert!(pace.is_due(&hot, t0 + Duration::from_secs(9)));
+        // Another key is not held back by it.
+        assert!(pace.is_due(&quiet, t0));
+
+        // A quick recount (a district's key) is never paced, and clears an earlier hold.
+        pace.recounted(&quiet, Duration::from_millis(20), t0);
+        assert!(pace.is_due(&quiet, t0));
+        pace.recounted(&hot, Duration::from_millis(20), t0 + Duration::from_secs(1));
+        assert!(pace.is_due(&hot, t0 + Duration::from_secs(1)));
+
+        // Holds that have run out are dropped as others are recorded: the map stays small.
+        pace.recounted(&hot, Duration::from_millis(200), t0);
+        pace.recounted(
+            &quiet,
+            Duration::from_millis(200),
+            t0 + Duration::from_secs(60),
+        );
+        assert_eq!(pace.not_before.lock().unwrap().len(), 1);
+    }
 
     #[test]
     fn the_entity_maps_every_rollup_column() {
