@@ -62,6 +62,9 @@ pub fn is_connection_error(e: &DbErr) -> bool {
         other => {
             let text = other.to_string().to_ascii_lowercase();
             [
+                // sqlx's display of every I/O failure, e.g. "… got 0 bytes at EOF" when the
+                // server went away between two statements.
+                "error communicating with database",
                 "connection refused",
                 "broken pipe",
                 "connection reset",
@@ -287,8 +290,10 @@ impl<'a> Session<'a> {
     }
 }
 
-/// Whether a failed statement got its answer from the database (a constraint, a syntax
-/// error: the connection is in step), as opposed to I/O or protocol trouble.
+/// Whether a failed statement got its answer from the database and the connection is still in
+/// step (a constraint, a syntax error), as opposed to I/O or protocol trouble or the server
+/// ending the connection ("terminating connection due to administrator command", sent as a
+/// database error when PostgreSQL shuts down: the next statement on it would fail at EOF).
 fn answered(e: &DbErr) -> bool {
     matches!(
         e,
@@ -297,7 +302,7 @@ fn answered(e: &DbErr) -> bool {
         )) | DbErr::Query(sea_orm::RuntimeErr::SqlxError(
             sea_orm::sqlx::Error::Database(_)
         ))
-    )
+    ) && !is_connection_error(e)
 }
 
 /// A worker pool's failed checkout, mapped as sea-orm maps sqlx's.
