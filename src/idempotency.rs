@@ -129,10 +129,13 @@ impl<'a> Request<'a> {
     /// The claim's INSERT alone, for a creation sent as one statement (PostgreSQL's submit):
     /// a live record makes that statement fail whole, and the caller then goes through
     /// [`Request::begin`], which sorts the key out.
-    pub fn claim_statement(&self, created_id: &str) -> Option<sea_orm::sea_query::InsertStatement> {
+    pub fn claim_row(&self, created_id: &str) -> Option<crate::infra::shaped::Row> {
         let key = self.key?;
-        Some(sea_orm::QueryTrait::into_query(idem::Entity::insert(
-            record(self.user_id, key, &self.hash, created_id),
+        Some(crate::infra::shaped::Row::insert(record(
+            self.user_id,
+            key,
+            &self.hash,
+            created_id,
         )))
     }
 

@@ -32,7 +32,12 @@ pub async fn record(db: &impl ConnectionTrait, e: Entry<'_>) -> Result<(), sea_o
 /// The INSERT of [`record`], for a caller that sends it as part of a larger statement.
 /// Without RETURNING or a follow-up SELECT: nobody needs the row back.
 pub fn insert_statement(e: Entry<'_>) -> sea_orm::sea_query::InsertStatement {
-    let row = te::ActiveModel {
+    sea_orm::QueryTrait::into_query(te::Entity::insert(row(e)))
+}
+
+/// The entry as a row to insert.
+pub fn row(e: Entry<'_>) -> te::ActiveModel {
+    te::ActiveModel {
         subject_kind: Set(e.subject_kind.into()),
         subject_id: Set(e.subject_id.into()),
         actor_id: Set(e.actor_id.map(Into::into)),
@@ -44,8 +49,7 @@ pub fn insert_statement(e: Entry<'_>) -> sea_orm::sea_query::InsertStatement {
         data: Set(e.data.map(|d| d.to_string())),
         at: Set(e.at),
         ..Default::default()
-    };
-    sea_orm::QueryTrait::into_query(te::Entity::insert(row))
+    }
 }
 
 /// A timeline row as shown to clients. `actor_id` is left out: the role says enough and an

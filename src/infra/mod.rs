@@ -6,5 +6,6 @@ pub mod db;
 pub mod lease;
 pub mod ratelimit;
 pub mod redis;
+pub mod shaped;
 pub mod wechat;
 pub mod wechat_token;

@@ -42,6 +42,11 @@ pub async fn enqueue(
 /// The INSERT of [`enqueue`], for a caller that sends it as part of a larger statement.
 /// Without RETURNING or a follow-up SELECT: the relay reads the row, not the writer.
 pub fn insert_statement(event: &NewEvent<'_>) -> sea_orm::sea_query::InsertStatement {
+    sea_orm::QueryTrait::into_query(entity::outbox::Entity::insert(row(event)))
+}
+
+/// The event as a row to insert.
+pub fn row(event: &NewEvent<'_>) -> entity::outbox::ActiveModel {
     let payload = StoredEvent {
         kind: event.kind,
         queue_code: event.queue_code.into(),
@@ -53,13 +58,12 @@ pub fn insert_statement(event: &NewEvent<'_>) -> sea_orm::sea_query::InsertState
         notify_user: event.notify_user.map(Into::into),
         units: event.units.to_vec(),
     };
-    let row = entity::outbox::ActiveModel {
+    entity::outbox::ActiveModel {
         topic: Set(event.queue_code.into()),
         kind: Set(event.kind.as_str().into()),
         payload: Set(serde_json::to_string(&payload).unwrap_or_default()),
         created_at: Set(event.at),
         published_at: Set(None),
         ..Default::default()
-    };
-    sea_orm::QueryTrait::into_query(entity::outbox::Entity::insert(row))
+    }
 }

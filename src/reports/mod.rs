@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod dto;
 mod handlers;
 pub mod jobs;
+pub mod nearby;
 pub mod origin;
 pub mod plan;
 pub mod queue;

@@ -2,14 +2,13 @@
 //! idempotency claim, timeline row and outbox row atomically — on PostgreSQL as one statement,
 //! elsewhere (or with photos) in one transaction — and answer with possible duplicates nearby.
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, Set};
 
 use super::calendar::TimeLimit;
 use super::categories::Urgency;
 use super::dispatch::{self, DispatchInput};
 use super::dto::*;
+use super::nearby::{duplicate_hints, Nearby, NearbyCase};
 use super::origin::{self, Origin, Standing};
 use super::status::ReportStatus;
 use super::views::{render_loaded, reporter_view, view_by_id, Loaded};
@@ -18,18 +17,16 @@ use crate::cases::env::Env;
 use crate::cases::number::CaseKind;
 use crate::content::{text_field, MAX_DESCRIPTION};
 use crate::error::{ApiError, ApiResult};
-use crate::grids::geo::{distance_m, CoordSystem, Coordinate};
+use crate::grids::geo::{CoordSystem, Coordinate};
 use crate::grids::router::Route;
 use crate::idempotency::{self, NextAction};
 use crate::infra::db::{Conn, Session};
+use crate::infra::shaped::{self, Row};
 use crate::notify::outbox;
 use crate::timeline::{self, Entry};
-use crate::util::{new_id, now_ms, rfc3339};
+use crate::util::{new_id, now_ms};
 
 use entity::reports;
-
-const DUPLICATE_RADIUS_M: f64 = 50.0;
-const DUPLICATE_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
 
 /// A submission's answer: the report, and whether it was created now (`false`: the same
 /// hotline order or device alarm was already a case, answered 200 instead of 201).
@@ -361,7 +358,7 @@ pub async fn write_new(
     let inserted = sea_orm::TryIntoModel::try_into_model(model.clone())
         .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
     // The rows a submission writes, built once for either road below.
-    let report_row = sea_orm::QueryTrait::into_query(reports::Entity::insert(model));
+    let report_row = Row::insert(model);
     let mut data =
         serde_json::json!({ "queue": route.queue.code, "source": draft.origin.source() });
     if let Some(unit) = told.first() {
@@ -377,7 +374,7 @@ pub async fn write_new(
     }
     let actor_id = (!matches!(draft.origin, Origin::Device { .. } | Origin::Open311 { .. }))
         .then_some(draft.reporter_id);
-    let timeline_row = timeline::insert_statement(Entry {
+    let timeline_row = Row::insert(timeline::row(Entry {
         subject_kind: "report",
         subject_id: &id,
         actor_id,
@@ -388,8 +385,8 @@ pub async fn write_new(
         note: on_site.as_ref().map(|s| s.note.clone()),
         data: Some(data),
         at: now,
-    });
-    let outbox_row = outbox::insert_statement(&outbox::NewEvent {
+    }));
+    let outbox_row = Row::insert(outbox::row(&outbox::NewEvent {
         kind: outbox::EventKind::ReportSubmitted,
         queue_code: &route.queue.code,
         queue_path: &route.queue.path,
@@ -399,15 +396,15 @@ pub async fn write_new(
         notify_user: None,
         units: &told,
         at: now,
-    });
+    }));
     // The pre-dispatch: its assignment row and the event that tells the unit.
-    let unit_rows: Vec<sea_orm::sea_query::InsertStatement> = pre_dispatch
+    let unit_rows: Vec<Row> = pre_dispatch
         .iter()
         .flat_map(|a| {
             let row: entity::report_units::ActiveModel = a.clone().into();
             [
-                sea_orm::QueryTrait::into_query(entity::report_units::Entity::insert(row)),
-                outbox::insert_statement(&outbox::NewEvent {
+                Row::insert(row),
+                Row::insert(outbox::row(&outbox::NewEvent {
                     kind: outbox::EventKind::ReportDispatched,
                     queue_code: &route.queue.code,
                     queue_path: &route.queue.path,
@@ -417,27 +414,44 @@ pub async fn write_new(
                     notify_user: None,
                     units: &told,
                     at: now,
-                }),
+                })),
             ]
         })
         .collect();
-    let duplicate_query = duplicates_query(&id, &draft.category, gcj.lat(), gcj.lng(), now);
+    let nearby_query = Nearby {
+        id: &id,
+        category: &draft.category,
+        lat: gcj.lat(),
+        lng: gcj.lng(),
+        now,
+    };
     let backend = env.db.get_database_backend();
 
     // PostgreSQL takes a resident's submission without photos as one statement (see
     // `submit_in_one_statement`); photos, staff origins and a key whose first claim failed
     // take the transaction below.
     let mut nearby = None;
+    let rows;
     if backend == sea_orm::DbBackend::Postgres
         && photo_ids.is_empty()
         && draft.origin == Origin::Resident
     {
-        let claim = door.claim_statement(&id);
-        let writes = claim
+        // Kept for the transaction only when it may be needed: a key whose claim fails.
+        let spare = door.has_key().then(|| {
+            (
+                report_row.clone(),
+                timeline_row.clone(),
+                outbox_row.clone(),
+                unit_rows.clone(),
+            )
+        });
+        let writes = door
+            .claim_row(&id)
             .into_iter()
-            .chain([report_row.clone(), timeline_row.clone(), outbox_row.clone()])
-            .chain(unit_rows.iter().cloned());
-        match submit_in_one_statement(db, writes, duplicate_query.clone()).await {
+            .chain([report_row, timeline_row, outbox_row])
+            .chain(unit_rows)
+            .collect();
+        match submit_in_one_statement(db, writes, &nearby_query).await {
             Ok(rows) => nearby = Some(rows),
             // Nothing was written (one statement); the transaction sorts out the key.
             Err(e) if door.has_key() => {
@@ -445,10 +459,14 @@ pub async fn write_new(
             }
             Err(e) => return Err(e.into()),
         }
+        rows = spare;
+    } else {
+        rows = Some((report_row, timeline_row, outbox_row, unit_rows));
     }
-    let nearby = match nearby {
-        Some(rows) => rows,
-        None => {
+    let nearby = match (nearby, rows) {
+        (Some(found), _) => found,
+        (None, None) => unreachable!("the rows are kept whenever the transaction may follow"),
+        (None, Some((report_row, timeline_row, outbox_row, unit_rows))) => {
             // The transaction takes a connection of its own: give the session's back first.
             db.release().await;
             let txn = match door.begin(env.db, &id).await? {
@@ -456,7 +474,7 @@ pub async fn write_new(
                 // A concurrent retry won the key: answer with its report.
                 NextAction::Replay(first) => return Ok(Written::Replay(first)),
             };
-            if let Err(e) = txn.execute(backend.build(&report_row)).await {
+            if let Err(e) = txn.execute(backend.build(&report_row.statement())).await {
                 // The same hotline order or alarm entered at the same moment: that case.
                 if draft.origin.external_ref().is_some()
                     && matches!(
@@ -472,13 +490,14 @@ pub async fn write_new(
                 return Err(e.into());
             }
             crate::uploads::attach(&txn, draft.reporter_id, &photo_ids, "report", &id).await?;
-            txn.execute(backend.build(&timeline_row)).await?;
-            txn.execute(backend.build(&outbox_row)).await?;
+            txn.execute(backend.build(&timeline_row.statement()))
+                .await?;
+            txn.execute(backend.build(&outbox_row.statement())).await?;
             for row in &unit_rows {
-                txn.execute(backend.build(row)).await?;
+                txn.execute(backend.build(&row.statement())).await?;
             }
             txn.commit().await?;
-            NearbyCase::find_by_statement(backend.build(&duplicate_query))
+            NearbyCase::find_by_statement(backend.build(&nearby_query.select()))
                 .all(db)
                 .await?
         }
@@ -498,82 +517,17 @@ pub async fn write_new(
 /// CTEs, and the duplicate-nearby SELECT as the statement's result. One round trip and one commit instead
 /// of seven; atomic like the transaction, since a statement commits or fails whole. The
 /// SELECT reads the snapshot taken before the inserts, so it never finds the new report.
+/// Its text is built once per shape (`infra::shaped`).
 async fn submit_in_one_statement(
     db: &impl ConnectionTrait,
-    writes: impl IntoIterator<Item = sea_orm::sea_query::InsertStatement>,
-    duplicates: sea_orm::sea_query::SelectStatement,
+    writes: Vec<Row>,
+    nearby: &Nearby<'_>,
 ) -> Result<Vec<NearbyCase>, sea_orm::DbErr> {
-    use sea_orm::sea_query::{Alias, CommonTableExpression, WithClause};
-    let mut with = WithClause::new();
-    for (i, write) in writes.into_iter().enumerate() {
-        with.cte(
-            CommonTableExpression::new()
-                .query(write)
-                .table_name(Alias::new(format!("w{i}")))
-                .to_owned(),
-        );
-    }
-    let statement = db.get_database_backend().build(&duplicates.with(with));
-    NearbyCase::find_by_statement(statement).all(db).await
-}
-
-/// What the duplicate hint needs of a nearby open report (six columns, not the whole row).
-#[derive(Debug, sea_orm::FromQueryResult)]
-pub struct NearbyCase {
-    pub id: String,
-    pub case_no: String,
-    pub status: ReportStatus,
-    pub lat: f64,
-    pub lng: f64,
-    pub submitted_at: i64,
-}
-
-/// Open reports of the same category within 50 m from the last 7 days, as a query: a
-/// bounding box first (≈ 1e-5 degrees per metre); [`duplicate_hints`] keeps the exact circle.
-fn duplicates_query(
-    id: &str,
-    category: &str,
-    lat: f64,
-    lng: f64,
-    now: i64,
-) -> sea_orm::sea_query::SelectStatement {
-    let dlat = DUPLICATE_RADIUS_M / 111_000.0;
-    let dlng = dlat / lat.to_radians().cos().max(0.01);
-    let open: Vec<ReportStatus> = ReportStatus::ALL
-        .into_iter()
-        .filter(|s| s.is_open())
-        .collect();
-    use reports::Column as C;
-    sea_orm::QueryTrait::into_query(
-        reports::Entity::find()
-            .select_only()
-            .columns([C::Id, C::CaseNo, C::Status, C::Lat, C::Lng, C::SubmittedAt])
-            .filter(reports::Column::Category.eq(category))
-            .filter(reports::Column::SubmittedAt.gte(now - DUPLICATE_WINDOW_MS))
-            .filter(reports::Column::Lat.between(lat - dlat, lat + dlat))
-            .filter(reports::Column::Lng.between(lng - dlng, lng + dlng))
-            .filter(reports::Column::Status.is_in(open))
-            .filter(reports::Column::Id.ne(id))
-            .limit(10),
-    )
-}
-
-/// The candidates of [`duplicates_query`] that are within the radius.
-fn duplicate_hints(lat: f64, lng: f64, rows: Vec<NearbyCase>) -> Vec<DuplicateHint> {
-    let Ok(here) = Coordinate::new(lat, lng, CoordSystem::Gcj02) else {
-        return Vec::new();
+    let query = shaped::Query {
+        shape: "reports::submit::nearby",
+        values: nearby.values(),
+        build: || nearby.select(),
     };
-    rows.into_iter()
-        .filter_map(|r| {
-            let there = Coordinate::new(r.lat, r.lng, CoordSystem::Gcj02).ok()?;
-            let d = distance_m(&here, &there);
-            (d <= DUPLICATE_RADIUS_M).then(|| DuplicateHint {
-                status: r.status,
-                id: r.id,
-                case_no: r.case_no,
-                distance_m: (d * 10.0).round() / 10.0,
-                submitted_at: rfc3339(r.submitted_at),
-            })
-        })
-        .collect()
+    let statement = shaped::inserts_then_query(db.get_database_backend(), writes, query);
+    NearbyCase::find_by_statement(statement).all(db).await
 }
