@@ -456,7 +456,7 @@ async fn mark_stale(
     };
     let backend = db.get_database_backend();
     let statement = match backend {
-        DatabaseBackend::Postgres => backend.build(&mark_stale_if_fresh(key, own)),
+        DatabaseBackend::Postgres => mark_statement_pg(key, own),
         DatabaseBackend::MySql => {
             if already_stale(db, key, &own.code).await? {
                 return Ok(());
@@ -467,6 +467,35 @@ async fn mark_stale(
     };
     db.execute(statement).await?;
     Ok(())
+}
+
+/// [`mark_stale_if_fresh`] as sent: every submission sends it, so its text is built once
+/// (`infra::shaped`).
+fn mark_statement_pg(key: &Key, own: AreaInfo) -> sea_orm::Statement {
+    let day = day_key(key.day);
+    let values: Vec<sea_orm::Value> = vec![
+        own.code.as_str().into(),
+        "g".into(),
+        day.as_str().into(),
+        key.category.as_str().into(),
+        own.parent_code.as_str().into(),
+        own.level.as_str().into(),
+        own.path.as_str().into(),
+        0i64.into(),
+        0i64.into(),
+        own.code.as_str().into(),
+        "g".into(),
+        day.as_str().into(),
+        key.category.as_str().into(),
+        0i64.into(),
+    ];
+    crate::infra::shaped::statement(
+        DatabaseBackend::Postgres,
+        "dashboard::mark_stale_if_fresh",
+        0,
+        values,
+        || mark_stale_if_fresh(key, own),
+    )
 }
 
 /// MySQL's way to PostgreSQL's no-lock mark (issue 21): InnoDB locks a row for any `INSERT …
@@ -920,6 +949,22 @@ mod tests {
             day: NaiveDate::from_ymd_opt(2026, 12, 5).unwrap(),
             category: "fire".into(),
         }
+    }
+
+    #[test]
+    fn the_mark_text_is_built_once_and_binds_each_report_s_own_values() {
+        let area = |code: &str| AreaInfo {
+            code: code.into(),
+            parent_code: "C01".into(),
+            level: "grid".into(),
+            path: format!("/D01/S01/C01/{code}/"),
+        };
+        mark_statement_pg(&key("G1"), area("G1"));
+        assert!(!crate::infra::shaped::last_was_cached());
+        let again = mark_statement_pg(&key("G2"), area("G2"));
+        assert!(crate::infra::shaped::last_was_cached());
+        let direct = DatabaseBackend::Postgres.build(&mark_stale_if_fresh(&key("G2"), area("G2")));
+        assert_eq!((again.sql, again.values), (direct.sql, direct.values));
     }
 
     #[test]

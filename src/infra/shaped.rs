@@ -16,7 +16,10 @@ use std::sync::Arc;
 use sea_orm::sea_query::{
     Alias, CommonTableExpression, InsertStatement, SelectStatement, WithClause,
 };
-use sea_orm::{ActiveModelTrait, ActiveValue, DbBackend, EntityTrait, Iterable, Statement, Value};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, DbBackend, EntityTrait, Iterable, Statement, StatementBuilder,
+    Value,
+};
 
 /// One row to insert: its values in column order, and which columns are set.
 pub struct Row {
@@ -117,21 +120,10 @@ pub fn inserts_then_query(
     let key: ShapeKey = (
         rows.iter().map(|r| (r.table, r.set_columns)).collect(),
         query.shape,
-        match backend {
-            DbBackend::Postgres => 0,
-            DbBackend::MySql => 1,
-            DbBackend::Sqlite => 2,
-        },
+        backend_key(backend),
     );
-    let cached = TEXTS.with(|t| t.borrow().get(&key).cloned());
-    LAST_CACHED.with(|c| *c.borrow_mut() = cached.is_some());
-    let mut values: Vec<Value> =
-        Vec::with_capacity(rows.iter().map(|r| r.values.len()).sum::<usize>() + query.values.len());
-    if let Some(sql) = cached {
-        for row in rows {
-            values.extend(row.values);
-        }
-        values.extend(query.values);
+    if let Some(sql) = lookup(&key) {
+        let values = rows.into_iter().flat_map(|r| r.values).chain(query.values);
         return Statement::from_sql_and_values(backend, sql.as_ref(), values);
     }
     let mut with = WithClause::new();
@@ -144,22 +136,61 @@ pub fn inserts_then_query(
         );
     }
     let built = backend.build(&(query.build)().with(with));
-    for row in rows {
-        values.extend(row.values);
+    let values: Vec<Value> = rows
+        .into_iter()
+        .flat_map(|r| r.values)
+        .chain(query.values)
+        .collect();
+    remember(key, &built, &values);
+    built
+}
+
+/// One statement of a fixed shape: `shape` names it, `variant` tells apart the texts it can
+/// take (a list of `n` parameters, say), and `values` are its parameters in bind order.
+pub fn statement<S: StatementBuilder>(
+    backend: DbBackend,
+    shape: &'static str,
+    variant: u64,
+    values: Vec<Value>,
+    build: impl FnOnce() -> S,
+) -> Statement {
+    let key: ShapeKey = (vec![("", variant)], shape, backend_key(backend));
+    if let Some(sql) = lookup(&key) {
+        return Statement::from_sql_and_values(backend, sql.as_ref(), values);
     }
-    values.extend(query.values);
+    let built = backend.build(&build());
+    remember(key, &built, &values);
+    built
+}
+
+fn backend_key(backend: DbBackend) -> u8 {
+    match backend {
+        DbBackend::Postgres => 0,
+        DbBackend::MySql => 1,
+        DbBackend::Sqlite => 2,
+    }
+}
+
+fn lookup(key: &ShapeKey) -> Option<Arc<str>> {
+    let cached = TEXTS.with(|t| t.borrow().get(key).cloned());
+    LAST_CACHED.with(|c| *c.borrow_mut() = cached.is_some());
+    cached
+}
+
+/// Keeps the text of `built` for its shape when `values` — what a cached use would bind —
+/// are exactly the values sea-query bound with it.
+fn remember(key: ShapeKey, built: &Statement, values: &[Value]) {
     match &built.values {
         Some(v) if v.0 == values => {
             TEXTS.with(|t| t.borrow_mut().insert(key, Arc::from(built.sql.as_str())));
         }
         other => tracing::warn!(
-            shape = query.shape,
+            shape = key.1,
             built = other.as_ref().map_or(0, |v| v.0.len()),
             collected = values.len(),
             "a shaped statement's collected values differ from sea-query's: not cached"
         ),
     }
-    built
 }
 
 #[cfg(test)]

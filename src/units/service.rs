@@ -359,6 +359,44 @@ pub async fn owner_for(
     category: &str,
     place_path: &str,
 ) -> Result<Option<OwnerMatch>, sea_orm::DbErr> {
+    let statement = owner_statement(db.get_database_backend(), category, place_path);
+    let Some(row) = db.query_one(statement).await? else {
+        return Ok(None);
+    };
+    let unit_code: String = row.try_get("", "unit_code")?;
+    let sign_hours: Option<i32> = row.try_get("", "sign_hours")?;
+    let limit_unit: String = row.try_get("", "limit_unit")?;
+    let limit_amount: i32 = row.try_get("", "limit_amount")?;
+    Ok(Some(OwnerMatch {
+        unit_code,
+        sign_hours: sign_hours.and_then(|h| u32::try_from(h).ok()),
+        limit: crate::reports::calendar::TimeLimit::parse(&limit_unit, limit_amount as u32),
+    }))
+}
+
+/// [`owner_query`] as sent: every submission asks, so its text is built once per depth of
+/// the place (`infra::shaped`).
+fn owner_statement(
+    backend: sea_orm::DbBackend,
+    category: &str,
+    place_path: &str,
+) -> sea_orm::Statement {
+    let paths = ancestor_paths(place_path);
+    let mut values: Vec<sea_orm::Value> = vec![category.into(), true.into()];
+    values.extend(paths.iter().map(|p| p.as_str().into()));
+    values.push(1u64.into());
+    crate::infra::shaped::statement(
+        backend,
+        "units::owner_for",
+        paths.len() as u64,
+        values,
+        || owner_query(category, &paths),
+    )
+}
+
+/// The ownership rule's query: the unit of the category's owning kind that serves the
+/// nearest of `paths` (a place's ancestors), active units only.
+fn owner_query(category: &str, paths: &[String]) -> sea_orm::sea_query::SelectStatement {
     use entity::categories as cat;
     use sea_orm::sea_query::{Alias, JoinType, Order, Query};
     let (ua, u, c) = (Alias::new("ua"), Alias::new("u"), Alias::new("c"));
@@ -396,7 +434,8 @@ pub async fn owner_for(
     .and_where(Expr::col((c.clone(), cat::Column::Code)).eq(category))
     .and_where(Expr::col((u.clone(), units::Column::Active)).eq(true))
     .and_where(
-        Expr::col((ua.clone(), unit_areas::Column::AreaPath)).is_in(ancestor_paths(place_path)),
+        Expr::col((ua.clone(), unit_areas::Column::AreaPath))
+            .is_in(paths.iter().map(String::as_str)),
     )
     .order_by_expr(
         sea_orm::sea_query::Func::char_length(Expr::col((
@@ -408,23 +447,36 @@ pub async fn owner_for(
     )
     .order_by((ua.clone(), unit_areas::Column::UnitCode), Order::Asc)
     .limit(1);
-    let Some(row) = db.query_one(db.get_database_backend().build(&q)).await? else {
-        return Ok(None);
-    };
-    let unit_code: String = row.try_get("", "unit_code")?;
-    let sign_hours: Option<i32> = row.try_get("", "sign_hours")?;
-    let limit_unit: String = row.try_get("", "limit_unit")?;
-    let limit_amount: i32 = row.try_get("", "limit_amount")?;
-    Ok(Some(OwnerMatch {
-        unit_code,
-        sign_hours: sign_hours.and_then(|h| u32::try_from(h).ok()),
-        limit: crate::reports::calendar::TimeLimit::parse(&limit_unit, limit_amount as u32),
-    }))
+    q
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_owner_query_text_is_built_once_per_depth() {
+        use sea_orm::DatabaseBackend::Postgres;
+        let direct = |category, path| {
+            let built = Postgres.build(&owner_query(category, &ancestor_paths(path)));
+            (built.sql, built.values)
+        };
+        let first = owner_statement(Postgres, "gas_leak", "/D01/S01/C01/G01/");
+        assert!(!crate::infra::shaped::last_was_cached());
+        let again = owner_statement(Postgres, "fire", "/D01/S02/C03/G07/");
+        assert!(crate::infra::shaped::last_was_cached());
+        assert_eq!(
+            (again.sql, again.values),
+            direct("fire", "/D01/S02/C03/G07/")
+        );
+        let shallower = owner_statement(Postgres, "fire", "/D01/S02/");
+        assert!(!crate::infra::shaped::last_was_cached());
+        assert_eq!(
+            (shallower.sql, shallower.values),
+            direct("fire", "/D01/S02/")
+        );
+        drop(first);
+    }
 
     #[test]
     fn a_unit_serves_its_areas_and_everything_inside_them() {
