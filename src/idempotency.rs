@@ -79,17 +79,18 @@ impl<'a> Request<'a> {
         Request {
             user_id,
             key,
-            hash: sha256_hex(body),
+            // Only a key is ever compared with a body: no key, nothing to hash.
+            hash: key.map(|_| sha256_hex(body)).unwrap_or_default(),
         }
     }
 
     /// [`Request::new`] for a JSON input.
     pub fn for_json(user_id: &'a str, key: Option<&'a str>, input: &impl serde::Serialize) -> Self {
-        Self::new(
-            user_id,
-            key,
-            serde_json::to_string(input).unwrap_or_default().as_bytes(),
-        )
+        let body = match key {
+            Some(_) => serde_json::to_vec(input).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Self::new(user_id, key, &body)
     }
 
     /// The id an earlier request with this key created, if any (422 when the key came with
