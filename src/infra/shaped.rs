@@ -126,6 +126,18 @@ pub fn inserts_then_query(
         let values = rows.into_iter().flat_map(|r| r.values).chain(query.values);
         return Statement::from_sql_and_values(backend, sql.as_ref(), values);
     }
+    let built = backend.build(&(query.build)().with(ctes(&rows)));
+    let values: Vec<Value> = rows
+        .into_iter()
+        .flat_map(|r| r.values)
+        .chain(query.values)
+        .collect();
+    remember(key, &built, &values);
+    built
+}
+
+/// `rows` as the CTEs `w0, w1, …` of a WITH clause.
+pub fn ctes(rows: &[Row]) -> WithClause {
     let mut with = WithClause::new();
     for (i, row) in rows.iter().enumerate() {
         with.cte(
@@ -135,14 +147,7 @@ pub fn inserts_then_query(
                 .to_owned(),
         );
     }
-    let built = backend.build(&(query.build)().with(with));
-    let values: Vec<Value> = rows
-        .into_iter()
-        .flat_map(|r| r.values)
-        .chain(query.values)
-        .collect();
-    remember(key, &built, &values);
-    built
+    with
 }
 
 /// One statement of a fixed shape: `shape` names it, `variant` tells apart the texts it can
@@ -228,16 +233,7 @@ mod tests {
     }
 
     fn in_full(rows: &[Row], n: i64) -> Statement {
-        let mut with = WithClause::new();
-        for (i, row) in rows.iter().enumerate() {
-            with.cte(
-                CommonTableExpression::new()
-                    .query(row.statement())
-                    .table_name(Alias::new(format!("w{i}")))
-                    .to_owned(),
-            );
-        }
-        DbBackend::Postgres.build(&(query(n).build)().with(with))
+        DbBackend::Postgres.build(&(query(n).build)().with(ctes(rows)))
     }
 
     #[test]

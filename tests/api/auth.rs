@@ -235,23 +235,12 @@ async fn password_attempts_are_rate_limited_per_username() {
     let app = spawn_app().await;
     // The limit is 10 in any 5 minutes: the 11th attempt is refused even when the run
     // straddles a clock boundary (the window slides).
+    let body = json!({ "username": "target", "password": "guess-guess" });
+    let guess = || app.post_json("/api/v1/auth/password-login", None, &body);
     for attempt in 1..=10 {
-        let res = app
-            .post_json(
-                "/api/v1/auth/password-login",
-                None,
-                &json!({ "username": "target", "password": "guess-guess" }),
-            )
-            .await;
-        assert_eq!(res.status(), 401, "attempt {attempt}");
+        assert_eq!(guess().await.status(), 401, "attempt {attempt}");
     }
-    let res = app
-        .post_json(
-            "/api/v1/auth/password-login",
-            None,
-            &json!({ "username": "target", "password": "guess-guess" }),
-        )
-        .await;
+    let res = guess().await;
     let retry_after: u64 = res.headers()["retry-after"]
         .to_str()
         .unwrap()
