@@ -312,7 +312,7 @@ where
     let mut last = None;
     // A deadlock between two refreshes sharing ancestor rows is retried.
     for _ in 0..4 {
-        match refresh_key_once(db, key).await {
+        match refresh_key_once(db, key, std::future::ready(())).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
         }
@@ -320,7 +320,24 @@ where
     Err(last.unwrap_or_else(|| DbErr::Custom("refresh failed".into())))
 }
 
-async fn refresh_key_once<C>(db: &C, key: &Key) -> Result<(), DbErr>
+/// [`refresh_key`] once, with `between` run after the count and before the row is locked
+/// and written: where a change that lands mid-count falls (its test drives one there).
+pub async fn refresh_key_then<C>(
+    db: &C,
+    key: &Key,
+    between: impl std::future::Future<Output = ()>,
+) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    refresh_key_once(db, key, between).await
+}
+
+async fn refresh_key_once<C>(
+    db: &C,
+    key: &Key,
+    between: impl std::future::Future<Output = ()>,
+) -> Result<(), DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -339,6 +356,13 @@ where
         .value(a("next_deadline"), REFRESHING)
         .and_where(key_filter(&own.code, "g", &day, &key.category));
     db.execute(backend.build(&refreshing)).await?;
+    // Counted before the row is locked: a mark arriving meanwhile writes its 0 at once instead
+    // of waiting out the count (a hot key's count takes hundreds of milliseconds, and every
+    // submission into the key queued behind the lock). The count's snapshot is taken after
+    // the -1 committed, which is all the marks' protocol needs.
+    let now = crate::util::now_ms();
+    let (new, next_deadline) = count_raw(db, key, now).await?;
+    between.await;
     let txn = match backend {
         DatabaseBackend::Sqlite => db.begin().await?,
         _ => {
@@ -356,9 +380,12 @@ where
         .query_one(backend.build(&sel))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("rollup row".into()))?;
+    // Two refreshes of one key serialize here. Each moves the ancestors by its count minus
+    // what the row held when it got the lock, so they stay the row's sums whichever count
+    // is newer. Of two that overlapped, the later writer finds the first one's value where
+    // its -1 was and leaves the row stale: an older count written last is corrected by the
+    // next refresh.
     let old = counts_from_values(&read_values(&row)?);
-    let now = crate::util::now_ms();
-    let (new, next_deadline) = count_raw(&txn, key, now).await?;
 
     let mut upd = Query::update();
     upd.table(a(TABLE));
@@ -413,8 +440,9 @@ where
 /// area (`refresh_stale`), and the upkeep job refreshes the rest, so the figures stay exact
 /// when read while the request path stays short: recomputing here made every submission wait
 /// for the row locks of the district's rollup rows (120 submissions/s instead of ~800 in the
-/// load benchmark). If a refresh holds the row when the mark arrives, the mark waits for it
-/// and lands after it, so a change is never lost between a count and its write. A failure is
+/// load benchmark). A mark that arrives while a refresh counts writes its 0 at once, and the
+/// refresh then leaves the row stale (`refresh_key_once`); only the refresh's short final
+/// write holds the row. So a change is never lost between a count and its write. A failure is
 /// logged, never returned: the change itself is saved, and `safegrid dashboard rebuild`
 /// repairs the rollups.
 pub async fn report_changed<C>(

@@ -599,6 +599,100 @@ async fn concurrent_changes_on_two_instances_keep_the_rollups_exact() {
 }
 
 #[tokio::test]
+async fn a_change_landing_while_a_refresh_counts_neither_waits_nor_is_lost() {
+    let w = world().await;
+    let app = &w.app;
+    let db = &app.state.db;
+    let first = submit(app, &w.resident, "sanitation", 31.205, 121.405).await;
+    safegrid::dashboard::refresh_all_stale(db).await.unwrap();
+    let report = entity::reports::Entity::find_by_id(first)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let key = rollup::Key::of(&report);
+    // A second report into the same key arrives after the count and before the refresh
+    // writes: its mark must not wait for the refresh (it would never finish here), and
+    // the refresh must leave the row stale so the next one counts it.
+    let mid_count = async {
+        let submitted = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            submit(app, &w.resident, "sanitation", 31.2051, 121.4051),
+        )
+        .await;
+        assert!(submitted.is_ok(), "the submission waited for the refresh");
+    };
+    rollup::refresh_key_then(db, &key, mid_count).await.unwrap();
+    safegrid::dashboard::refresh_all_stale(db).await.unwrap();
+    let kept = rollup::snapshot(db).await.unwrap();
+    safegrid::dashboard::rebuild(db).await.unwrap();
+    assert_eq!(kept, rollup::snapshot(db).await.unwrap());
+    let d = dashboard(app, &w.community, "area=G01").await;
+    assert_eq!(d["totals"]["submitted"], 2, "{d}");
+}
+
+#[tokio::test]
+async fn refreshes_racing_changes_and_each_other_keep_the_rollups_exact() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let w = world().await;
+    let second = spawn_second_instance(&w.app).await;
+    let app = &w.app;
+    let done = AtomicBool::new(false);
+    // Two refreshers, one per instance, count the hot key (G01, today, sanitation) over and
+    // over while both instances submit into it and move its reports: marks land while a
+    // count runs, and counts overlap each other.
+    let refresher = |db: &sea_orm::DatabaseConnection| {
+        let done = &done;
+        let db = db.clone();
+        async move {
+            let mut rounds = 0;
+            while !done.load(Ordering::Relaxed) {
+                safegrid::dashboard::refresh_all_stale(&db).await.unwrap();
+                rounds += 1;
+                tokio::task::yield_now().await;
+            }
+            rounds
+        }
+    };
+    let changes = async {
+        let mut ids = Vec::new();
+        for i in 0..10 {
+            let target = if i % 2 == 0 { app } else { &second };
+            ids.push(submit(target, &w.resident, "sanitation", 31.205, 121.405).await);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let target = if i % 2 == 0 { &second } else { app };
+            act(target, &w.worker, id, json!({ "action": "accept" })).await;
+            if i % 3 != 0 {
+                act(
+                    target,
+                    &w.worker,
+                    id,
+                    json!({ "action": "resolve", "note": "并发刷新" }),
+                )
+                .await;
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+    };
+    let (a, b, ()) = tokio::join!(
+        refresher(&app.state.db),
+        refresher(&second.state.db),
+        changes
+    );
+    assert!(a > 0 && b > 0);
+    let db = &app.state.db;
+    safegrid::dashboard::refresh_all_stale(db).await.unwrap();
+    let kept = rollup::snapshot(db).await.unwrap();
+    safegrid::dashboard::rebuild(db).await.unwrap();
+    assert_eq!(kept, rollup::snapshot(db).await.unwrap());
+    let d = dashboard(app, &w.district, "area=D01").await;
+    assert_eq!(d["totals"]["submitted"], 10, "{d}");
+    assert_eq!(d["totals"]["accepted"], 10, "{d}");
+    assert_eq!(d["totals"]["handled"], 6, "{d}");
+}
+
+#[tokio::test]
 async fn admins_see_their_area_and_below_and_nothing_else() {
     let w = world().await;
     let app = &w.app;
