@@ -33,6 +33,8 @@ for v in SAFEGRID_BIN SAFEGRID_JOBS WARMUP_SECONDS PERF MALLOC_ARENA_MAX BENCH_G
   [ -n "${!v:-}" ] && ENVSET+="$v=${!v} "
 done
 COMMAND=$(echo "${ENVSET}bash benches/load.sh $*" | sed "s/ *$//")
+# The load average before anything here starts (the report also prints the one at the end).
+export LOAD_AT_START=$(cut -d" " -f1-3 /proc/loadavg 2>/dev/null || echo "? ? ?")
 
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1

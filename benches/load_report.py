@@ -204,12 +204,16 @@ if a.append:
                 break
     except OSError:
         pass
-    load = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else ["?"] * 3
+    # Read at the end, the load average includes the run itself (64 connections and
+    # PostgreSQL for minutes); load.sh passes the reading from before it started anything.
+    load_end = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else ["?"] * 3
+    load_start = os.environ.get("LOAD_AT_START", "").split()[:3] or ["?"] * 3
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = (
         f"\n### Load run of {now}\n\n"
         f"Machine: {platform.node()}, {os.cpu_count()} cores ({cpu}), Linux {platform.release()}; "
-        f"load average before the run {' '.join(load)} (shared with other jobs).  \n"
+        f"load average (1, 5, 15 min) when the script started {' '.join(load_start)}, at its end "
+        f"{' '.join(load_end)} (the run's own load included).  \n"
         f"Command: `{a.command}` ({a.seconds:g} s per phase).\n\n"
     )
     notes = "\n".join(f"- warning: {p}" for p in problems)
