@@ -312,7 +312,7 @@ where
     let mut last = None;
     // A deadlock between two refreshes sharing ancestor rows is retried.
     for _ in 0..4 {
-        match refresh_key_once(db, key, std::future::ready(())).await {
+        match refresh_key_then(db, key, std::future::ready(())).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
         }
@@ -323,17 +323,6 @@ where
 /// [`refresh_key`] once, with `between` run after the count and before the row is locked
 /// and written: where a change that lands mid-count falls (its test drives one there).
 pub async fn refresh_key_then<C>(
-    db: &C,
-    key: &Key,
-    between: impl std::future::Future<Output = ()>,
-) -> Result<(), DbErr>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    refresh_key_once(db, key, between).await
-}
-
-async fn refresh_key_once<C>(
     db: &C,
     key: &Key,
     between: impl std::future::Future<Output = ()>,
@@ -441,7 +430,7 @@ where
 /// when read while the request path stays short: recomputing here made every submission wait
 /// for the row locks of the district's rollup rows (120 submissions/s instead of ~800 in the
 /// load benchmark). A mark that arrives while a refresh counts writes its 0 at once, and the
-/// refresh then leaves the row stale (`refresh_key_once`); only the refresh's short final
+/// refresh then leaves the row stale (`refresh_key_then`); only the refresh's short final
 /// write holds the row. So a change is never lost between a count and its write. A failure is
 /// logged, never returned: the change itself is saved, and `safegrid dashboard rebuild`
 /// repairs the rollups.
@@ -553,7 +542,7 @@ async fn already_stale(db: &impl ConnectionTrait, key: &Key, code: &str) -> Resu
 /// a missing row without locking an existing one (an `ON CONFLICT DO UPDATE … WHERE` would
 /// lock it even when it changes nothing); the `UPDATE` that follows, only where the row is not
 /// already 0, skips a stale row without a lock or a write. Skipping is safe because a refresh first commits
-/// `next_deadline = -1` and only then counts (see `refresh_key_once`): a mark that saw 0
+/// `next_deadline = -1` and only then counts (see `refresh_key_then`): a mark that saw 0
 /// came before that commit, so its report, committed before the mark, is counted.
 fn mark_stale_if_fresh(key: &Key, own: AreaInfo) -> sea_orm::sea_query::WithQuery {
     use sea_orm::sea_query::{CommonTableExpression, WithClause};

@@ -589,13 +589,18 @@ async fn concurrent_changes_on_two_instances_keep_the_rollups_exact() {
     }
     futures_util::future::join_all(tasks).await;
     let db = &app.state.db;
-    // What a reader sees: the stale rows marked by the changes, caught up.
+    assert_caught_up_rollups_equal_a_rebuild(db).await;
+    let d = dashboard(app, &w.district, "area=D01").await;
+    assert_eq!(d["totals"]["handled"], 6);
+}
+
+/// What a reader sees (the stale rows marked by the changes, caught up) is what a rebuild
+/// from the raw reports writes.
+async fn assert_caught_up_rollups_equal_a_rebuild(db: &sea_orm::DatabaseConnection) {
     safegrid::dashboard::refresh_all_stale(db).await.unwrap();
     let kept = rollup::snapshot(db).await.unwrap();
     safegrid::dashboard::rebuild(db).await.unwrap();
     assert_eq!(kept, rollup::snapshot(db).await.unwrap());
-    let d = dashboard(app, &w.district, "area=D01").await;
-    assert_eq!(d["totals"]["handled"], 6);
 }
 
 #[tokio::test]
@@ -623,10 +628,7 @@ async fn a_change_landing_while_a_refresh_counts_neither_waits_nor_is_lost() {
         assert!(submitted.is_ok(), "the submission waited for the refresh");
     };
     rollup::refresh_key_then(db, &key, mid_count).await.unwrap();
-    safegrid::dashboard::refresh_all_stale(db).await.unwrap();
-    let kept = rollup::snapshot(db).await.unwrap();
-    safegrid::dashboard::rebuild(db).await.unwrap();
-    assert_eq!(kept, rollup::snapshot(db).await.unwrap());
+    assert_caught_up_rollups_equal_a_rebuild(db).await;
     let d = dashboard(app, &w.community, "area=G01").await;
     assert_eq!(d["totals"]["submitted"], 2, "{d}");
 }
@@ -682,10 +684,7 @@ async fn refreshes_racing_changes_and_each_other_keep_the_rollups_exact() {
     );
     assert!(a > 0 && b > 0);
     let db = &app.state.db;
-    safegrid::dashboard::refresh_all_stale(db).await.unwrap();
-    let kept = rollup::snapshot(db).await.unwrap();
-    safegrid::dashboard::rebuild(db).await.unwrap();
-    assert_eq!(kept, rollup::snapshot(db).await.unwrap());
+    assert_caught_up_rollups_equal_a_rebuild(db).await;
     let d = dashboard(app, &w.district, "area=D01").await;
     assert_eq!(d["totals"]["submitted"], 10, "{d}");
     assert_eq!(d["totals"]["accepted"], 10, "{d}");
