@@ -22,6 +22,7 @@ use sea_orm::{
 };
 
 /// One row to insert: its values in column order, and which columns are set.
+#[derive(Clone)]
 pub struct Row {
     table: &'static str,
     set_columns: u64,
@@ -62,17 +63,6 @@ impl Row {
     }
 }
 
-impl Clone for Row {
-    fn clone(&self) -> Row {
-        Row {
-            table: self.table,
-            set_columns: self.set_columns,
-            values: self.values.clone(),
-            rebuild: self.rebuild,
-        }
-    }
-}
-
 fn rebuild<A>(values: &[Value], set_columns: u64) -> InsertStatement
 where
     A: ActiveModelTrait + Default,
@@ -88,8 +78,9 @@ where
     sea_orm::QueryTrait::into_query(A::Entity::insert(model))
 }
 
-/// Whether the last [`inserts_then_query`] on this thread found its text cached (tests read
+/// Whether the last shaped statement built on this thread found its text cached (tests read
 /// it to prove the cache is hit, since a miss is still correct, only slower).
+#[cfg(test)]
 pub fn last_was_cached() -> bool {
     LAST_CACHED.with(|c| *c.borrow())
 }
@@ -98,6 +89,10 @@ type ShapeKey = (Vec<(&'static str, u64)>, &'static str, u8);
 
 thread_local! {
     static TEXTS: RefCell<HashMap<ShapeKey, Arc<str>>> = RefCell::new(HashMap::new());
+}
+
+#[cfg(test)]
+thread_local! {
     static LAST_CACHED: RefCell<bool> = const { RefCell::new(false) };
 }
 
@@ -178,6 +173,7 @@ fn backend_key(backend: DbBackend) -> u8 {
 
 fn lookup(key: &ShapeKey) -> Option<Arc<str>> {
     let cached = TEXTS.with(|t| t.borrow().get(key).cloned());
+    #[cfg(test)]
     LAST_CACHED.with(|c| *c.borrow_mut() = cached.is_some());
     cached
 }
