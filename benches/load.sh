@@ -127,7 +127,9 @@ export SAFEGRID_REDIS_URL="$REDIS_URL"
 export SAFEGRID_REDIS_PREFIX="bench:$$:"
 export SAFEGRID_JWT_SECRET=bench-secret-0123456789abcdef0123456789
 export SAFEGRID_BIND=127.0.0.1:$PORT
-export SAFEGRID_LOG=warn
+# Warnings, and the upkeep's slow recounts (with their times, to set beside the phases'):
+# the server's log is kept as target/load-server.log.
+export SAFEGRID_LOG=${SAFEGRID_LOG:-warn,safegrid::dashboard::rollup=debug}
 export SAFEGRID_UPLOAD_DIR=$OUT/uploads
 
 say "bench data: $GRIDS grids, $REPORTS reports"
@@ -416,4 +418,5 @@ if [ $SMOKE = 1 ]; then
 else
   python3 benches/load_report.py "${REPORT_ARGS[@]}" --append BENCHMARKS.md
 fi
+mkdir -p target && cp "$OUT/server.log" target/load-server.log
 rm -rf "$OUT"

@@ -21,6 +21,14 @@ pub fn bucket(ms: i64) -> usize {
         .unwrap_or(BUCKETS - 1)
 }
 
+/// The bucket boundaries as whole milliseconds: `ms` (an integer) falls in bucket `i` exactly
+/// when `thresholds_ms()[i - 1] <= ms < thresholds_ms()[i]` (bucket 0 below the first, the
+/// last bucket from the last one up). For SQL, which compares integers: `ms < upper_ms(i)`
+/// holds for an integer exactly when `ms < ceil(upper_ms(i))`.
+pub fn thresholds_ms() -> [i64; BUCKETS - 1] {
+    std::array::from_fn(|i| upper_ms(i).ceil() as i64)
+}
+
 /// A duration histogram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Histogram(pub [i64; BUCKETS]);
@@ -34,6 +42,11 @@ impl Default for Histogram {
 impl Histogram {
     pub fn add(&mut self, ms: i64) {
         self.0[bucket(ms)] += 1;
+    }
+
+    /// Adds `n` durations known to fall in bucket `i`.
+    pub fn add_to_bucket(&mut self, i: usize, n: i64) {
+        self.0[i.min(BUCKETS - 1)] += n;
     }
 
     pub fn count(&self) -> i64 {
@@ -81,6 +94,17 @@ mod tests {
         assert_eq!(bucket(85_000), 2);
         assert_eq!(bucket(-5), 0);
         assert_eq!(bucket(i64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn whole_millisecond_thresholds_split_the_buckets_exactly_where_bucket_does() {
+        let t = thresholds_ms();
+        assert_eq!(t[0], 60_000);
+        for (i, &edge) in t.iter().enumerate() {
+            assert_eq!(bucket(edge - 1), i, "just below threshold {i} ({edge} ms)");
+            assert_eq!(bucket(edge), i + 1, "at threshold {i} ({edge} ms)");
+        }
+        assert!(t.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

@@ -50,7 +50,7 @@ use std::collections::{BTreeSet, HashSet};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::histogram::Histogram;
+use super::histogram::{bucket, Histogram};
 use crate::reports::status::{AssignmentStatus, ReportStatus};
 use entity::enums::Source;
 
@@ -79,6 +79,64 @@ impl From<&entity::reports::Model> for Fact {
             rework_count: r.rework_count,
             rating: r.rating,
         }
+    }
+}
+
+/// A group of reports of one status and the same duration buckets, tallied as of `now`: what
+/// the counters need to know of them. One report is a tally of one ([`Tally::of`], the rules'
+/// reference); `dashboard::count` has the database tally a key's reports per group (the same
+/// rules in SQL, held to `Tally::of` by a test) instead of sending every row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tally {
+    pub status: ReportStatus,
+    /// The histogram bucket of accepted_at − submitted_at, if they were ever accepted.
+    pub to_accept: Option<usize>,
+    /// Closed only: the bucket of closed_at − submitted_at (closed_at missing counts as 0).
+    pub to_close: Option<usize>,
+    pub reports: i64,
+    /// Of them: closed after their deadline (read for closed reports only).
+    pub closed_late: i64,
+    /// Of them: with a deadline earlier than their clock — `now`, or the moment they were
+    /// suspended while suspended (a suspended report's clock stands still).
+    pub past_deadline: i64,
+    /// Of them: went through rework at least once.
+    pub reworked: i64,
+    pub rated: i64,
+    /// Of them: rated 4–5.
+    pub satisfied: i64,
+    /// The earliest deadline among those not past it.
+    pub first_deadline: Option<i64>,
+}
+
+impl Tally {
+    pub fn of(f: &Fact, now: i64) -> Tally {
+        let closed = f.status == ReportStatus::Closed;
+        let closed_at = f.closed_at.unwrap_or(f.submitted_at);
+        let clock = if f.status == ReportStatus::Suspended {
+            f.suspended_at.unwrap_or(now)
+        } else {
+            now
+        };
+        let past = f.deadline.is_some_and(|d| d < clock);
+        Tally {
+            status: f.status,
+            to_accept: f.accepted_at.map(|at| bucket(at - f.submitted_at)),
+            to_close: closed.then(|| bucket(closed_at - f.submitted_at)),
+            reports: 1,
+            closed_late: i64::from(f.deadline.is_some_and(|d| closed_at > d)),
+            past_deadline: i64::from(past),
+            reworked: i64::from(f.rework_count > 0),
+            rated: i64::from(f.rating.is_some()),
+            satisfied: i64::from(f.rating.is_some_and(|r| r >= 4)),
+            first_deadline: f.deadline.filter(|_| !past),
+        }
+    }
+
+    /// When the first of these reports turns overdue later: running ones (open, not
+    /// suspended) with a deadline not yet past.
+    pub fn turns_overdue(&self) -> Option<i64> {
+        let running = is_open_unhandled(self.status) && self.status != ReportStatus::Suspended;
+        self.first_deadline.filter(|_| running)
     }
 }
 
@@ -126,54 +184,40 @@ impl Counts {
     /// overdue later (an open, running report still within its limit), if any. A cancelled
     /// report adds nothing.
     pub fn add(&mut self, f: &Fact, now: i64) -> Option<i64> {
-        let status = f.status;
+        let tally = Tally::of(f, now);
+        self.add_tally(&tally);
+        tally.turns_overdue()
+    }
+
+    /// Adds a tally of reports (nothing if they are cancelled).
+    pub fn add_tally(&mut self, t: &Tally) {
+        let (status, n) = (t.status, t.reports);
         if status == ReportStatus::Cancelled {
-            return None;
+            return;
         }
-        self.submitted += 1;
-        if let Some(at) = f.accepted_at {
-            self.accepted += 1;
-            self.to_accept.add(at - f.submitted_at);
+        self.submitted += n;
+        if let Some(bucket) = t.to_accept {
+            self.accepted += n;
+            self.to_accept.add_to_bucket(bucket, n);
         }
         if status.is_handled() {
-            self.handled += 1;
+            self.handled += n;
         }
         if status == ReportStatus::Closed {
-            self.closed += 1;
-            let closed_at = f.closed_at.unwrap_or(f.submitted_at);
-            match f.deadline {
-                Some(d) if closed_at > d => self.closed_late += 1,
-                _ => self.closed_on_time += 1,
+            self.closed += n;
+            self.closed_late += t.closed_late;
+            self.closed_on_time += n - t.closed_late;
+            if let Some(bucket) = t.to_close {
+                self.to_close.add_to_bucket(bucket, n);
             }
-            self.to_close.add(closed_at - f.submitted_at);
         }
-        let mut turns_overdue = None;
         if is_open_unhandled(status) {
-            self.open += 1;
-            let suspended = status == ReportStatus::Suspended;
-            let clock = if suspended {
-                f.suspended_at.unwrap_or(now)
-            } else {
-                now
-            };
-            if let Some(d) = f.deadline {
-                if d < clock {
-                    self.open_overdue += 1;
-                } else if !suspended {
-                    turns_overdue = Some(d);
-                }
-            }
+            self.open += n;
+            self.open_overdue += t.past_deadline;
         }
-        if f.rework_count > 0 {
-            self.reworked += 1;
-        }
-        if let Some(r) = f.rating {
-            self.rated += 1;
-            if r >= 4 {
-                self.satisfied += 1;
-            }
-        }
-        turns_overdue
+        self.reworked += t.reworked;
+        self.rated += t.rated;
+        self.satisfied += t.satisfied;
     }
 
     pub fn counters(&self) -> [i64; 11] {

@@ -1,7 +1,9 @@
 //! Dashboards for admins: closure metrics (DOMAIN.md §4) of an area and a period.
 //! `metrics` (definitions) and `histogram` (mergeable quantiles) are pure; `rollup` keeps
-//! the `dashboard_rollups` table exact; `service` reads it; `page` is the admin web page.
+//! the `dashboard_rollups` table exact, recounting a key through `count` (tallied by the
+//! database); `service` reads it; `page` is the admin web page.
 
+pub mod count;
 mod handlers;
 pub mod histogram;
 pub mod metrics;

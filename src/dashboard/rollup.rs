@@ -3,10 +3,10 @@
 //! Rows: grain `g` holds one area's own reports per (day, category), recomputed from the raw
 //! reports; grain `d` (per day and category) and `m` (per month, category '') hold an area's
 //! whole subtree and move by the same delta as the `g` row below them, in the same
-//! transaction. The `g` row is locked (`SELECT … FOR UPDATE`) before the raw reports are
-//! read, so concurrent refreshes of one key, from any instance, run one after the other and
-//! the last one sees every committed change; deltas to shared ancestor rows are increments,
-//! which commute.
+//! transaction. A refresh counts the raw reports first (`count`) and locks the `g` row
+//! (`SELECT … FOR UPDATE`) only to write, so a mark never waits for a count; a change that
+//! lands meanwhile leaves the row stale for the next refresh (`refresh_key_then`). Deltas to
+//! shared ancestor rows are increments, which commute.
 
 use std::collections::BTreeMap;
 
@@ -19,9 +19,9 @@ use sea_orm::{
     QueryOrder, QueryResult, QuerySelect, TransactionTrait,
 };
 
+use super::count::{count_key, Pace};
 use super::histogram::{Histogram, BUCKETS};
 use super::metrics::{Counts, Fact, COUNTERS};
-use crate::reports::status::ReportStatus;
 use entity::reports;
 
 pub const TABLE: &str = "dashboard_rollups";
@@ -73,13 +73,8 @@ pub fn int_sum(backend: DatabaseBackend, col: impl IntoColumnRef) -> SimpleExpr 
 
 /// [`int_sum`] of any expression.
 pub fn int_sum_expr(backend: DatabaseBackend, e: SimpleExpr) -> SimpleExpr {
-    let sum: SimpleExpr =
-        Func::coalesce([Func::sum(e).into(), SimpleExpr::Constant(0i64.into())]).into();
-    match backend {
-        DatabaseBackend::Postgres => Func::cast_as(sum, a("BIGINT")).into(),
-        DatabaseBackend::MySql => Func::cast_as(sum, a("SIGNED")).into(),
-        DatabaseBackend::Sqlite => sum,
-    }
+    let sum = Func::coalesce([Func::sum(e).into(), SimpleExpr::Constant(0i64.into())]);
+    super::count::bigint(backend, sum.into())
 }
 
 /// Reads the additive columns (selected under their own names) from a row.
@@ -178,77 +173,6 @@ async fn lineage(db: &impl ConnectionTrait, code: &str) -> Result<Vec<AreaInfo>,
         .collect())
 }
 
-/// The raw reports of one key, counted as of `now`.
-async fn count_raw(
-    db: &impl ConnectionTrait,
-    key: &Key,
-    now: i64,
-) -> Result<(Counts, Option<i64>), DbErr> {
-    let start = day_start_ms(key.day);
-    let end = day_start_ms(key.day.succ_opt().unwrap_or(key.day));
-    // Only the columns a Fact reads: a busy key holds thousands of reports, and their
-    // descriptions and addresses would be most of the bytes (a refresh of a 50,000-report key
-    // stalled requests on the 2-core benchmark machine; BENCHMARKS.md).
-    type FactRow = (
-        ReportStatus,
-        i64,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        i32,
-        Option<i16>,
-    );
-    use reports::Column as C;
-    let rows: Vec<FactRow> = reports::Entity::find()
-        .select_only()
-        .columns([
-            C::Status,
-            C::SubmittedAt,
-            C::AcceptedAt,
-            C::Deadline,
-            C::SuspendedAt,
-            C::ClosedAt,
-            C::ReworkCount,
-            C::Rating,
-        ])
-        .filter(C::GridCode.eq(&key.area_code))
-        .filter(C::SubmittedAt.gte(start))
-        .filter(C::SubmittedAt.lt(end))
-        .filter(C::Category.eq(&key.category))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut counts = Counts::default();
-    let mut next = None::<i64>;
-    for (
-        status,
-        submitted_at,
-        accepted_at,
-        deadline,
-        suspended_at,
-        closed_at,
-        rework_count,
-        rating,
-    ) in &rows
-    {
-        let fact = Fact {
-            status: *status,
-            submitted_at: *submitted_at,
-            accepted_at: *accepted_at,
-            deadline: *deadline,
-            suspended_at: *suspended_at,
-            closed_at: *closed_at,
-            rework_count: *rework_count,
-            rating: *rating,
-        };
-        if let Some(d) = counts.add(&fact, now) {
-            next = Some(next.map_or(d, |n| n.min(d)));
-        }
-    }
-    Ok((counts, next))
-}
-
 fn key_cols() -> [Alias; 7] {
     [
         a("area_code"),
@@ -309,10 +233,18 @@ pub async fn refresh_key<C>(db: &C, key: &Key) -> Result<(), DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    refresh_key_paced(db, key, Pace::AtOnce).await
+}
+
+/// [`refresh_key`], counting at `pace`.
+async fn refresh_key_paced<C>(db: &C, key: &Key, pace: Pace) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     let mut last = None;
     // A deadlock between two refreshes sharing ancestor rows is retried.
     for _ in 0..4 {
-        match refresh_key_then(db, key, std::future::ready(())).await {
+        match refresh_once(db, key, pace, std::future::ready(())).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
         }
@@ -325,6 +257,18 @@ where
 pub async fn refresh_key_then<C>(
     db: &C,
     key: &Key,
+    between: impl std::future::Future<Output = ()>,
+) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    refresh_once(db, key, Pace::AtOnce, between).await
+}
+
+async fn refresh_once<C>(
+    db: &C,
+    key: &Key,
+    pace: Pace,
     between: impl std::future::Future<Output = ()>,
 ) -> Result<(), DbErr>
 where
@@ -350,7 +294,7 @@ where
     // submission into the key queued behind the lock). The count's snapshot is taken after
     // the -1 committed, which is all the marks' protocol needs.
     let now = crate::util::now_ms();
-    let (new, next_deadline) = count_raw(db, key, now).await?;
+    let (new, next_deadline) = count_key(db, key, now, pace).await?;
     between.await;
     let txn = match backend {
         DatabaseBackend::Sqlite => db.begin().await?,
@@ -735,9 +679,21 @@ where
         if pace.is_some_and(|p| !p.is_due(&key, started)) {
             continue;
         }
-        refresh_key(db, &key).await?;
+        match pace {
+            Some(_) => refresh_key_paced(db, &key, Pace::Spread).await?,
+            None => refresh_key(db, &key).await?,
+        }
         if let Some(pace) = pace {
-            pace.recounted(&key, started.elapsed(), std::time::Instant::now());
+            let took = started.elapsed();
+            if took >= UpkeepPace::QUICK {
+                tracing::debug!(
+                    area = %key.area_code, day = %key.day, category = %key.category,
+                    took_ms = took.as_millis() as u64,
+                    "slow rollup recount: the upkeep holds this key back {}x as long",
+                    UpkeepPace::FACTOR
+                );
+            }
+            pace.recounted(&key, took, std::time::Instant::now());
         }
         n += 1;
     }
@@ -958,6 +914,7 @@ pub async fn snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reports::status::ReportStatus;
     use sea_orm::{IdenStatic, Iterable};
 
     fn key(area: &str) -> Key {

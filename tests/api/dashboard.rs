@@ -594,6 +594,111 @@ async fn concurrent_changes_on_two_instances_keep_the_rollups_exact() {
     assert_eq!(d["totals"]["handled"], 6);
 }
 
+/// The database's tallies of a key (`dashboard::count`), in one page and in many, against the
+/// same reports counted one by one with `Counts::add`, the rules' reference: every status,
+/// durations on both sides of each histogram edge, deadlines at `now` and at the close,
+/// suspended clocks, ratings and rework, in one key.
+#[tokio::test]
+async fn a_key_counted_by_the_database_equals_its_reports_counted_one_by_one() {
+    use safegrid::dashboard::count;
+    use safegrid::dashboard::histogram::thresholds_ms;
+    use safegrid::reports::status::ReportStatus;
+    let w = world().await;
+    let app = &w.app;
+    let db = &app.state.db;
+    let first = submit(app, &w.resident, "sanitation", 31.205, 121.405).await;
+    let template = entity::reports::Entity::find_by_id(first)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let key = rollup::Key::of(&template);
+    let day_start = rollup::day_start_ms(key.day);
+    let now = day_start + 20 * 3_600_000;
+    let mut durations: Vec<i64> = vec![-5_000, 0, 1, i64::from(i32::MAX) * 40];
+    for edge in thresholds_ms() {
+        durations.extend([edge - 1, edge]);
+    }
+    // A fixed xorshift: the same mix on every run and backend.
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move |n: usize| -> usize {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut facts = Vec::new();
+    for i in 0..400 {
+        let status = ReportStatus::ALL[i % ReportStatus::ALL.len()];
+        // Every 10th at one millisecond: more than a small page shares it.
+        let submitted_at = match i % 10 {
+            0 => day_start + 3_600_000,
+            _ => day_start + (next(20 * 60) as i64) * 60_000,
+        };
+        let pick = |k: usize| durations[k % durations.len()];
+        let accepted_at = (next(4) > 0).then(|| submitted_at + pick(next(1_000)));
+        let closed_at = match next(5) {
+            0 => None,
+            _ => Some(submitted_at + pick(next(1_000))),
+        };
+        let deadline = match next(6) {
+            0 => None,
+            1 => Some(now),
+            2 => Some(now - 1),
+            3 => closed_at.or(Some(now + 1)),
+            4 => closed_at.map(|c| c - 1),
+            _ => Some(submitted_at + pick(next(1_000))),
+        };
+        let suspended_at = match next(4) {
+            0 => None,
+            1 => deadline,
+            2 => deadline.map(|d| d - 1),
+            _ => Some(submitted_at + 3_600_000),
+        };
+        let mut row = entity::reports::ActiveModel::from(template.clone()).reset_all();
+        row.id = Set(format!("count-{i:04}"));
+        row.case_no = Set(format!("R-COUNT-{i:04}"));
+        row.status = Set(status);
+        row.submitted_at = Set(submitted_at);
+        row.accepted_at = Set(accepted_at);
+        row.deadline = Set(deadline);
+        row.suspended_at = Set(suspended_at);
+        row.closed_at = Set(closed_at);
+        row.rework_count = Set(next(3) as i32);
+        row.rating = Set([None, Some(1), Some(3), Some(4), Some(5)][next(5)]);
+        facts.push(Fact::from(&row.insert(db).await.unwrap()));
+    }
+    facts.push(Fact::from(&template));
+
+    let mut expected = Counts::default();
+    let mut expected_next = None::<i64>;
+    for fact in &facts {
+        if let Some(d) = expected.add(fact, now) {
+            expected_next = Some(expected_next.map_or(d, |n: i64| n.min(d)));
+        }
+    }
+    // At once, in pages of 7 (ties at one millisecond across page ends included) and at the
+    // upkeep's pace.
+    for (page, pace) in [
+        (None, count::Pace::AtOnce),
+        (Some(7), count::Pace::AtOnce),
+        (Some(count::PAGE), count::Pace::Spread),
+    ] {
+        let counted = count::count_key_in_pages(db, &key, now, pace, page)
+            .await
+            .unwrap();
+        assert_eq!(
+            counted,
+            (expected, expected_next),
+            "{pace:?} in pages of {page:?}"
+        );
+    }
+    // The mix exercised what it claims to.
+    assert!(expected.open_overdue > 0 && expected.closed_late > 0 && expected.closed_on_time > 0);
+    assert!(expected.to_accept.0.iter().filter(|&&n| n > 0).count() > 30);
+    assert_eq!(expected_next, Some(now));
+}
+
 /// What a reader sees (the stale rows marked by the changes, caught up) is what a rebuild
 /// from the raw reports writes.
 async fn assert_caught_up_rollups_equal_a_rebuild(db: &sea_orm::DatabaseConnection) {
