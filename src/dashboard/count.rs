@@ -1,9 +1,9 @@
-//! One rollup key's raw count, tallied by the database, a page at a time.
+//! One rollup key's raw count, tallied by the database.
 //!
 //! A refresh recounts a key (area × day × category) from its reports. Sending every row and
 //! classifying it here cost a busy key's size twice over: the benchmark's worst case (every
-//! submission into one key, 100,000+ reports) took ~0.15 s of PostgreSQL and as much of the
-//! server per recount, in one burst on the cores the requests use. Instead the database
+//! submission into one key, 100,000+ reports) took ~0.2 s of PostgreSQL and as much of the
+//! server per recount, in one burst on the cores the requests use (`benches/recount.rs`). Instead the database
 //! tallies the reports per [`Tally`] group (status and duration buckets; the metrics' rules
 //! written here in SQL) and returns a few rows whatever the key holds; and the background
 //! upkeep counts in pages of [`PAGE`] reports by submission time with pauses between them
