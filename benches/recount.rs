@@ -320,7 +320,9 @@ async fn run() {
         let mut tallied = Vec::new();
         for pace in [count::Pace::AtOnce, count::Pace::Spread] {
             let (figures, counted) = measure(backend_pid, || async {
-                count::count_key(&db, &key, now, pace).await.expect("count")
+                count::count_key(&db, &key.cohort(), now, pace)
+                    .await
+                    .expect("count")
             })
             .await;
             assert_eq!(

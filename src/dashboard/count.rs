@@ -20,7 +20,6 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult};
 
 use super::histogram::{thresholds_ms, BUCKETS};
 use super::metrics::{Counts, Tally};
-use super::rollup::{day_start_ms, int_sum_expr, Key};
 use crate::reports::status::ReportStatus;
 
 fn a(name: &str) -> Alias {
@@ -78,12 +77,30 @@ pub enum Pace {
     Spread,
 }
 
-/// The reports of `key` submitted in `[from, to)`, cancelled ones left out (they count
+/// The reports one rollup row counts: those that fell in one area, of one category,
+/// submitted in `[from, to)` (one Asia/Shanghai day: `rollup::Key::cohort`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cohort {
+    pub area_code: String,
+    pub category: String,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// `SUM` of an integer expression as a 64-bit integer, 0 over no rows.
+fn sum(backend: DatabaseBackend, e: SimpleExpr) -> SimpleExpr {
+    bigint(
+        backend,
+        Func::coalesce([Func::sum(e).into(), Expr::val(0i64).into()]).into(),
+    )
+}
+
+/// The reports of `cohort` submitted in `[from, to)`, cancelled ones left out (they count
 /// nowhere).
-fn of_key(key: &Key, from: i64, to: i64) -> SimpleExpr {
+fn of_cohort(cohort: &Cohort, from: i64, to: i64) -> SimpleExpr {
     col("grid_code")
-        .eq(key.area_code.as_str())
-        .and(col("category").eq(key.category.as_str()))
+        .eq(cohort.area_code.as_str())
+        .and(col("category").eq(cohort.category.as_str()))
         .and(col("submitted_at").gte(from))
         .and(col("submitted_at").lt(to))
         .and(col("status").ne(ReportStatus::Cancelled.as_str()))
@@ -93,7 +110,7 @@ fn of_key(key: &Key, from: i64, to: i64) -> SimpleExpr {
 /// first `page` (`to` if there is none; `from + 1` if more than a page share `from`).
 async fn page_end(
     db: &impl ConnectionTrait,
-    key: &Key,
+    cohort: &Cohort,
     (from, to): (i64, i64),
     page: u64,
 ) -> Result<i64, DbErr> {
@@ -101,7 +118,7 @@ async fn page_end(
     let mut sel = Query::select();
     sel.column(a("submitted_at"))
         .from(a("reports"))
-        .and_where(of_key(key, from, to))
+        .and_where(of_cohort(cohort, from, to))
         .order_by(a("submitted_at"), Order::Asc)
         .limit(1)
         .offset(page);
@@ -112,9 +129,15 @@ async fn page_end(
     Ok(at.max(from + 1))
 }
 
-/// The statement tallying the reports of `key` submitted in `[from, to)`: each report
+/// The statement tallying the reports of `cohort` submitted in `[from, to)`: each report
 /// reduced to its group and flags (inner), summed per group (outer).
-fn statement(backend: DatabaseBackend, key: &Key, from: i64, to: i64, now: i64) -> SelectStatement {
+fn statement(
+    backend: DatabaseBackend,
+    cohort: &Cohort,
+    from: i64,
+    to: i64,
+    now: i64,
+) -> SelectStatement {
     let is = |s: ReportStatus| col("status").eq(s.as_str());
     let closed_at: SimpleExpr =
         Func::coalesce([col("closed_at").into(), col("submitted_at").into()]).into();
@@ -166,7 +189,7 @@ fn statement(backend: DatabaseBackend, key: &Key, from: i64, to: i64, now: i64) 
         Expr::case(past, Expr::val(None::<i64>)).finally(col("deadline")),
         a("running_deadline"),
     )
-    .and_where(of_key(key, from, to));
+    .and_where(of_cohort(cohort, from, to));
 
     let group_cols: Vec<Alias> = ["status", "ta", "tc"].into_iter().map(a).collect();
     let mut tallied = Query::select();
@@ -175,7 +198,7 @@ fn statement(backend: DatabaseBackend, key: &Key, from: i64, to: i64, now: i64) 
         a("reports"),
     );
     for (name, _) in &flags {
-        tallied.expr_as(int_sum_expr(backend, col(name).into()), a(name));
+        tallied.expr_as(sum(backend, col(name).into()), a(name));
     }
     tallied
         .expr_as(Func::min(col("running_deadline")), a("first_deadline"))
@@ -184,42 +207,42 @@ fn statement(backend: DatabaseBackend, key: &Key, from: i64, to: i64, now: i64) 
     tallied
 }
 
-/// Counts one key's reports as of `now`; also returns the earliest moment one of them turns
+/// Counts a cohort's reports as of `now`; also returns the earliest moment one of them turns
 /// overdue (the rollup row's `next_deadline`), if any will. At once: one statement over the
 /// whole day. Spread: pages of [`PAGE`] reports, each followed by a pause as long as it took.
 pub async fn count_key(
     db: &impl ConnectionTrait,
-    key: &Key,
+    cohort: &Cohort,
     now: i64,
     pace: Pace,
 ) -> Result<(Counts, Option<i64>), DbErr> {
     match pace {
-        Pace::AtOnce => count_key_in_pages(db, key, now, pace, None).await,
-        Pace::Spread => count_key_in_pages(db, key, now, pace, Some(PAGE)).await,
+        Pace::AtOnce => count_key_in_pages(db, cohort, now, pace, None).await,
+        Pace::Spread => count_key_in_pages(db, cohort, now, pace, Some(PAGE)).await,
     }
 }
 
 /// [`count_key`] in pages of `page` reports, or all at once (tests use small pages).
 pub async fn count_key_in_pages(
     db: &impl ConnectionTrait,
-    key: &Key,
+    cohort: &Cohort,
     now: i64,
     pace: Pace,
     page: Option<u64>,
 ) -> Result<(Counts, Option<i64>), DbErr> {
     let backend = db.get_database_backend();
-    let day_end = day_start_ms(key.day.succ_opt().unwrap_or(key.day));
-    let mut from = day_start_ms(key.day);
+    let day_end = cohort.to;
+    let mut from = cohort.from;
     let mut counts = Counts::default();
     let mut next = None::<i64>;
     while from < day_end {
         let started = std::time::Instant::now();
         let to = match page {
-            Some(page) => page_end(db, key, (from, day_end), page).await?,
+            Some(page) => page_end(db, cohort, (from, day_end), page).await?,
             None => day_end,
         };
         let found = db
-            .query_all(backend.build(&statement(backend, key, from, to, now)))
+            .query_all(backend.build(&statement(backend, cohort, from, to, now)))
             .await?;
         for row in &found {
             let tally = read_tally(row)?;

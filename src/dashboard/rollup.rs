@@ -19,7 +19,7 @@ use sea_orm::{
     QueryOrder, QueryResult, QuerySelect, TransactionTrait,
 };
 
-use super::count::{count_key, Pace};
+use super::count::{count_key, Cohort, Pace};
 use super::histogram::{Histogram, BUCKETS};
 use super::metrics::{Counts, Fact, COUNTERS};
 use entity::reports;
@@ -122,6 +122,16 @@ pub struct Key {
 }
 
 impl Key {
+    /// The reports this key's `g` row counts.
+    pub fn cohort(&self) -> Cohort {
+        Cohort {
+            area_code: self.area_code.clone(),
+            category: self.category.clone(),
+            from: day_start_ms(self.day),
+            to: day_start_ms(self.day.succ_opt().unwrap_or(self.day)),
+        }
+    }
+
     pub fn of(r: &reports::Model) -> Key {
         Key {
             area_code: r.grid_code.clone(),
@@ -294,7 +304,7 @@ where
     // submission into the key queued behind the lock). The count's snapshot is taken after
     // the -1 committed, which is all the marks' protocol needs.
     let now = crate::util::now_ms();
-    let (new, next_deadline) = count_key(db, key, now, pace).await?;
+    let (new, next_deadline) = count_key(db, &key.cohort(), now, pace).await?;
     between.await;
     let txn = match backend {
         DatabaseBackend::Sqlite => db.begin().await?,

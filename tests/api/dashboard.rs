@@ -684,7 +684,7 @@ async fn a_key_counted_by_the_database_equals_its_reports_counted_one_by_one() {
         (Some(7), count::Pace::AtOnce),
         (Some(count::PAGE), count::Pace::Spread),
     ] {
-        let counted = count::count_key_in_pages(db, &key, now, pace, page)
+        let counted = count::count_key_in_pages(db, &key.cohort(), now, pace, page)
             .await
             .unwrap();
         assert_eq!(
