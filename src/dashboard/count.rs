@@ -87,11 +87,13 @@ pub struct Cohort {
     pub to: i64,
 }
 
-/// `SUM` of an integer expression as a 64-bit integer, 0 over no rows.
-fn sum(backend: DatabaseBackend, e: SimpleExpr) -> SimpleExpr {
+/// `SUM` of an integer expression as a 64-bit integer on every backend, 0 over no rows:
+/// PostgreSQL sums BIGINT to NUMERIC and MySQL to DECIMAL, neither of which reads back as
+/// `i64` (`rollup::int_sum_expr` is this).
+pub fn sum(backend: DatabaseBackend, e: SimpleExpr) -> SimpleExpr {
     bigint(
         backend,
-        Func::coalesce([Func::sum(e).into(), Expr::val(0i64).into()]).into(),
+        Func::coalesce([Func::sum(e).into(), SimpleExpr::Constant(0i64.into())]).into(),
     )
 }
 

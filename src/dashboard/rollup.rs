@@ -11,9 +11,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, TimeZone};
-use sea_orm::sea_query::{
-    Alias, Expr, Func, IntoColumnRef, LockType, OnConflict, Query, SimpleExpr,
-};
+use sea_orm::sea_query::{Alias, Expr, IntoColumnRef, LockType, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, IsolationLevel, QueryFilter,
     QueryOrder, QueryResult, QuerySelect, TransactionTrait,
@@ -71,10 +69,9 @@ pub fn int_sum(backend: DatabaseBackend, col: impl IntoColumnRef) -> SimpleExpr 
     int_sum_expr(backend, Expr::col(col).into())
 }
 
-/// [`int_sum`] of any expression.
+/// [`int_sum`] of any expression (`count` builds its sums the same way).
 pub fn int_sum_expr(backend: DatabaseBackend, e: SimpleExpr) -> SimpleExpr {
-    let sum = Func::coalesce([Func::sum(e).into(), SimpleExpr::Constant(0i64.into())]);
-    super::count::bigint(backend, sum.into())
+    super::count::sum(backend, e)
 }
 
 /// Reads the additive columns (selected under their own names) from a row.
@@ -252,8 +249,13 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let mut last = None;
-    // A deadlock between two refreshes sharing ancestor rows is retried.
-    for _ in 0..4 {
+    // A deadlock between two refreshes sharing ancestor rows (or, on SQLite, a write lock
+    // another connection took after this transaction read) is retried, after a pause that
+    // grows, so that contenders do not collide again at once.
+    for attempt in 0..8u64 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
+        }
         match refresh_once(db, key, pace, std::future::ready(())).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
