@@ -20,6 +20,10 @@ pub struct Model {
     pub area_path: String,
     pub next_deadline: Option<i64>,
     pub refreshed_at: i64,
+    /// The number the latest refresh to start on this row took.
+    pub refresh_seq: i64,
+    /// The number of the refresh whose count this row holds.
+    pub counted_seq: i64,
     pub submitted: i64,
     pub accepted: i64,
     pub handled: i64,

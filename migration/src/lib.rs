@@ -19,6 +19,7 @@ mod m20261205_000006_admin_login;
 mod m20261205_000007_phone_encryption;
 mod m20261205_000008_case_retention;
 mod m20261205_000009_console;
+mod m20261206_000001_rollup_refresh_order;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000007_phone_encryption::Migration),
             Box::new(m20261205_000008_case_retention::Migration),
             Box::new(m20261205_000009_console::Migration),
+            Box::new(m20261206_000001_rollup_refresh_order::Migration),
         ]
     }
 }

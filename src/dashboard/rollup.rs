@@ -5,13 +5,18 @@
 //! whole subtree and move by the same delta as the `g` row below them, in the same
 //! transaction. A refresh counts the raw reports first (`count`) and locks the `g` row
 //! (`SELECT … FOR UPDATE`) only to write, so a mark never waits for a count; a change that
-//! lands meanwhile leaves the row stale for the next refresh (`refresh_key_then`). Deltas to
+//! lands meanwhile leaves the row stale for the next refresh (`refresh_key_then`). Each
+//! refresh takes the row's next number when it starts (`refresh_seq`), and the row records
+//! whose count it holds (`counted_seq`): a refresh writes only a count newer than the row's
+//! (`Held::settle`), so of two refreshes that overlap the older never writes last. Deltas to
 //! shared ancestor rows are increments, which commute.
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, TimeZone};
-use sea_orm::sea_query::{Alias, Expr, IntoColumnRef, LockType, OnConflict, Query, SimpleExpr};
+use sea_orm::sea_query::{
+    Alias, Expr, Func, IntoColumnRef, LockType, OnConflict, Query, SimpleExpr,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, IsolationLevel, QueryFilter,
     QueryOrder, QueryResult, QuerySelect, TransactionTrait,
@@ -292,44 +297,39 @@ where
     let day = day_key(key.day);
     let month = month_key(key.day);
     ensure_rows(db, &[(own.clone(), "g", day.clone(), key.category.clone())]).await?;
-    // Committed before anything is counted: from here on a mark sees a row that is not
-    // stale-and-idle (0) and writes its 0, which the final write below keeps. A mark that
-    // still saw 0 committed its report before this, so the count includes it.
-    let mut refreshing = Query::update();
-    refreshing
-        .table(a(TABLE))
-        .value(a("next_deadline"), REFRESHING)
-        .and_where(key_filter(&own.code, "g", &day, &key.category));
-    db.execute(backend.build(&refreshing)).await?;
+    let own_row = || key_filter(&own.code, "g", &day, &key.category);
+    let seq = start_refresh(db, own_row()).await?;
     // Counted before the row is locked: a mark arriving meanwhile writes its 0 at once instead
     // of waiting out the count (a hot key's count takes hundreds of milliseconds, and every
     // submission into the key queued behind the lock). The count's snapshot is taken after
-    // the -1 committed, which is all the marks' protocol needs.
+    // the start committed, so it holds every change whose mark the start may have erased.
     let now = crate::util::now_ms();
     let (new, next_deadline) = count_key(db, &key.cohort(), now, pace).await?;
     between.await;
-    let txn = match backend {
-        DatabaseBackend::Sqlite => db.begin().await?,
-        _ => {
-            db.begin_with_config(Some(IsolationLevel::ReadCommitted), None)
-                .await?
-        }
-    };
+    let txn = begin_read_committed(db).await?;
     let cols = value_columns();
     let mut sel = Query::select();
     sel.from(a(TABLE))
         .columns(cols.iter().map(|c| a(c)))
-        .and_where(key_filter(&own.code, "g", &day, &key.category))
+        .columns([a("next_deadline"), a("refresh_seq"), a("counted_seq")])
+        .and_where(own_row())
         .lock(LockType::Update);
     let row = txn
         .query_one(backend.build(&sel))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("rollup row".into()))?;
-    // Two refreshes of one key serialize here. Each moves the ancestors by its count minus
-    // what the row held when it got the lock, so they stay the row's sums whichever count
-    // is newer. Of two that overlapped, the later writer finds the first one's value where
-    // its -1 was and leaves the row stale: an older count written last is corrected by the
-    // next refresh.
+    let held = Held {
+        next_deadline: row.try_get("", "next_deadline")?,
+        refresh_seq: row.try_get("", "refresh_seq")?,
+        counted_seq: row.try_get("", "counted_seq")?,
+    };
+    // Refreshes of one key serialize here, in any order. One that started later counted
+    // everything this one did: once its count is in the row, this one writes nothing. So the
+    // row only ever moves to a newer count, and a reader whose own refresh was overtaken still
+    // reads a count that includes everything committed before it began.
+    let Some(settled) = held.settle(seq, next_deadline) else {
+        return txn.commit().await;
+    };
     let old = counts_from_values(&read_values(&row)?);
 
     let mut upd = Query::update();
@@ -337,22 +337,17 @@ where
     for (c, v) in cols.iter().zip(counts_to_values(&new)) {
         upd.value(a(c), v);
     }
-    // Still "refreshing": nothing was marked since, the row is now fresh. Otherwise a mark
-    // came while counting and the row stays stale (0) for the next refresh; the counts are
-    // written either way, so a row under constant marking still moves forward.
-    let settled = Expr::case(
-        Expr::col(a("next_deadline")).eq(REFRESHING),
-        Expr::val(next_deadline),
-    )
-    .finally(Expr::val(0i64));
     upd.value(a("next_deadline"), settled)
+        .value(a("counted_seq"), seq)
         .value(a("refreshed_at"), now)
         .value(a("parent_code"), own.parent_code.clone())
         .value(a("area_level"), own.level.clone())
         .value(a("area_path"), own.path.clone())
-        .and_where(key_filter(&own.code, "g", &day, &key.category));
+        .and_where(own_row());
     txn.execute(backend.build(&upd)).await?;
 
+    // Each write moves the ancestors by its count minus what the row held under the lock, so
+    // they stay the rows' sums whatever order the writes come in.
     let delta = new.combine(&old, -1);
     if !delta.is_zero() && !own.path.is_empty() {
         let mut wanted = Vec::new();
@@ -378,6 +373,82 @@ where
         }
     }
     txn.commit().await
+}
+
+/// Commits `next_deadline = -1` and takes the row's next refresh number, which orders this
+/// refresh's count among those of the refreshes that overlap it. From here on a mark sees a
+/// row that is not stale-and-idle (0) and writes its 0, which the final write keeps. A mark
+/// that still saw 0 committed its report before this, so the count includes it.
+async fn start_refresh<C>(db: &C, own_row: SimpleExpr) -> Result<i64, DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let backend = db.get_database_backend();
+    let txn = begin_read_committed(db).await?;
+    let mut start = Query::update();
+    start
+        .table(a(TABLE))
+        .value(a("next_deadline"), REFRESHING)
+        .value(a("refresh_seq"), Expr::col(a("refresh_seq")).add(1))
+        .and_where(own_row.clone());
+    txn.execute(backend.build(&start)).await?;
+    // Read under the row lock the update took: the number is this refresh's own (MySQL has
+    // no `UPDATE … RETURNING`).
+    let mut sel = Query::select();
+    sel.from(a(TABLE))
+        .column(a("refresh_seq"))
+        .and_where(own_row);
+    let seq = txn
+        .query_one(backend.build(&sel))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("rollup row".into()))?
+        .try_get("", "refresh_seq")?;
+    txn.commit().await?;
+    Ok(seq)
+}
+
+async fn begin_read_committed<C>(db: &C) -> Result<sea_orm::DatabaseTransaction, DbErr>
+where
+    C: TransactionTrait + ConnectionTrait,
+{
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => db.begin().await,
+        _ => {
+            db.begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+                .await
+        }
+    }
+}
+
+/// What a key's own row held when a refresh locked it to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub next_deadline: Option<i64>,
+    /// The number the latest refresh to start took.
+    pub refresh_seq: i64,
+    /// The number of the refresh whose count the row holds.
+    pub counted_seq: i64,
+}
+
+impl Held {
+    /// The `next_deadline` that refresh number `seq`, whose count found `next_deadline` as the
+    /// earliest deadline still ahead, writes with its count; `None` when it must write
+    /// nothing because the row already holds the count of a refresh that started later.
+    pub fn settle(&self, seq: i64, next_deadline: Option<i64>) -> Option<Option<i64>> {
+        if self.counted_seq >= seq {
+            return None;
+        }
+        let newer_counting = self.refresh_seq > seq;
+        Some(match self.next_deadline {
+            // Nothing marked and no refresh started since this one: the row is now fresh.
+            Some(REFRESHING) if !newer_counting => next_deadline,
+            // A later refresh is counting: it settles the row.
+            Some(REFRESHING) => Some(REFRESHING),
+            // A mark came after the latest start: stale (0) for the next refresh. The counts
+            // are written all the same, so a row under constant marking still moves forward.
+            _ => Some(0),
+        })
+    }
 }
 
 /// Call after a report's change has committed: marks its own rollup row stale with one
@@ -720,6 +791,16 @@ where
 {
     let backend = db.get_database_backend();
     let txn = db.begin().await?;
+    // The rebuilt rows hold counts newer than any refresh that started before: their number
+    // is above every number taken so far, so such a refresh, still counting, writes nothing.
+    let mut latest = Query::select();
+    latest
+        .expr_as(Func::max(Expr::col(a("refresh_seq"))), a("latest"))
+        .from(a(TABLE));
+    let seq = match txn.query_one(backend.build(&latest)).await? {
+        Some(row) => row.try_get::<Option<i64>>("", "latest")?.unwrap_or(0) + 1,
+        None => 1,
+    };
     txn.execute(backend.build(Query::delete().from_table(a(TABLE))))
         .await?;
     let now = crate::util::now_ms();
@@ -780,7 +861,7 @@ where
             })
             .collect();
         own_rows += rows.len();
-        insert_rows(&txn, &rows, now).await?;
+        insert_rows(&txn, &rows, now, seq).await?;
     }
     // Subtree rows, deepest areas first: an area's own rows plus its children's subtree
     // rows (each row is read once, by its parent), by day and category, then by month.
@@ -832,7 +913,7 @@ where
             next_deadline: None,
         }));
         subtree_rows += rows.len();
-        insert_rows(&txn, &rows, now).await?;
+        insert_rows(&txn, &rows, now, seq).await?;
     }
     txn.commit().await?;
     Ok(RebuildSummary {
@@ -857,7 +938,12 @@ struct RowOut {
     next_deadline: Option<i64>,
 }
 
-async fn insert_rows(db: &impl ConnectionTrait, rows: &[RowOut], now: i64) -> Result<(), DbErr> {
+async fn insert_rows(
+    db: &impl ConnectionTrait,
+    rows: &[RowOut],
+    now: i64,
+    seq: i64,
+) -> Result<(), DbErr> {
     let cols = value_columns();
     // Stay well under every backend's limit of bound parameters per statement.
     for chunk in rows.chunks(100) {
@@ -865,7 +951,12 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[RowOut], now: i64) -> Re
         ins.into_table(a(TABLE)).columns(
             key_cols()
                 .into_iter()
-                .chain([a("next_deadline"), a("refreshed_at")])
+                .chain([
+                    a("next_deadline"),
+                    a("refreshed_at"),
+                    a("refresh_seq"),
+                    a("counted_seq"),
+                ])
                 .chain(cols.iter().map(|c| a(c))),
         );
         for r in chunk {
@@ -879,6 +970,8 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[RowOut], now: i64) -> Re
                 r.area.path.clone().into(),
                 r.next_deadline.into(),
                 now.into(),
+                seq.into(),
+                seq.into(),
             ];
             values.extend(
                 counts_to_values(&r.counts)
@@ -984,6 +1077,41 @@ mod tests {
         assert_eq!(pace.not_before.lock().unwrap().len(), 1);
     }
 
+    /// A row as refresh number 2 finds it when it locks the row to write.
+    fn held(next_deadline: Option<i64>, refresh_seq: i64, counted_seq: i64) -> Held {
+        Held {
+            next_deadline,
+            refresh_seq,
+            counted_seq,
+        }
+    }
+
+    #[test]
+    fn a_refresh_nothing_overtook_leaves_the_row_fresh() {
+        assert_eq!(held(Some(-1), 2, 1).settle(2, Some(99)), Some(Some(99)));
+        assert_eq!(held(Some(-1), 2, 1).settle(2, None), Some(None));
+    }
+
+    #[test]
+    fn a_refresh_overtaken_by_a_newer_count_writes_nothing() {
+        // Refresh 3 started after 2, counted, and wrote: fresh, or marked since.
+        assert_eq!(held(Some(99), 3, 3).settle(2, Some(50)), None);
+        assert_eq!(held(Some(0), 3, 3).settle(2, Some(50)), None);
+        // The row holds 2's own count already (a retried write).
+        assert_eq!(held(Some(50), 2, 2).settle(2, Some(50)), None);
+        // A rebuild's rows are numbered above every refresh that started before it.
+        assert_eq!(held(None, 7, 7).settle(2, None), None);
+    }
+
+    #[test]
+    fn a_refresh_writes_its_count_but_leaves_the_row_stale_when_anything_came_after_it() {
+        // A mark after the latest start: stale, whichever refresh was latest.
+        assert_eq!(held(Some(0), 2, 1).settle(2, Some(99)), Some(Some(0)));
+        assert_eq!(held(Some(0), 3, 1).settle(2, Some(99)), Some(Some(0)));
+        // Refresh 3 is still counting: the row stays its to settle, not fresh on 2's count.
+        assert_eq!(held(Some(-1), 3, 1).settle(2, Some(99)), Some(Some(-1)));
+    }
+
     #[test]
     fn the_entity_maps_every_rollup_column() {
         let names: Vec<String> = entity::dashboard_rollups::Column::iter()
@@ -992,7 +1120,7 @@ mod tests {
         for c in value_columns() {
             assert!(names.contains(&c), "{c}");
         }
-        assert_eq!(names.len(), value_columns().len() + 9);
+        assert_eq!(names.len(), value_columns().len() + 11);
     }
 
     #[test]

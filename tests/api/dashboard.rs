@@ -713,14 +713,7 @@ async fn a_change_landing_while_a_refresh_counts_neither_waits_nor_is_lost() {
     let w = world().await;
     let app = &w.app;
     let db = &app.state.db;
-    let first = submit(app, &w.resident, "sanitation", 31.205, 121.405).await;
-    safegrid::dashboard::refresh_all_stale(db).await.unwrap();
-    let report = entity::reports::Entity::find_by_id(first)
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
-    let key = rollup::Key::of(&report);
+    let key = one_report_counted(&w).await;
     // A second report into the same key arrives after the count and before the refresh
     // writes: its mark must not wait for the refresh (it would never finish here), and
     // the refresh must leave the row stale so the next one counts it.
@@ -736,6 +729,81 @@ async fn a_change_landing_while_a_refresh_counts_neither_waits_nor_is_lost() {
     assert_caught_up_rollups_equal_a_rebuild(db).await;
     let d = dashboard(app, &w.community, "area=G01").await;
     assert_eq!(d["totals"]["submitted"], 2, "{d}");
+}
+
+/// The rollups as they stand, without refreshing anything, against a rebuild.
+async fn assert_rollups_equal_a_rebuild(db: &sea_orm::DatabaseConnection) {
+    let kept = rollup::snapshot(db).await.unwrap();
+    safegrid::dashboard::rebuild(db).await.unwrap();
+    assert_eq!(kept, rollup::snapshot(db).await.unwrap());
+}
+
+/// One report counted and the rollups caught up; its key.
+async fn one_report_counted(w: &World) -> rollup::Key {
+    let db = &w.app.state.db;
+    let first = submit(&w.app, &w.resident, "sanitation", 31.205, 121.405).await;
+    safegrid::dashboard::refresh_all_stale(db).await.unwrap();
+    let report = entity::reports::Entity::find_by_id(first)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    rollup::Key::of(&report)
+}
+
+#[tokio::test]
+async fn a_refresh_overtaken_by_a_newer_one_does_not_write_its_older_count_last() {
+    let w = world().await;
+    let app = &w.app;
+    let db = &app.state.db;
+    let key = one_report_counted(&w).await;
+    // The older refresh counts one report; a second report lands, and a newer refresh
+    // (a dashboard reader's) counts both and writes before the older one writes.
+    let overtaken = async {
+        submit(app, &w.resident, "sanitation", 31.2051, 121.4051).await;
+        rollup::refresh_key(db, &key).await.unwrap();
+    };
+    rollup::refresh_key_then(db, &key, overtaken).await.unwrap();
+    // Nothing refreshed since: what a read finds now is what the two writes left.
+    assert_rollups_equal_a_rebuild(db).await;
+    let d = dashboard(app, &w.community, "area=G01").await;
+    assert_eq!(d["totals"]["submitted"], 2, "{d}");
+}
+
+#[tokio::test]
+async fn an_older_count_written_while_a_newer_refresh_counts_leaves_the_row_stale() {
+    let w = world().await;
+    let app = &w.app;
+    let db = &app.state.db;
+    let key = one_report_counted(&w).await;
+    let (counted_tx, counted_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let newer = {
+        let (db, key) = (db.clone(), key.clone());
+        let paused = async move {
+            counted_tx.send(()).unwrap();
+            go_rx.await.unwrap();
+        };
+        async move { rollup::refresh_key_then(&db, &key, paused).await }
+    };
+    // The older refresh counts one report. Then a second report lands and marks the row; the
+    // newer refresh starts (erasing the mark's 0 with its own -1), counts two and waits.
+    let mut newer_task = None;
+    let second_and_newer = async {
+        submit(app, &w.resident, "sanitation", 31.2051, 121.4051).await;
+        newer_task = Some(tokio::spawn(newer));
+        counted_rx.await.unwrap();
+    };
+    rollup::refresh_key_then(db, &key, second_and_newer)
+        .await
+        .unwrap();
+    // The older count is in the row, the newer not yet: a read now must not take the row for
+    // fresh, or it would show one report where two were submitted and marked before it.
+    let d = dashboard(app, &w.community, "area=G01").await;
+    assert_eq!(d["totals"]["submitted"], 2, "{d}");
+    go_tx.send(()).unwrap();
+    newer_task.unwrap().await.unwrap().unwrap();
+    assert_rollups_equal_a_rebuild(db).await;
 }
 
 #[tokio::test]
