@@ -7,37 +7,83 @@
 use std::time::Duration;
 
 use actix_web::web;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::state::AppState;
+use crate::util::Stopping;
 
-pub fn spawn_all(state: web::Data<AppState>) {
+/// The background loops of one process, stopped together after the server stops.
+pub struct Jobs {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Jobs {
+    /// Asks every loop to stop at its next wait and waits up to `grace` for the work in hand
+    /// (a leased job, a relay batch) to finish, so a stopping process neither cuts a job off
+    /// mid-transaction nor logs the errors of loops polling a shutting-down runtime. What
+    /// still runs after `grace` is dropped: leases expire and the outbox keeps what was not
+    /// relayed. Returns how many loops had to be dropped.
+    pub async fn stop(mut self, grace: Duration) -> usize {
+        let _ = self.stop.send(true);
+        let all_done = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, all_done).await.is_ok() {
+            return 0;
+        }
+        let dropped = self.tasks.len();
+        tracing::warn!(
+            still_running = dropped,
+            "background jobs did not stop in time; dropping them"
+        );
+        self.tasks.abort_all();
+        dropped
+    }
+}
+
+pub fn spawn_all(state: web::Data<AppState>) -> Jobs {
+    let (stop, stopping) = watch::channel(false);
+    let stopping = Stopping::new(stopping);
+    let mut tasks = JoinSet::new();
     if state.settings.run_jobs {
-        tokio::spawn(crate::notify::relay::run(state.clone()));
-        tokio::spawn(crate::notify::subscribe::run(
+        tasks.spawn(crate::notify::relay::run(state.clone(), stopping.clone()));
+        tasks.spawn(crate::notify::subscribe::run(
             state.notify.clone(),
             state.instance_id.clone(),
+            stopping.clone(),
         ));
         let s = state.clone();
-        tokio::spawn(async move {
+        let mut stopping = stopping.clone();
+        tasks.spawn(async move {
             let mut tick = tokio::time::interval(s.settings.job_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    biased;
+                    _ = stopping.requested() => return,
+                    _ = tick.tick() => {}
+                }
                 run_leased_jobs(&s).await;
             }
         });
     }
     let s = state.clone();
-    tokio::spawn(async move {
+    let mut stopping = stopping.clone();
+    tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                biased;
+                _ = stopping.requested() => return,
+                _ = tick.tick() => {}
+            }
             if let Err(e) = s.router.refresh(&s.db, false).await {
                 tracing::warn!(error = %e, "routing index refresh failed");
             }
         }
     });
+    Jobs { stop, tasks }
 }
 
 /// The jobs that must run once across all instances, each behind its own lease.

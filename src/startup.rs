@@ -29,7 +29,11 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    jobs: crate::jobs::Jobs,
 }
+
+/// How long a stopping server waits for its background jobs to finish the work in hand.
+const JOBS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Application {
     /// Connects to every dependency, runs pending migrations and binds the listener.
@@ -123,12 +127,13 @@ impl Application {
             .refresh(&state.db, true)
             .await
             .context("could not load the grids")?;
-        crate::jobs::spawn_all(state.clone());
+        let jobs = crate::jobs::spawn_all(state.clone());
         let server = serve(listener, state.clone())?;
         Ok(Application {
             port,
             server,
             state,
+            jobs,
         })
     }
 
@@ -141,8 +146,12 @@ impl Application {
         self.state.clone()
     }
 
+    /// Serves until a signal stops the server (actix-web lets requests in flight finish),
+    /// then stops the background jobs.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let _ = self.jobs.stop(JOBS_GRACE).await;
+        served
     }
 }
 

@@ -1,4 +1,5 @@
-//! Small helpers shared by every domain: ids, clocks, random tokens and hashes.
+//! Small helpers shared by every domain: ids, clocks, random tokens and hashes, and the
+//! signal that stops background loops.
 
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -54,6 +55,23 @@ pub fn mask_phone(phone: &str) -> String {
     let head: String = chars[..3].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("{head}****{tail}")
+}
+
+/// A background loop's view of the process stopping (`jobs::Jobs::stop`): cloned into every
+/// loop, which checks it at its waits.
+#[derive(Clone)]
+pub struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+impl Stopping {
+    pub fn new(stop: tokio::sync::watch::Receiver<bool>) -> Stopping {
+        Stopping(stop)
+    }
+
+    /// Resolves once the process is stopping (at once if it already is).
+    pub async fn requested(&mut self) {
+        // An error means the sender is gone, which also means stop.
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
 }
 
 #[cfg(test)]

@@ -116,13 +116,14 @@ const LEASE: Duration = Duration::from_secs(5);
 /// another instance through the bus) or every 50 ms, and renews its lease only every half
 /// lease rather than on every wake-up (at 200 reports/s that was two writes per event).
 /// Other instances only try to take the lease over every half second.
-pub async fn run(state: actix_web::web::Data<AppState>) {
+pub async fn run(state: actix_web::web::Data<AppState>, mut stopping: crate::util::Stopping) {
     let mut held_until: Option<Instant> = None;
     let mut backoff = Duration::from_millis(50);
     let mut last_cycle = Instant::now();
     loop {
         if held_until.is_some() {
             tokio::select! {
+                _ = stopping.requested() => return,
                 _ = state.relay_nudge.notified() => {}
                 _ = tokio::time::sleep(backoff) => {}
             }
@@ -134,7 +135,10 @@ pub async fn run(state: actix_web::web::Data<AppState>) {
                 tokio::time::sleep(GATHER - since).await;
             }
         } else {
-            tokio::time::sleep(backoff).await;
+            tokio::select! {
+                _ = stopping.requested() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
         }
         if held_until.is_none_or(|until| Instant::now() >= until) {
             let asked_at = Instant::now();

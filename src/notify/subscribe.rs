@@ -299,9 +299,15 @@ fn parse_entries(value: &redis::Value) -> Vec<(Option<String>, Job)> {
 }
 
 /// The consumer loop of this instance (`consumer` names it in the Redis consumer group).
-pub async fn run(sender: Arc<Sender>, consumer: String) {
+pub async fn run(sender: Arc<Sender>, consumer: String, mut stopping: crate::util::Stopping) {
     loop {
-        match sender.queue.next(&consumer).await {
+        // Waiting for jobs is cut off when stopping; a job taken is sent and acknowledged first.
+        // A Redis job read but not yet acknowledged comes back to another consumer.
+        let next = tokio::select! {
+            _ = stopping.requested() => return,
+            next = sender.queue.next(&consumer) => next,
+        };
+        match next {
             Ok(jobs) => {
                 for (receipt, job) in jobs {
                     handle(&sender, job).await;

@@ -107,3 +107,14 @@ async fn docs_page_and_openapi_document_are_served() {
     assert_eq!(doc["info"]["title"], "SafeGrid API");
     assert!(doc["paths"]["/healthz"].is_object());
 }
+
+#[tokio::test]
+async fn background_jobs_stop_at_their_next_wait_when_asked() {
+    let app = spawn_app().await;
+    // A second set of this instance's loops (relay, notification consumer, leased jobs,
+    // routing refresh), stopped while they poll; every one must end on its own.
+    let jobs = safegrid::jobs::spawn_all(app.state.clone());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let dropped = jobs.stop(std::time::Duration::from_secs(30)).await;
+    assert_eq!(dropped, 0, "loops that ignored the stop signal");
+}

@@ -203,9 +203,12 @@ async fn a_database_error_while_building_messages_leaves_the_event_to_be_retried
 
     assert_eq!(cycle().await, Ok(1));
     assert_eq!(unpublished().await, 0);
+    // The consumer runs until the test ends: its stop signal is kept and never sent.
+    let (_never_stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(safegrid::notify::subscribe::run(
         s.notify.clone(),
         "test-consumer".into(),
+        safegrid::util::Stopping::new(stopping),
     ));
     let sent = wait_for_sent(&app, 1).await;
     assert_eq!(sent.len(), 1, "the workers' message is sent after all");
