@@ -2,7 +2,9 @@
 //!
 //! Measures, in one run: the district dashboard (child areas, worst first) for a month and
 //! for the year from the rollups, against the naive GROUP BY over the raw reports; and the
-//! year's CSV streamed over HTTP while the process's RSS is sampled.
+//! year's CSV streamed over HTTP while the process's RSS is sampled; and the six source
+//! groups (`group_by=source`, which rollups do not hold) tallied by the database, against the
+//! former path that read every report of the period into the server.
 //!
 //!   SAFEGRID_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 //!     cargo bench --bench dashboard
@@ -155,9 +157,17 @@ async fn load_reports(db: &DatabaseConnection, grids: &[(String, String)], year_
         let suspended = (status == "suspended").then(|| accepted.unwrap_or(submitted) + H);
         let rework = i32::from(rng.gen_range(0..100) < 2);
         let rating = (status == "closed" && rng.gen_range(0..10) < 6).then(|| rng.gen_range(1..=5));
+        let source = match rng.gen_range(0..100) {
+            0..=59 => "resident",
+            60..=79 => "patrol",
+            80..=89 => "hotline",
+            90..=94 => "visit",
+            95..=97 => "device",
+            _ => "open311",
+        };
         let opt = |v: Option<i64>| v.map_or("NULL".to_string(), |v| v.to_string());
         values.push(format!(
-            "('r{i:07}', 'u1', '{category}', '', 31.2, 121.4, 'gcj02', FALSE, 'normal', '{status}', '{grid}', '{grid}', '{path}', {}, {}, {}, {}, {}, {}, {rework}, {}, FALSE, FALSE, 0, {now})",
+            "('r{i:07}', 'u1', '{category}', '', 31.2, 121.4, 'gcj02', FALSE, 'normal', '{status}', '{grid}', '{grid}', '{path}', {}, {}, {}, {}, {}, {}, {rework}, {}, FALSE, FALSE, 0, {now}, '{source}')",
             submitted,
             opt(accepted),
             opt(deadline),
@@ -168,7 +178,7 @@ async fn load_reports(db: &DatabaseConnection, grids: &[(String, String)], year_
         ));
         if values.len() == BATCH || i + 1 == REPORTS {
             db.execute_unprepared(&format!(
-                "INSERT INTO reports (id, reporter_id, category, description, lat, lng, coord_input, anonymous, urgency, status, grid_code, queue_code, queue_path, submitted_at, accepted_at, deadline, suspended_at, resolved_at, closed_at, rework_count, rating, flagged, overdue_notified, version, updated_at) VALUES {}",
+                "INSERT INTO reports (id, reporter_id, category, description, lat, lng, coord_input, anonymous, urgency, status, grid_code, queue_code, queue_path, submitted_at, accepted_at, deadline, suspended_at, resolved_at, closed_at, rework_count, rating, flagged, overdue_notified, version, updated_at, source) VALUES {}",
                 values.join(", ")
             ))
             .await
@@ -176,6 +186,89 @@ async fn load_reports(db: &DatabaseConnection, grids: &[(String, String)], year_
             values.clear();
         }
     }
+}
+
+/// CPU time of this whole process (user + system, every thread), from `/proc/self/stat`.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> u64 { fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0) };
+    // utime and stime: fields 14 and 15 of the line, 11 and 12 counted from the state.
+    let per_second = 100; // USER_HZ on Linux
+    Duration::from_millis((ticks(11) + ticks(12)) * 1000 / per_second)
+}
+
+/// The former `group_by=source` path, kept as the baseline: the fact columns of every
+/// report of the period read into the server and counted there with `Counts::add`.
+async fn former_source_groups(
+    db: &DatabaseConnection,
+    s: &Scope,
+    figures: &service::Figures,
+    now: i64,
+) -> HashMap<String, safegrid::dashboard::metrics::Metrics> {
+    use entity::enums::Source;
+    use entity::reports::Column as C;
+    use safegrid::dashboard::metrics::{Counts, Fact};
+    use safegrid::reports::status::ReportStatus;
+    use sea_orm::sea_query::Query;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    type Row = (
+        Source,
+        ReportStatus,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        i32,
+        Option<i16>,
+    );
+    let start = safegrid::dashboard::rollup::day_start_ms(s.from);
+    let end = safegrid::dashboard::rollup::day_start_ms(s.to.succ_opt().unwrap());
+    let in_area = Query::select()
+        .column(entity::areas::Column::Code)
+        .from(entity::areas::Entity)
+        .and_where(entity::areas::Column::Path.starts_with(&s.area.path))
+        .to_owned();
+    let rows: Vec<Row> = entity::reports::Entity::find()
+        .select_only()
+        .columns([C::Source, C::Status, C::SubmittedAt, C::AcceptedAt])
+        .columns([C::Deadline, C::SuspendedAt, C::ClosedAt, C::ReworkCount])
+        .column(C::Rating)
+        .filter(C::GridCode.in_subquery(in_area))
+        .filter(C::SubmittedAt.gte(start))
+        .filter(C::SubmittedAt.lt(end))
+        .filter(C::Status.ne(ReportStatus::Cancelled))
+        .into_tuple()
+        .all(db)
+        .await
+        .expect("former source rows");
+    let mut counts: HashMap<Source, Counts> = HashMap::new();
+    for (source, status, submitted_at, accepted_at, deadline, suspended_at, closed_at, rw, rt) in
+        rows
+    {
+        let fact = Fact {
+            status,
+            submitted_at,
+            accepted_at,
+            deadline,
+            suspended_at,
+            closed_at,
+            rework_count: rw,
+            rating: rt,
+        };
+        counts.entry(source).or_default().add(&fact, now);
+    }
+    Source::ALL
+        .into_iter()
+        .map(|source| {
+            let key = source.as_str().to_owned();
+            let c = counts.get(&source).copied().unwrap_or_default();
+            (key.clone(), figures.group(&key, &c))
+        })
+        .collect()
 }
 
 /// The naive way: one GROUP BY over the raw reports, joined to the area tree, with exact
@@ -338,6 +431,64 @@ async fn run(admin_url: &str) {
         report.push((label, f, s));
     }
 
+    // The six source groups (`group_by=source`), which rollups do not hold: the database's
+    // tally per source against the former path (every report of the period sent to the
+    // server and counted there), for the same month and year; both must agree.
+    let mut sources_report = Vec::new();
+    for (label, from, to) in [
+        ("month (2025-06)", day(6, 1), day(6, 30)),
+        ("year (2025)", day(1, 1), day(12, 31)),
+    ] {
+        let scope = Scope {
+            area: area.clone(),
+            from,
+            to,
+            group_by: GroupBy::Source,
+        };
+        let now = safegrid::util::now_ms();
+        let figures = service::Figures::read(&state.db, &scope, now)
+            .await
+            .expect("figures");
+        let tallied = service::source_groups(&state.db, &scope, &figures, now)
+            .await
+            .expect("source groups");
+        let former = former_source_groups(&state.db, &scope, &figures, now).await;
+        for group in &tallied {
+            assert_eq!(
+                Some(&group.metrics),
+                former.get(&group.key),
+                "{label}: source {}",
+                group.key
+            );
+        }
+        let runs = 7;
+        let (mut fast, mut slow, mut fast_cpu, mut slow_cpu) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..runs {
+            let (t, c) = (Instant::now(), process_cpu());
+            std::hint::black_box(
+                service::source_groups(&state.db, &scope, &figures, now)
+                    .await
+                    .expect("source groups"),
+            );
+            fast.push(t.elapsed());
+            fast_cpu.push(process_cpu() - c);
+            let (t, c) = (Instant::now(), process_cpu());
+            std::hint::black_box(former_source_groups(&state.db, &scope, &figures, now).await);
+            slow.push(t.elapsed());
+            slow_cpu.push(process_cpu() - c);
+        }
+        let (f, sl) = (median(fast), median(slow));
+        println!(
+            "{label} by source: tallied median {:.1} ms ({:.0} ms CPU here), former {:.1} ms ({:.0} ms CPU here), {:.1}x",
+            ms(f),
+            ms(median(fast_cpu)),
+            ms(sl),
+            ms(median(slow_cpu)),
+            sl.as_secs_f64() / f.as_secs_f64()
+        );
+        sources_report.push((label, f, sl));
+    }
+
     // The year's CSV by day and by grid, streamed over HTTP, sampling this process's RSS.
     safegrid::auth::service::create_admin(&db, "bench", "Dashboard-Load-2026", "D01")
         .await
@@ -388,6 +539,13 @@ async fn run(admin_url: &str) {
         println!(
             "target {label}: < 50 ms and >= 10x naive: {}",
             if ok { "met" } else { "NOT met" }
+        );
+    }
+    for (label, f, s) in &sources_report {
+        println!(
+            "{label} by source: tallied {:.1} ms against the former {:.1} ms",
+            ms(*f),
+            ms(*s)
         );
     }
 }

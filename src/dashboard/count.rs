@@ -131,13 +131,24 @@ async fn page_end(
     Ok(at.max(from + 1))
 }
 
-/// The statement tallying the reports of `cohort` submitted in `[from, to)`: each report
-/// reduced to its group and flags (inner), summed per group (outer).
+/// The statement tallying the reports of `cohort` submitted in `[from, to)`.
 fn statement(
     backend: DatabaseBackend,
     cohort: &Cohort,
     from: i64,
     to: i64,
+    now: i64,
+) -> SelectStatement {
+    tally_statement(backend, of_cohort(cohort, from, to), None, now)
+}
+
+/// The statement tallying the reports that match `filter`: each report reduced to its group
+/// and flags (inner), summed per group (outer). With `by`, the groups are split by that
+/// column of `reports` too, returned as `by_key`.
+fn tally_statement(
+    backend: DatabaseBackend,
+    filter: SimpleExpr,
+    by: Option<&str>,
     now: i64,
 ) -> SelectStatement {
     let is = |s: ReportStatus| col("status").eq(s.as_str());
@@ -184,6 +195,9 @@ fn statement(
 
     let mut rows = Query::select();
     rows.from(a("reports")).column(a("status"));
+    if let Some(by) = by {
+        rows.expr_as(col(by), a("by_key"));
+    }
     for (name, expr) in groups.iter().chain(&flags) {
         rows.expr_as(bigint(backend, expr.clone()), a(name));
     }
@@ -191,9 +205,14 @@ fn statement(
         Expr::case(past, Expr::val(None::<i64>)).finally(col("deadline")),
         a("running_deadline"),
     )
-    .and_where(of_cohort(cohort, from, to));
+    .and_where(filter);
 
-    let group_cols: Vec<Alias> = ["status", "ta", "tc"].into_iter().map(a).collect();
+    let group_cols: Vec<Alias> = by
+        .map(|_| "by_key")
+        .into_iter()
+        .chain(["status", "ta", "tc"])
+        .map(a)
+        .collect();
     let mut tallied = Query::select();
     tallied.columns(group_cols.clone()).expr_as(
         bigint(backend, Func::count(Expr::col(Asterisk)).into()),
@@ -259,6 +278,28 @@ pub async fn count_key_in_pages(
         }
     }
     Ok((counts, next))
+}
+
+/// Counts the reports matching `filter` (a condition on `reports`) per value of its column
+/// `by`, as of `now`: a dashboard's groups that rollups do not hold (by source), tallied by
+/// the database like a key, so an area's whole period is never sent row by row. The caller
+/// leaves cancelled reports out in `filter` if they should count nowhere.
+pub async fn count_by(
+    db: &impl ConnectionTrait,
+    filter: SimpleExpr,
+    by: &str,
+    now: i64,
+) -> Result<std::collections::HashMap<String, Counts>, DbErr> {
+    let backend = db.get_database_backend();
+    let found = db
+        .query_all(backend.build(&tally_statement(backend, filter, Some(by), now)))
+        .await?;
+    let mut counts = std::collections::HashMap::<String, Counts>::new();
+    for row in &found {
+        let key: String = row.try_get("", "by_key")?;
+        counts.entry(key).or_default().add_tally(&read_tally(row)?);
+    }
+    Ok(counts)
 }
 
 fn read_tally(row: &QueryResult) -> Result<Tally, DbErr> {

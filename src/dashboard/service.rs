@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::metrics::{
-    covered_grid_days, Counts, Coverage, Fact, Metrics, PatrolSpan, SourceCounts, UnitCounts,
-    WishCounts,
+    covered_grid_days, Counts, Coverage, Metrics, PatrolSpan, SourceCounts, UnitCounts, WishCounts,
 };
 use super::rollup::{
     self, counts_from_values, day_key, int_sum, int_sum_expr, read_values, value_columns,
@@ -989,9 +988,9 @@ pub fn source_name(source: Source) -> &'static str {
     }
 }
 
-/// The six source groups: each source's report counts, read from the reports of the
-/// cohort in one query (only the columns a [`Fact`] needs) and counted by
-/// [`Counts::add`], the rollups' own definition; with its source and unit figures.
+/// The six source groups: each source's report counts over the reports of the cohort,
+/// tallied by the database per source with the rollups' own rules (`count::count_by`, held
+/// to [`Counts::add`] by its tests); with its source and unit figures.
 pub async fn source_groups(
     db: &impl ConnectionTrait,
     s: &Scope,
@@ -999,19 +998,7 @@ pub async fn source_groups(
     now: i64,
 ) -> ApiResult<Vec<Group>> {
     use crate::reports::status::ReportStatus;
-    use entity::reports::Column as C;
-    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
-    type Row = (
-        Source,
-        ReportStatus,
-        i64,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        i32,
-        Option<i16>,
-    );
+    use sea_orm::ColumnTrait;
     let start = rollup::day_start_ms(s.from);
     let end = rollup::day_start_ms(s.to.succ_opt().unwrap_or(s.to));
     let in_area = Query::select()
@@ -1019,40 +1006,19 @@ pub async fn source_groups(
         .from(entity::areas::Entity)
         .and_where(entity::areas::Column::Path.starts_with(&s.area.path))
         .to_owned();
-    let rows: Vec<Row> = entity::reports::Entity::find()
-        .select_only()
-        .columns([C::Source, C::Status, C::SubmittedAt, C::AcceptedAt])
-        .columns([C::Deadline, C::SuspendedAt, C::ClosedAt, C::ReworkCount])
-        .column(C::Rating)
-        .filter(C::GridCode.in_subquery(in_area))
-        .filter(C::SubmittedAt.gte(start))
-        .filter(C::SubmittedAt.lt(end))
-        .filter(C::Status.ne(ReportStatus::Cancelled))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut counts: HashMap<Source, Counts> = HashMap::new();
-    for (source, status, submitted_at, accepted_at, deadline, suspended_at, closed_at, rw, rt) in
-        rows
-    {
-        let fact = Fact {
-            status,
-            submitted_at,
-            accepted_at,
-            deadline,
-            suspended_at,
-            closed_at,
-            rework_count: rw,
-            rating: rt,
-        };
-        counts.entry(source).or_default().add(&fact, now);
-    }
+    let col = |c: &str| Expr::col(a(c));
+    let cohort = col("grid_code")
+        .in_subquery(in_area)
+        .and(col("submitted_at").gte(start))
+        .and(col("submitted_at").lt(end))
+        .and(col("status").ne(ReportStatus::Cancelled.as_str()));
+    let counts = super::count::count_by(db, cohort, "source", now).await?;
     Ok(Source::ALL
         .into_iter()
         .map(|source| {
             let key = source.as_str().to_owned();
             Group {
-                metrics: figures.group(&key, &counts.get(&source).copied().unwrap_or_default()),
+                metrics: figures.group(&key, &counts.get(&key).copied().unwrap_or_default()),
                 name: source_name(source).to_owned(),
                 key,
             }

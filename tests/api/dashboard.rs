@@ -600,9 +600,12 @@ async fn concurrent_changes_on_two_instances_keep_the_rollups_exact() {
 /// suspended clocks, ratings and rework, in one key.
 #[tokio::test]
 async fn a_key_counted_by_the_database_equals_its_reports_counted_one_by_one() {
+    use entity::enums::Source;
     use safegrid::dashboard::count;
     use safegrid::dashboard::histogram::thresholds_ms;
     use safegrid::reports::status::ReportStatus;
+    use sea_orm::sea_query::{Alias, Expr};
+    use std::collections::HashMap;
     let w = world().await;
     let app = &w.app;
     let db = &app.state.db;
@@ -628,6 +631,7 @@ async fn a_key_counted_by_the_database_equals_its_reports_counted_one_by_one() {
         (seed % n as u64) as usize
     };
     let mut facts = Vec::new();
+    let mut sources = Vec::new();
     for i in 0..400 {
         let status = ReportStatus::ALL[i % ReportStatus::ALL.len()];
         // Every 10th at one millisecond: more than a small page shares it.
@@ -666,9 +670,13 @@ async fn a_key_counted_by_the_database_equals_its_reports_counted_one_by_one() {
         row.closed_at = Set(closed_at);
         row.rework_count = Set(next(3) as i32);
         row.rating = Set([None, Some(1), Some(3), Some(4), Some(5)][next(5)]);
-        facts.push(Fact::from(&row.insert(db).await.unwrap()));
+        row.source = Set(Source::ALL[next(Source::ALL.len())]);
+        let inserted = row.insert(db).await.unwrap();
+        facts.push(Fact::from(&inserted));
+        sources.push(inserted.source);
     }
     facts.push(Fact::from(&template));
+    sources.push(template.source);
 
     let mut expected = Counts::default();
     let mut expected_next = None::<i64>;
@@ -693,6 +701,24 @@ async fn a_key_counted_by_the_database_equals_its_reports_counted_one_by_one() {
             "{pace:?} in pages of {page:?}"
         );
     }
+    // Split by source (a dashboard's source groups), the cancelled left out as the
+    // dashboard's cohort does.
+    let mut by_source: HashMap<String, Counts> = HashMap::new();
+    for (fact, source) in facts.iter().zip(&sources) {
+        if fact.status != ReportStatus::Cancelled {
+            by_source
+                .entry(source.as_str().to_owned())
+                .or_default()
+                .add(fact, now);
+        }
+    }
+    let col = |c: &str| Expr::col(Alias::new(c));
+    let cohort = col("grid_code")
+        .eq(key.area_code.as_str())
+        .and(col("status").ne(ReportStatus::Cancelled.as_str()));
+    let counted = count::count_by(db, cohort, "source", now).await.unwrap();
+    assert_eq!(counted, by_source);
+    assert_eq!(by_source.len(), Source::ALL.len());
     // The mix exercised what it claims to.
     assert!(expected.open_overdue > 0 && expected.closed_late > 0 && expected.closed_on_time > 0);
     assert!(expected.to_accept.0.iter().filter(|&&n| n > 0).count() > 30);
