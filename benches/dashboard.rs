@@ -368,11 +368,12 @@ async fn run(admin_url: &str) {
         level: "district".into(),
         path: "/D01/".into(),
     };
-    let mut report = Vec::new();
-    for (label, from, to) in [
+    let periods = [
         ("month (2025-06)", day(6, 1), day(6, 30)),
         ("year (2025)", day(1, 1), day(12, 31)),
-    ] {
+    ];
+    let mut report = Vec::new();
+    for (label, from, to) in periods {
         let scope = Scope {
             area: area.clone(),
             from,
@@ -435,10 +436,7 @@ async fn run(admin_url: &str) {
     // tally per source against the former path (every report of the period sent to the
     // server and counted there), for the same month and year; both must agree.
     let mut sources_report = Vec::new();
-    for (label, from, to) in [
-        ("month (2025-06)", day(6, 1), day(6, 30)),
-        ("year (2025)", day(1, 1), day(12, 31)),
-    ] {
+    for (label, from, to) in periods {
         let scope = Scope {
             area: area.clone(),
             from,

@@ -729,9 +729,7 @@ async fn a_key_counted_by_the_database_equals_its_reports_counted_one_by_one() {
 /// from the raw reports writes.
 async fn assert_caught_up_rollups_equal_a_rebuild(db: &sea_orm::DatabaseConnection) {
     safegrid::dashboard::refresh_all_stale(db).await.unwrap();
-    let kept = rollup::snapshot(db).await.unwrap();
-    safegrid::dashboard::rebuild(db).await.unwrap();
-    assert_eq!(kept, rollup::snapshot(db).await.unwrap());
+    assert_rollups_equal_a_rebuild(db).await;
 }
 
 #[tokio::test]
