@@ -167,7 +167,7 @@ async fn load_reports(db: &DatabaseConnection, grids: &[(String, String)], year_
         };
         let opt = |v: Option<i64>| v.map_or("NULL".to_string(), |v| v.to_string());
         values.push(format!(
-            "('r{i:07}', 'u1', '{category}', '', 31.2, 121.4, 'gcj02', FALSE, 'normal', '{status}', '{grid}', '{grid}', '{path}', {}, {}, {}, {}, {}, {}, {rework}, {}, FALSE, FALSE, 0, {now}, '{source}')",
+            "('r{i:07}', 'u1', '{category}', '', 31.2, 121.4, 'gcj02', FALSE, 'normal', '{status}', '{grid}', '{grid}', '{path}', {}, {}, {}, {}, {}, {}, {rework}, {}, FALSE, FALSE, 0, {now}, '{source}', 'R-BENCH-{i:07}')",
             submitted,
             opt(accepted),
             opt(deadline),
@@ -178,7 +178,7 @@ async fn load_reports(db: &DatabaseConnection, grids: &[(String, String)], year_
         ));
         if values.len() == BATCH || i + 1 == REPORTS {
             db.execute_unprepared(&format!(
-                "INSERT INTO reports (id, reporter_id, category, description, lat, lng, coord_input, anonymous, urgency, status, grid_code, queue_code, queue_path, submitted_at, accepted_at, deadline, suspended_at, resolved_at, closed_at, rework_count, rating, flagged, overdue_notified, version, updated_at, source) VALUES {}",
+                "INSERT INTO reports (id, reporter_id, category, description, lat, lng, coord_input, anonymous, urgency, status, grid_code, queue_code, queue_path, submitted_at, accepted_at, deadline, suspended_at, resolved_at, closed_at, rework_count, rating, flagged, overdue_notified, version, updated_at, source, case_no) VALUES {}",
                 values.join(", ")
             ))
             .await
@@ -232,6 +232,8 @@ async fn former_source_groups(
         .from(entity::areas::Entity)
         .and_where(entity::areas::Column::Path.starts_with(&s.area.path))
         .to_owned();
+    // Planned for its values, as the tallied path is (the same area filter).
+    let txn = service::planned_for_values(db).await.expect("txn");
     let rows: Vec<Row> = entity::reports::Entity::find()
         .select_only()
         .columns([C::Source, C::Status, C::SubmittedAt, C::AcceptedAt])
@@ -242,9 +244,10 @@ async fn former_source_groups(
         .filter(C::SubmittedAt.lt(end))
         .filter(C::Status.ne(ReportStatus::Cancelled))
         .into_tuple()
-        .all(db)
+        .all(&txn)
         .await
         .expect("former source rows");
+    txn.commit().await.expect("commit");
     let mut counts: HashMap<Source, Counts> = HashMap::new();
     for (source, status, submitted_at, accepted_at, deadline, suspended_at, closed_at, rw, rt) in
         rows
@@ -430,6 +433,49 @@ async fn run(admin_url: &str) {
             d.totals.submitted
         );
         report.push((label, f, s));
+        // Where a dashboard read's time goes: the figures read from raw tables at request
+        // time (wishes, units, sources, patrols) against the whole read.
+        let now = safegrid::util::now_ms();
+        // The source figures as `Figures::read` runs them (planned for their values) and,
+        // as the baseline, on a plain connection where PostgreSQL may use its cached generic
+        // plan (warmed past its five custom runs first).
+        for _ in 0..6 {
+            service::source_figures(&state.db, &scope, now)
+                .await
+                .expect("source figures");
+        }
+        let (mut all, mut planned, mut cached) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..5 {
+            let t = Instant::now();
+            std::hint::black_box(
+                service::Figures::read(&state.db, &scope, now)
+                    .await
+                    .expect("figures"),
+            );
+            all.push(t.elapsed());
+            let t = Instant::now();
+            let txn = service::planned_for_values(&state.db).await.expect("txn");
+            std::hint::black_box(
+                service::source_figures(&txn, &scope, now)
+                    .await
+                    .expect("source figures"),
+            );
+            txn.commit().await.expect("commit");
+            planned.push(t.elapsed());
+            let t = Instant::now();
+            std::hint::black_box(
+                service::source_figures(&state.db, &scope, now)
+                    .await
+                    .expect("source figures"),
+            );
+            cached.push(t.elapsed());
+        }
+        println!(
+            "{label}: of which figures from raw tables median {:.1} ms; the source figures alone {:.1} ms planned for their values, {:.1} ms on the cached plan",
+            ms(median(all)),
+            ms(median(planned)),
+            ms(median(cached))
+        );
     }
 
     // The six source groups (`group_by=source`), which rollups do not hold: the database's

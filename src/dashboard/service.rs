@@ -9,7 +9,9 @@ use chrono::{Datelike, NaiveDate};
 use sea_orm::sea_query::{
     Alias, Condition, Expr, Func, JoinType, Order, Query, SelectStatement, SimpleExpr,
 };
-use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, QueryResult, Statement};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, EntityTrait, QueryResult, Statement, TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -942,16 +944,43 @@ pub struct Figures {
     pub patrols: PatrolFigures,
 }
 
+/// A transaction for statements over an area's raw rows in a period, which PostgreSQL plans
+/// for their own values (`plan_cache_mode = force_custom_plan`, for this transaction only).
+///
+/// Why: sqlx keeps statements prepared, and after five runs PostgreSQL may switch to a
+/// generic plan, which guesses that an area's `path LIKE $1` matches a handful of areas.
+/// For a district's year that plan walked the report index of 1,266 areas one by one and
+/// sorted a million rows on disk: 3.1 s, against 0.46 s planned for the values
+/// (`benches/dashboard.rs`). The request path's statements (equalities on keys) keep their
+/// cached plans.
+pub async fn planned_for_values<C>(db: &C) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await?;
+    }
+    Ok(txn)
+}
+
 impl Figures {
-    pub async fn read(db: &impl ConnectionTrait, s: &Scope, now: i64) -> ApiResult<Figures> {
-        let (total, groups) = wishes(db, s).await?;
-        Ok(Figures {
+    pub async fn read<C>(db: &C, s: &Scope, now: i64) -> ApiResult<Figures>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
+        let txn = planned_for_values(db).await?;
+        let (total, groups) = wishes(&txn, s).await?;
+        let figures = Figures {
             wishes: total,
             wish_groups: groups,
-            units: unit_figures(db, s, now).await?,
-            sources: source_figures(db, s, now).await?,
-            patrols: patrol_figures(db, s, now).await?,
-        })
+            units: unit_figures(&txn, s, now).await?,
+            sources: source_figures(&txn, s, now).await?,
+            patrols: patrol_figures(&txn, s, now).await?,
+        };
+        txn.commit().await?;
+        Ok(figures)
     }
 
     /// The totals, given the report counts of the whole scope.
@@ -991,12 +1020,15 @@ pub fn source_name(source: Source) -> &'static str {
 /// The six source groups: each source's report counts over the reports of the cohort,
 /// tallied by the database per source with the rollups' own rules (`count::count_by`, held
 /// to [`Counts::add`] by its tests); with its source and unit figures.
-pub async fn source_groups(
-    db: &impl ConnectionTrait,
+pub async fn source_groups<C>(
+    db: &C,
     s: &Scope,
     figures: &Figures,
     now: i64,
-) -> ApiResult<Vec<Group>> {
+) -> ApiResult<Vec<Group>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     use crate::reports::status::ReportStatus;
     use sea_orm::ColumnTrait;
     let start = rollup::day_start_ms(s.from);
@@ -1012,7 +1044,9 @@ pub async fn source_groups(
         .and(col("submitted_at").gte(start))
         .and(col("submitted_at").lt(end))
         .and(col("status").ne(ReportStatus::Cancelled.as_str()));
-    let counts = super::count::count_by(db, cohort, "source", now).await?;
+    let txn = planned_for_values(db).await?;
+    let counts = super::count::count_by(&txn, cohort, "source", now).await?;
+    txn.commit().await?;
     Ok(Source::ALL
         .into_iter()
         .map(|source| {
@@ -1045,11 +1079,10 @@ pub async fn totals(state: &AppState, s: &Scope, figures: &Figures) -> ApiResult
 /// day or category that only has dispatches in the period (of reports submitted earlier),
 /// or a day that only has patrols, is added as a group with those figures and zero report
 /// counts.
-pub async fn read_groups(
-    db: &impl ConnectionTrait,
-    s: &Scope,
-    figures: &Figures,
-) -> ApiResult<Vec<Group>> {
+pub async fn read_groups<C>(db: &C, s: &Scope, figures: &Figures) -> ApiResult<Vec<Group>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     let units = &figures.units;
     let Some(st) = groups_statement(db.get_database_backend(), s) else {
         return match s.group_by {

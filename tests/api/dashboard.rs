@@ -1061,3 +1061,47 @@ async fn a_report_passing_its_deadline_turns_due_and_overdue_without_any_action(
     safegrid::dashboard::rebuild(&app.state.db).await.unwrap();
     assert_eq!(kept, rollup::snapshot(&app.state.db).await.unwrap());
 }
+
+/// A dashboard's raw-table figures run in a transaction that PostgreSQL plans for the
+/// statements' own values (a cached generic plan cost a district's year seconds); the
+/// setting ends with that transaction and never reaches the pooled connections that
+/// serve the request path.
+#[tokio::test]
+async fn area_figures_are_planned_for_their_values_and_the_setting_stays_in_their_transaction() {
+    use sea_orm::ConnectionTrait;
+    let w = world().await;
+    let db = &w.app.state.db;
+    let backend = db.get_database_backend();
+    let mode = |row: Option<sea_orm::QueryResult>| -> String {
+        row.unwrap().try_get_by_index::<String>(0).unwrap()
+    };
+    let txn = safegrid::dashboard::service::planned_for_values(db)
+        .await
+        .unwrap();
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        let inside = txn
+            .query_one(sea_orm::Statement::from_string(
+                backend,
+                "SHOW plan_cache_mode",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(mode(inside), "force_custom_plan");
+    }
+    txn.commit().await.unwrap();
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        for _ in 0..5 {
+            let after = db
+                .query_one(sea_orm::Statement::from_string(
+                    backend,
+                    "SHOW plan_cache_mode",
+                ))
+                .await
+                .unwrap();
+            assert_eq!(mode(after), "auto");
+        }
+    }
+    // On every backend the figures read through it answer (SQLite and MySQL plan each run).
+    let d = dashboard(&w.app, &w.district, "area=D01").await;
+    assert!(d["totals"]["submitted"].is_number(), "{d}");
+}
