@@ -200,8 +200,9 @@ fn process_cpu() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 1000 / per_second)
 }
 
-/// The former `group_by=source` path, kept as the baseline: the fact columns of every
-/// report of the period read into the server and counted there with `Counts::add`.
+/// The former `group_by=source` path, kept as the baseline: every report of the period read
+/// into the server and counted there with `Counts::add` (the fact columns then; every column
+/// since the source and dispute counters joined them).
 async fn former_source_groups(
     db: &DatabaseConnection,
     s: &Scope,
@@ -213,18 +214,7 @@ async fn former_source_groups(
     use safegrid::dashboard::metrics::{Counts, Fact};
     use safegrid::reports::status::ReportStatus;
     use sea_orm::sea_query::Query;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-    type Row = (
-        Source,
-        ReportStatus,
-        i64,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        i32,
-        Option<i16>,
-    );
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let start = safegrid::dashboard::rollup::day_start_ms(s.from);
     let end = safegrid::dashboard::rollup::day_start_ms(s.to.succ_opt().unwrap());
     let in_area = Query::select()
@@ -234,35 +224,21 @@ async fn former_source_groups(
         .to_owned();
     // Planned for its values, as the tallied path is (the same area filter).
     let txn = service::planned_for_values(db).await.expect("txn");
-    let rows: Vec<Row> = entity::reports::Entity::find()
-        .select_only()
-        .columns([C::Source, C::Status, C::SubmittedAt, C::AcceptedAt])
-        .columns([C::Deadline, C::SuspendedAt, C::ClosedAt, C::ReworkCount])
-        .column(C::Rating)
+    let rows = entity::reports::Entity::find()
         .filter(C::GridCode.in_subquery(in_area))
         .filter(C::SubmittedAt.gte(start))
         .filter(C::SubmittedAt.lt(end))
         .filter(C::Status.ne(ReportStatus::Cancelled))
-        .into_tuple()
         .all(&txn)
         .await
         .expect("former source rows");
     txn.commit().await.expect("commit");
     let mut counts: HashMap<Source, Counts> = HashMap::new();
-    for (source, status, submitted_at, accepted_at, deadline, suspended_at, closed_at, rw, rt) in
-        rows
-    {
-        let fact = Fact {
-            status,
-            submitted_at,
-            accepted_at,
-            deadline,
-            suspended_at,
-            closed_at,
-            rework_count: rw,
-            rating: rt,
-        };
-        counts.entry(source).or_default().add(&fact, now);
+    for row in &rows {
+        counts
+            .entry(row.source)
+            .or_default()
+            .add(&Fact::from(row), now);
     }
     Source::ALL
         .into_iter()
@@ -434,17 +410,9 @@ async fn run(admin_url: &str) {
         );
         report.push((label, f, s));
         // Where a dashboard read's time goes: the figures read from raw tables at request
-        // time (wishes, units, sources, patrols) against the whole read.
+        // time (wishes, units, patrols) against the whole read.
         let now = safegrid::util::now_ms();
-        // The source figures as `Figures::read` runs them (planned for their values) and,
-        // as the baseline, on a plain connection where PostgreSQL may use its cached generic
-        // plan (warmed past its five custom runs first).
-        for _ in 0..6 {
-            service::source_figures(&state.db, &scope, now)
-                .await
-                .expect("source figures");
-        }
-        let (mut all, mut planned, mut cached) = (Vec::new(), Vec::new(), Vec::new());
+        let mut all = Vec::new();
         for _ in 0..5 {
             let t = Instant::now();
             std::hint::black_box(
@@ -453,28 +421,10 @@ async fn run(admin_url: &str) {
                     .expect("figures"),
             );
             all.push(t.elapsed());
-            let t = Instant::now();
-            let txn = service::planned_for_values(&state.db).await.expect("txn");
-            std::hint::black_box(
-                service::source_figures(&txn, &scope, now)
-                    .await
-                    .expect("source figures"),
-            );
-            txn.commit().await.expect("commit");
-            planned.push(t.elapsed());
-            let t = Instant::now();
-            std::hint::black_box(
-                service::source_figures(&state.db, &scope, now)
-                    .await
-                    .expect("source figures"),
-            );
-            cached.push(t.elapsed());
         }
         println!(
-            "{label}: of which figures from raw tables median {:.1} ms; the source figures alone {:.1} ms planned for their values, {:.1} ms on the cached plan",
-            ms(median(all)),
-            ms(median(planned)),
-            ms(median(cached))
+            "{label}: of which figures from raw tables (wishes, units, patrols) median {:.1} ms",
+            ms(median(all))
         );
     }
 

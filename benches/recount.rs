@@ -26,7 +26,7 @@ use safegrid::dashboard::rollup::{day_start_ms, Key};
 use safegrid::reports::status::ReportStatus;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect, Set,
+    QueryFilter, Set,
 };
 
 const DB_NAME: &str = "safegrid_bench_recount";
@@ -138,55 +138,22 @@ fn report(i: usize, day_start: i64, rng: &mut StdRng) -> entity::reports::Active
     }
 }
 
-/// The former count, kept here as the baseline: every report's fact columns to the server.
+/// The former count, kept here as the baseline: every report of the key to the server (the
+/// fact columns then; every column since the source and dispute counters joined them).
 async fn count_by_rows(db: &DatabaseConnection, key: &Key, now: i64) -> (Counts, Option<i64>) {
     use entity::reports::Column as C;
-    type FactRow = (
-        ReportStatus,
-        i64,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        i32,
-        Option<i16>,
-    );
-    let rows: Vec<FactRow> = entity::reports::Entity::find()
-        .select_only()
-        .columns([
-            C::Status,
-            C::SubmittedAt,
-            C::AcceptedAt,
-            C::Deadline,
-            C::SuspendedAt,
-            C::ClosedAt,
-            C::ReworkCount,
-            C::Rating,
-        ])
+    let rows = entity::reports::Entity::find()
         .filter(C::GridCode.eq(&key.area_code))
         .filter(C::SubmittedAt.gte(day_start_ms(key.day)))
         .filter(C::SubmittedAt.lt(day_start_ms(key.day.succ_opt().expect("a next day"))))
         .filter(C::Category.eq(&key.category))
-        .into_tuple()
         .all(db)
         .await
         .expect("rows");
     let mut counts = Counts::default();
     let mut next = None::<i64>;
-    for (status, submitted_at, accepted_at, deadline, suspended_at, closed_at, rework, rating) in
-        rows
-    {
-        let fact = Fact {
-            status,
-            submitted_at,
-            accepted_at,
-            deadline,
-            suspended_at,
-            closed_at,
-            rework_count: rework,
-            rating,
-        };
-        if let Some(d) = counts.add(&fact, now) {
+    for row in &rows {
+        if let Some(d) = counts.add(&Fact::from(row), now) {
             next = Some(next.map_or(d, |n: i64| n.min(d)));
         }
     }

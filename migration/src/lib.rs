@@ -20,6 +20,7 @@ mod m20261205_000007_phone_encryption;
 mod m20261205_000008_case_retention;
 mod m20261205_000009_console;
 mod m20261206_000001_rollup_refresh_order;
+mod m20261206_000002_rollup_source_counters;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000008_case_retention::Migration),
             Box::new(m20261205_000009_console::Migration),
             Box::new(m20261206_000001_rollup_refresh_order::Migration),
+            Box::new(m20261206_000002_rollup_source_counters::Migration),
         ]
     }
 }

@@ -19,8 +19,9 @@ use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Order, Query, SelectStatem
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, QueryResult};
 
 use super::histogram::{thresholds_ms, BUCKETS};
-use super::metrics::{Counts, Tally};
+use super::metrics::{Counts, SourceCounts, Tally};
 use crate::reports::status::ReportStatus;
+use entity::enums::Source;
 
 fn a(name: &str) -> Alias {
     Alias::new(name)
@@ -142,6 +143,55 @@ fn statement(
     tally_statement(backend, of_cohort(cohort, from, to), None, now)
 }
 
+/// The per-report flags of [`SourceCounts::add`] as of `now`, named as the counters are
+/// (`metrics::COUNTERS`).
+fn source_flags(now: i64) -> Vec<(String, SimpleExpr)> {
+    let mut flags: Vec<(String, SimpleExpr)> = Source::ALL
+        .iter()
+        .map(|s| {
+            (
+                format!("from_{}", s.as_str()),
+                flag(col("source").eq(s.as_str())),
+            )
+        })
+        .collect();
+    let mediated = col("mediated_at").is_not_null();
+    let due = col("follow_up_due");
+    flags.extend([
+        (
+            "resolved_on_site".to_string(),
+            flag(
+                col("source")
+                    .is_in([Source::Patrol.as_str(), Source::Visit.as_str()])
+                    .and(col("resolved_at").equals(a("submitted_at"))),
+            ),
+        ),
+        ("mediated".to_string(), flag(mediated.clone())),
+        (
+            "mediation_agreed".to_string(),
+            flag(mediated.and(col("mediation_outcome").eq("agreed"))),
+        ),
+        (
+            "follow_ups_due".to_string(),
+            flag(
+                due.clone()
+                    .is_not_null()
+                    .and(due.clone().lte(now).or(col("follow_up_at").is_not_null())),
+            ),
+        ),
+        (
+            "follow_ups_on_time".to_string(),
+            flag(
+                due.clone()
+                    .is_not_null()
+                    .and(col("follow_up_at").is_not_null())
+                    .and(col("follow_up_at").lte(due)),
+            ),
+        ),
+    ]);
+    flags
+}
+
 /// The statement tallying the reports that match `filter`: each report reduced to its group
 /// and flags (inner), summed per group (outer). With `by`, the groups are split by that
 /// column of `reports` too, returned as `by_key`.
@@ -178,7 +228,7 @@ fn tally_statement(
             .into(),
         ),
     ];
-    let flags = [
+    let flags: Vec<(String, SimpleExpr)> = [
         (
             "closed_late",
             flag(
@@ -191,19 +241,38 @@ fn tally_statement(
         ("reworked", flag(col("rework_count").gt(0))),
         ("rated", flag(col("rating").is_not_null())),
         ("satisfied", flag(col("rating").gte(4))),
-    ];
+    ]
+    .into_iter()
+    .map(|(name, e)| (name.to_string(), e))
+    .chain(source_flags(now))
+    .collect();
 
     let mut rows = Query::select();
     rows.from(a("reports")).column(a("status"));
     if let Some(by) = by {
         rows.expr_as(col(by), a("by_key"));
     }
-    for (name, expr) in groups.iter().chain(&flags) {
-        rows.expr_as(bigint(backend, expr.clone()), a(name));
+    for (name, expr) in groups
+        .iter()
+        .map(|(n, e)| (n.to_string(), e))
+        .chain(flags.iter().map(|(n, e)| (n.clone(), e)))
+    {
+        rows.expr_as(bigint(backend, expr.clone()), a(&name));
     }
     rows.expr_as(
         Expr::case(past, Expr::val(None::<i64>)).finally(col("deadline")),
         a("running_deadline"),
+    )
+    // `SourceFact::follow_up_pending`.
+    .expr_as(
+        Expr::case(
+            col("follow_up_due")
+                .gt(now)
+                .and(col("follow_up_at").is_null()),
+            col("follow_up_due"),
+        )
+        .finally(Expr::val(None::<i64>)),
+        a("pending_follow_up"),
     )
     .and_where(filter);
 
@@ -223,13 +292,14 @@ fn tally_statement(
     }
     tallied
         .expr_as(Func::min(col("running_deadline")), a("first_deadline"))
+        .expr_as(Func::min(col("pending_follow_up")), a("first_follow_up"))
         .from_subquery(rows, a("f"))
         .group_by_columns(group_cols);
     tallied
 }
 
-/// Counts a cohort's reports as of `now`; also returns the earliest moment one of them turns
-/// overdue (the rollup row's `next_deadline`), if any will. At once: one statement over the
+/// Counts a cohort's reports as of `now`; also returns the last moment the counts hold by the
+/// clock alone (the rollup row's `next_deadline`: `Tally::next_change`), if they will change. At once: one statement over the
 /// whole day. Spread: pages of [`PAGE`] reports, each followed by a pause as long as it took.
 pub async fn count_key(
     db: &impl ConnectionTrait,
@@ -268,7 +338,7 @@ pub async fn count_key_in_pages(
         for row in &found {
             let tally = read_tally(row)?;
             counts.add_tally(&tally);
-            if let Some(d) = tally.turns_overdue() {
+            if let Some(d) = tally.next_change() {
                 next = Some(next.map_or(d, |n| n.min(d)));
             }
         }
@@ -322,5 +392,20 @@ fn read_tally(row: &QueryResult) -> Result<Tally, DbErr> {
         rated: n("rated")?,
         satisfied: n("satisfied")?,
         first_deadline: row.try_get("", "first_deadline")?,
+        sources: SourceCounts {
+            by_source: {
+                let mut by_source = [0; 6];
+                for (count, source) in by_source.iter_mut().zip(Source::ALL) {
+                    *count = n(&format!("from_{}", source.as_str()))?;
+                }
+                by_source
+            },
+            resolved_on_site: n("resolved_on_site")?,
+            mediated: n("mediated")?,
+            mediation_agreed: n("mediation_agreed")?,
+            follow_ups_due: n("follow_ups_due")?,
+            follow_ups_on_time: n("follow_ups_on_time")?,
+        },
+        first_follow_up: row.try_get("", "first_follow_up")?,
     })
 }

@@ -65,6 +65,8 @@ pub struct Fact {
     pub closed_at: Option<i64>,
     pub rework_count: i32,
     pub rating: Option<i16>,
+    /// Where it came from and how its dispute went (DOMAIN.md §9).
+    pub origin: SourceFact,
 }
 
 impl From<&entity::reports::Model> for Fact {
@@ -78,6 +80,15 @@ impl From<&entity::reports::Model> for Fact {
             closed_at: r.closed_at,
             rework_count: r.rework_count,
             rating: r.rating,
+            origin: SourceFact {
+                source: r.source,
+                submitted_at: r.submitted_at,
+                resolved_at: r.resolved_at,
+                mediated_at: r.mediated_at,
+                mediation_outcome: r.mediation_outcome.clone(),
+                follow_up_due: r.follow_up_due,
+                follow_up_at: r.follow_up_at,
+            },
         }
     }
 }
@@ -106,6 +117,11 @@ pub struct Tally {
     pub satisfied: i64,
     /// The earliest deadline among those not past it.
     pub first_deadline: Option<i64>,
+    /// Their sources and disputes, summed.
+    pub sources: SourceCounts,
+    /// The earliest follow-up due date still ahead, of follow-ups not made: when one of them
+    /// turns due (`follow_ups_due`) by the clock alone.
+    pub first_follow_up: Option<i64>,
 }
 
 impl Tally {
@@ -129,6 +145,12 @@ impl Tally {
             rated: i64::from(f.rating.is_some()),
             satisfied: i64::from(f.rating.is_some_and(|r| r >= 4)),
             first_deadline: f.deadline.filter(|_| !past),
+            sources: {
+                let mut c = SourceCounts::default();
+                c.add(&f.origin, now);
+                c
+            },
+            first_follow_up: f.origin.follow_up_pending(now),
         }
     }
 
@@ -137,6 +159,21 @@ impl Tally {
     pub fn turns_overdue(&self) -> Option<i64> {
         let running = is_open_unhandled(self.status) && self.status != ReportStatus::Suspended;
         self.first_deadline.filter(|_| running)
+    }
+
+    /// The last moment these reports count as they do now by the clock alone (a rollup row's
+    /// `next_deadline`, stale once it is earlier than the clock): just before the first turns
+    /// overdue (`deadline < clock`) or the first follow-up turns due (`due <= now`, hence
+    /// one millisecond earlier). None for cancelled reports, which count nowhere.
+    pub fn next_change(&self) -> Option<i64> {
+        if self.status == ReportStatus::Cancelled {
+            return None;
+        }
+        let follow_up = self.first_follow_up.map(|due| due - 1);
+        match (self.turns_overdue(), follow_up) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -156,10 +193,15 @@ pub struct Counts {
     pub satisfied: i64,
     pub to_accept: Histogram,
     pub to_close: Histogram,
+    /// Where they came from and how their disputes went.
+    pub sources: SourceCounts,
 }
 
+/// How many counters [`Counts`] has beside its histograms.
+pub const N_COUNTERS: usize = 22;
+
 /// Column names of the counters, in the order of [`Counts::counters`].
-pub const COUNTERS: [&str; 11] = [
+pub const COUNTERS: [&str; N_COUNTERS] = [
     "submitted",
     "accepted",
     "handled",
@@ -171,6 +213,18 @@ pub const COUNTERS: [&str; 11] = [
     "reworked",
     "rated",
     "satisfied",
+    // The sources, in the order of `Source::ALL`.
+    "from_resident",
+    "from_patrol",
+    "from_visit",
+    "from_hotline",
+    "from_device",
+    "from_open311",
+    "resolved_on_site",
+    "mediated",
+    "mediation_agreed",
+    "follow_ups_due",
+    "follow_ups_on_time",
 ];
 
 /// Open in the metrics' sense: still needs attention and not yet handled (a resolved report
@@ -180,13 +234,13 @@ fn is_open_unhandled(status: ReportStatus) -> bool {
 }
 
 impl Counts {
-    /// Adds one report as of `now`; returns the deadline at which this report would turn
-    /// overdue later (an open, running report still within its limit), if any. A cancelled
-    /// report adds nothing.
+    /// Adds one report as of `now`; returns the last moment it counts as it does now by the
+    /// clock alone ([`Tally::next_change`]), if it will change. A cancelled report adds
+    /// nothing.
     pub fn add(&mut self, f: &Fact, now: i64) -> Option<i64> {
         let tally = Tally::of(f, now);
         self.add_tally(&tally);
-        tally.turns_overdue()
+        tally.next_change()
     }
 
     /// Adds a tally of reports (nothing if they are cancelled).
@@ -218,9 +272,12 @@ impl Counts {
         self.reworked += t.reworked;
         self.rated += t.rated;
         self.satisfied += t.satisfied;
+        self.sources = self.sources.plus(&t.sources);
     }
 
-    pub fn counters(&self) -> [i64; 11] {
+    pub fn counters(&self) -> [i64; N_COUNTERS] {
+        let s = &self.sources;
+        let [r, p, v, h, d, o] = s.by_source;
         [
             self.submitted,
             self.accepted,
@@ -233,10 +290,25 @@ impl Counts {
             self.reworked,
             self.rated,
             self.satisfied,
+            r,
+            p,
+            v,
+            h,
+            d,
+            o,
+            s.resolved_on_site,
+            s.mediated,
+            s.mediation_agreed,
+            s.follow_ups_due,
+            s.follow_ups_on_time,
         ]
     }
 
-    pub fn from_counters(c: [i64; 11], to_accept: Histogram, to_close: Histogram) -> Counts {
+    pub fn from_counters(
+        c: [i64; N_COUNTERS],
+        to_accept: Histogram,
+        to_close: Histogram,
+    ) -> Counts {
         Counts {
             submitted: c[0],
             accepted: c[1],
@@ -251,14 +323,22 @@ impl Counts {
             satisfied: c[10],
             to_accept,
             to_close,
+            sources: SourceCounts {
+                by_source: [c[11], c[12], c[13], c[14], c[15], c[16]],
+                resolved_on_site: c[17],
+                mediated: c[18],
+                mediation_agreed: c[19],
+                follow_ups_due: c[20],
+                follow_ups_on_time: c[21],
+            },
         }
     }
 
     /// `self + sign × other`, field by field.
     pub fn combine(&self, other: &Counts, sign: i64) -> Counts {
         let (a, b) = (self.counters(), other.counters());
-        let mut c = [0; 11];
-        for i in 0..11 {
+        let mut c = [0; N_COUNTERS];
+        for i in 0..N_COUNTERS {
             c[i] = a[i] + sign * b[i];
         }
         let mut ta = self.to_accept;
@@ -359,19 +439,28 @@ impl UnitCounts {
 
 /// The facts of one report the source and dispute figures need (a row of `reports`).
 #[derive(Clone, Debug)]
-pub struct SourceFact<'a> {
+pub struct SourceFact {
     pub source: Source,
     pub submitted_at: i64,
     pub resolved_at: Option<i64>,
     pub mediated_at: Option<i64>,
-    pub mediation_outcome: Option<&'a str>,
+    pub mediation_outcome: Option<String>,
     pub follow_up_due: Option<i64>,
     pub follow_up_at: Option<i64>,
 }
 
+impl SourceFact {
+    /// The due date of a follow-up not made yet and not due at `now`: the moment it turns
+    /// due by the clock alone.
+    pub fn follow_up_pending(&self, now: i64) -> Option<i64> {
+        self.follow_up_due
+            .filter(|due| *due > now && self.follow_up_at.is_none())
+    }
+}
+
 /// Additive counters of where a set of reports came from and how their disputes went
-/// (DOMAIN.md §9). The dashboard reads them with one grouped query whose `CASE`s spell out
-/// [`SourceCounts::add`].
+/// (DOMAIN.md §9): part of [`Counts`], so the rollups hold them like every report counter,
+/// and `dashboard::count` tallies them with the same `CASE`s as [`SourceCounts::add`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SourceCounts {
     /// Reports per source, in the order of [`Source::ALL`].
@@ -400,7 +489,7 @@ impl SourceCounts {
         }
         if f.mediated_at.is_some() {
             self.mediated += 1;
-            if f.mediation_outcome == Some("agreed") {
+            if f.mediation_outcome.as_deref() == Some("agreed") {
                 self.mediation_agreed += 1;
             }
         }
@@ -664,6 +753,7 @@ impl Metrics {
             follow_ups_due: 0,
             follow_up_on_time_rate: None,
         }
+        .with_sources(&c.sources)
     }
 
     /// The same metrics with the source and dispute figures of `c` (of these reports).
@@ -737,6 +827,14 @@ mod tests {
             closed_at: None,
             rework_count: 0,
             rating: None,
+            origin: from_source(Source::Resident),
+        }
+    }
+
+    impl Fact {
+        fn with_source(mut self, source: Source) -> Fact {
+            self.origin.source = source;
+            self
         }
     }
 
@@ -1130,7 +1228,7 @@ mod tests {
 
     const DAY: i64 = 24 * H;
 
-    fn from_source(source: Source) -> SourceFact<'static> {
+    fn from_source(source: Source) -> SourceFact {
         SourceFact {
             source,
             submitted_at: 0,
@@ -1143,10 +1241,10 @@ mod tests {
     }
 
     /// A mediation at `at` with `outcome`, its follow-up due a week later for an agreement.
-    fn mediated(outcome: &'static str, at: i64) -> SourceFact<'static> {
+    fn mediated(outcome: &str, at: i64) -> SourceFact {
         SourceFact {
             mediated_at: Some(at),
-            mediation_outcome: Some(outcome),
+            mediation_outcome: Some(outcome.into()),
             follow_up_due: matches!(outcome, "agreed" | "partly_agreed").then_some(at + 7 * DAY),
             ..from_source(Source::Resident)
         }
@@ -1169,11 +1267,11 @@ mod tests {
             (m.mediated, m.follow_ups_due, m.resolved_on_site),
             (0, 0, 0)
         );
-        // Report metrics carry no source figures unless given them; patrols likewise.
+        // Report counts carry their sources; patrols are given apart.
         let m = metrics(&[fact(ReportStatus::Submitted)]);
         assert_eq!(
             (m.from_resident, m.patrols, m.patrol_coverage_rate),
-            (0, 0, None)
+            (1, 0, None)
         );
         // An agreement whose week has not passed is not due yet.
         let m = source_metrics(&[mediated("agreed", NOW - DAY)], NOW);
@@ -1282,6 +1380,86 @@ mod tests {
             (sum.resolved_on_site, sum.mediated, sum.follow_ups_due),
             (1, 1, 1)
         );
+    }
+
+    #[test]
+    fn a_follow_up_not_yet_due_is_when_its_report_next_counts_differently() {
+        let due = NOW + 6 * DAY;
+        let agreed = Fact {
+            origin: mediated("agreed", NOW - DAY),
+            ..fact(ReportStatus::Resolved)
+        };
+        let mut c = Counts::default();
+        // A row is stale once its next_deadline is earlier than the clock; the follow-up is
+        // due from `due` on: one millisecond before it.
+        assert_eq!(c.add(&agreed, NOW), Some(due - 1));
+        assert_eq!((c.sources.mediated, c.sources.follow_ups_due), (1, 0));
+        let mut at_due = Counts::default();
+        assert_eq!(at_due.add(&agreed, due), None);
+        assert_eq!(at_due.sources.follow_ups_due, 1);
+        // Made early: due at once, nothing left to change.
+        let made = Fact {
+            origin: SourceFact {
+                follow_up_at: Some(NOW),
+                ..agreed.origin.clone()
+            },
+            ..agreed.clone()
+        };
+        assert_eq!(Counts::default().add(&made, NOW), None);
+        // The earlier of an overdue deadline and a follow-up.
+        let running = Fact {
+            accepted_at: Some(H),
+            deadline: Some(NOW + H),
+            ..fact(ReportStatus::InProgress)
+        };
+        let both = Fact {
+            origin: agreed.origin.clone(),
+            ..running.clone()
+        };
+        assert_eq!(Counts::default().add(&both, NOW), Some(NOW + H));
+        assert_eq!(Counts::default().add(&both, NOW + 2 * H), Some(due - 1));
+        // Cancelled reports count nowhere, and never change.
+        let cancelled = Fact {
+            status: ReportStatus::Cancelled,
+            ..both
+        };
+        let mut none = Counts::default();
+        assert_eq!(none.add(&cancelled, NOW), None);
+        assert!(none.is_zero());
+    }
+
+    #[test]
+    fn source_counters_round_trip_through_the_counter_array() {
+        let mut c = Counts::default();
+        for (i, source) in Source::ALL.into_iter().enumerate() {
+            for _ in 0..=i {
+                c.add(
+                    &Fact {
+                        origin: SourceFact {
+                            follow_up_at: Some(DAY),
+                            ..mediated("agreed", 0)
+                        },
+                        ..fact(ReportStatus::Closed)
+                    }
+                    .with_source(source),
+                    NOW,
+                );
+            }
+        }
+        assert_eq!(c.sources.by_source, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(c.sources.follow_ups_on_time, 21);
+        let back = Counts::from_counters(c.counters(), c.to_accept, c.to_close);
+        assert_eq!(back, c);
+        assert_eq!(c.combine(&c, -1), Counts::default());
+        for (name, value) in COUNTERS.iter().zip(c.counters()) {
+            if let Some(source) = name.strip_prefix("from_") {
+                let i = Source::ALL
+                    .iter()
+                    .position(|s| s.as_str() == source)
+                    .unwrap();
+                assert_eq!(value, i as i64 + 1, "{name}");
+            }
+        }
     }
 
     /// The span of a patrol from `start` to `end` (epoch ms) in grid `grid`.

@@ -24,7 +24,7 @@ use sea_orm::{
 
 use super::count::{count_key, Cohort, Pace};
 use super::histogram::{Histogram, BUCKETS};
-use super::metrics::{Counts, Fact, COUNTERS};
+use super::metrics::{Counts, Fact, COUNTERS, N_COUNTERS};
 use entity::reports;
 
 pub const TABLE: &str = "dashboard_rollups";
@@ -59,12 +59,13 @@ pub fn counts_to_values(c: &Counts) -> Vec<i64> {
 }
 
 pub fn counts_from_values(v: &[i64]) -> Counts {
-    let mut c = [0; 11];
-    c.copy_from_slice(&v[..11]);
+    const N: usize = N_COUNTERS;
+    let mut c = [0; N];
+    c.copy_from_slice(&v[..N]);
     let mut ta = Histogram::default();
     let mut tc = Histogram::default();
-    ta.0.copy_from_slice(&v[11..11 + BUCKETS]);
-    tc.0.copy_from_slice(&v[11 + BUCKETS..11 + 2 * BUCKETS]);
+    ta.0.copy_from_slice(&v[N..N + BUCKETS]);
+    tc.0.copy_from_slice(&v[N + BUCKETS..N + 2 * BUCKETS]);
     Counts::from_counters(c, ta, tc)
 }
 
@@ -718,8 +719,9 @@ where
     refresh_stale_paced(db, None, limit, Some(pace)).await
 }
 
-/// Refreshes the rows whose overdue figures the clock has changed since they were computed
-/// (an open report passed its deadline), within `path` if given; returns how many.
+/// Refreshes the stale rows: marked by a change, or whose figures the clock has changed since
+/// they were computed (an open report passed its deadline, a follow-up turned due), within
+/// `path` if given; returns how many.
 pub async fn refresh_stale<C>(db: &C, path: Option<&str>, limit: u64) -> Result<usize, DbErr>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -1146,8 +1148,21 @@ mod tests {
                 closed_at: Some(500_000),
                 rework_count: 1,
                 rating: Some(4),
+                origin: super::super::metrics::SourceFact {
+                    source: entity::enums::Source::Visit,
+                    submitted_at: 0,
+                    resolved_at: Some(0),
+                    mediated_at: Some(1),
+                    mediation_outcome: Some("agreed".into()),
+                    follow_up_due: Some(2),
+                    follow_up_at: Some(2),
+                },
             },
             0,
+        );
+        assert_eq!(
+            (c.sources.resolved_on_site, c.sources.follow_ups_on_time),
+            (1, 1)
         );
         let v = counts_to_values(&c);
         assert_eq!(v.len(), value_columns().len());

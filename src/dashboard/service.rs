@@ -1,7 +1,9 @@
 //! Reading the dashboard: scope checks, the period split into whole months (rows of grain
-//! `m`) and edge days (grain `d`), the grouped sums, and the figures read at request time
-//! ([`Figures`]): wishes from their table, unit figures from `report_units`, sources and
-//! disputes from `reports`, patrols and coverage from `patrols`, each with one query.
+//! `m`) and edge days (grain `d`), the grouped sums (every report counter, sources and
+//! disputes included), and the figures read at request time ([`Figures`]): wishes from their
+//! table, unit figures from `report_units`, patrols and coverage from `patrols`, each with one
+//! query. Only `group_by=source` counts reports at request time (the rollups are not split by
+//! source): tallied by the database (`count::count_by`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::metrics::{
-    covered_grid_days, Counts, Coverage, Metrics, PatrolSpan, SourceCounts, UnitCounts, WishCounts,
+    covered_grid_days, Counts, Coverage, Metrics, PatrolSpan, UnitCounts, WishCounts,
 };
 use super::rollup::{
     self, counts_from_values, day_key, int_sum, int_sum_expr, read_values, value_columns,
@@ -629,7 +631,7 @@ pub async fn unit_groups(
     Ok(groups)
 }
 
-/// How the source and patrol statements name their tables.
+/// How the patrol statement names its table.
 const PAT: &str = "p";
 
 /// `SUM(CASE WHEN cond THEN 1 ELSE 0 END)` as a 64-bit integer.
@@ -640,137 +642,6 @@ fn count_if(backend: DatabaseBackend, cond: SimpleExpr) -> SimpleExpr {
             .finally(Expr::val(0i64))
             .into(),
     )
-}
-
-/// The source and dispute figures of the scope: one row per group key (`gkey`) with the
-/// counters of [`SourceCounts`], over the reports of the `submitted` cohort (submitted in
-/// the period, in the area, not cancelled). The `CASE`s spell out [`SourceCounts::add`] as
-/// of `now`. Child areas are grouped by grid path (folded later); days by Shanghai day
-/// number. Grouped by the output name `gkey`, as [`unit_statement`] is.
-pub fn source_statement(backend: DatabaseBackend, s: &Scope, now: i64) -> Statement {
-    use crate::reports::status::ReportStatus;
-    let rep = |c: &str| Expr::col((a(REP), a(c)));
-    let start = rollup::day_start_ms(s.from);
-    let end = rollup::day_start_ms(s.to.succ_opt().unwrap_or(s.to));
-    let key: SimpleExpr = match s.group_by {
-        GroupBy::Grid => rep("grid_code").into(),
-        GroupBy::Child => Expr::col((a(GRID), a("path"))).into(),
-        GroupBy::Category => rep("category").into(),
-        GroupBy::Day => day_number(backend, rep("submitted_at")),
-        // Unit groups carry no report figures: only the totals are used.
-        GroupBy::Source | GroupBy::Unit => rep("source").into(),
-    };
-    let mut sel = Query::select();
-    sel.expr_as(key, a("gkey"));
-    for source in Source::ALL {
-        sel.expr_as(
-            count_if(backend, rep("source").eq(source.as_str())),
-            a(&format!("from_{}", source.as_str())),
-        );
-    }
-    sel.expr_as(
-        count_if(
-            backend,
-            rep("source")
-                .is_in([Source::Patrol.as_str(), Source::Visit.as_str()])
-                .and(rep("resolved_at").equals((a(REP), a("submitted_at")))),
-        ),
-        a("resolved_on_site"),
-    )
-    .expr_as(
-        count_if(backend, rep("mediated_at").is_not_null()),
-        a("mediated"),
-    )
-    .expr_as(
-        count_if(
-            backend,
-            rep("mediated_at")
-                .is_not_null()
-                .and(rep("mediation_outcome").eq("agreed")),
-        ),
-        a("mediation_agreed"),
-    )
-    .expr_as(
-        count_if(
-            backend,
-            rep("follow_up_due").is_not_null().and(
-                rep("follow_up_due")
-                    .lte(now)
-                    .or(rep("follow_up_at").is_not_null()),
-            ),
-        ),
-        a("follow_ups_due"),
-    )
-    .expr_as(
-        count_if(
-            backend,
-            rep("follow_up_due")
-                .is_not_null()
-                .and(rep("follow_up_at").is_not_null())
-                .and(rep("follow_up_at").lte(rep("follow_up_due"))),
-        ),
-        a("follow_ups_on_time"),
-    )
-    .from_as(entity::reports::Entity, a(REP))
-    .join_as(
-        JoinType::InnerJoin,
-        entity::areas::Entity,
-        a(GRID),
-        Expr::col((a(GRID), a("code"))).equals((a(REP), a("grid_code"))),
-    )
-    .cond_where(
-        Condition::all()
-            .add(rep("status").ne(ReportStatus::Cancelled.as_str()))
-            .add(Expr::col((a(GRID), a("path"))).like(format!("{}%", s.area.path)))
-            .add(rep("submitted_at").gte(start))
-            .add(rep("submitted_at").lt(end)),
-    )
-    .add_group_by([Expr::col(a("gkey")).into()]);
-    backend.build(&sel)
-}
-
-fn source_counts_of(row: &QueryResult) -> Result<SourceCounts, sea_orm::DbErr> {
-    let g = |c: &str| row.try_get::<i64>("", c);
-    let mut by_source = [0; 6];
-    for (n, source) in by_source.iter_mut().zip(Source::ALL) {
-        *n = g(&format!("from_{}", source.as_str()))?;
-    }
-    Ok(SourceCounts {
-        by_source,
-        resolved_on_site: g("resolved_on_site")?,
-        mediated: g("mediated")?,
-        mediation_agreed: g("mediation_agreed")?,
-        follow_ups_due: g("follow_ups_due")?,
-        follow_ups_on_time: g("follow_ups_on_time")?,
-    })
-}
-
-/// The source and dispute figures of a scope: totals and per group key.
-#[derive(Clone, Debug, Default)]
-pub struct SourceFigures {
-    pub total: SourceCounts,
-    pub groups: HashMap<String, SourceCounts>,
-}
-
-/// Reads [`source_statement`] (one grouped query) and folds its rows into the groups' keys.
-pub async fn source_figures(
-    db: &impl ConnectionTrait,
-    s: &Scope,
-    now: i64,
-) -> ApiResult<SourceFigures> {
-    let rows = db
-        .query_all(source_statement(db.get_database_backend(), s, now))
-        .await?;
-    let mut out = SourceFigures::default();
-    for row in &rows {
-        let c = source_counts_of(row)?;
-        out.total = out.total.plus(&c);
-        if let Some(key) = fold_key(s, row)? {
-            let g = out.groups.entry(key).or_default();
-            *g = g.plus(&c);
-        }
-    }
-    Ok(out)
 }
 
 /// The patrols touching the period in the area, one row per grid and Shanghai start day:
@@ -940,7 +811,6 @@ pub struct Figures {
     pub wishes: WishCounts,
     pub wish_groups: HashMap<String, WishCounts>,
     pub units: UnitFigures,
-    pub sources: SourceFigures,
     pub patrols: PatrolFigures,
 }
 
@@ -976,7 +846,6 @@ impl Figures {
             wishes: total,
             wish_groups: groups,
             units: unit_figures(&txn, s, now).await?,
-            sources: source_figures(&txn, s, now).await?,
             patrols: patrol_figures(&txn, s, now).await?,
         };
         txn.commit().await?;
@@ -988,7 +857,6 @@ impl Figures {
         let (patrols, coverage) = self.patrols.total;
         Metrics::from_counts(counts, self.wishes)
             .with_units(&self.units.total)
-            .with_sources(&self.sources.total)
             .with_patrols(patrols, coverage)
     }
 
@@ -1000,7 +868,6 @@ impl Figures {
             self.wish_groups.get(key).copied().unwrap_or_default(),
         )
         .with_units(&self.units.groups.get(key).copied().unwrap_or_default())
-        .with_sources(&self.sources.groups.get(key).copied().unwrap_or_default())
         .with_patrols(patrols, coverage)
     }
 }
@@ -1017,9 +884,10 @@ pub fn source_name(source: Source) -> &'static str {
     }
 }
 
-/// The six source groups: each source's report counts over the reports of the cohort,
-/// tallied by the database per source with the rollups' own rules (`count::count_by`, held
-/// to [`Counts::add`] by its tests); with its source and unit figures.
+/// The six source groups: each source's report counts (its source and dispute counters
+/// included) over the reports of the cohort, tallied by the database per source with the
+/// rollups' own rules (`count::count_by`, held to [`Counts::add`] by its tests); with its unit
+/// figures.
 pub async fn source_groups<C>(
     db: &C,
     s: &Scope,

@@ -8,9 +8,7 @@ use serde_json::{json, Value};
 
 use crate::grids::import_demo_tree;
 use crate::helpers::{assert_error, spawn_app, spawn_second_instance, Session, TestApp};
-use safegrid::dashboard::metrics::{
-    Counts, Coverage, Fact, Metrics, SourceCounts, SourceFact, WishCounts,
-};
+use safegrid::dashboard::metrics::{Counts, Coverage, Fact, Metrics, WishCounts};
 use safegrid::dashboard::rollup;
 
 pub struct World {
@@ -230,27 +228,12 @@ async fn naive(app: &TestApp, prefix: &str, wishes: WishCounts, days: i64) -> Va
         .unwrap();
     let now = safegrid::util::now_ms();
     let mut c = Counts::default();
-    let mut sources = SourceCounts::default();
     for r in &reports {
         if paths
             .get(&r.grid_code)
             .is_some_and(|p| p.starts_with(prefix))
         {
             c.add(&Fact::from(r), now);
-            if r.status != entity::enums::ReportStatus::Cancelled {
-                sources.add(
-                    &SourceFact {
-                        source: r.source,
-                        submitted_at: r.submitted_at,
-                        resolved_at: r.resolved_at,
-                        mediated_at: r.mediated_at,
-                        mediation_outcome: r.mediation_outcome.as_deref(),
-                        follow_up_due: r.follow_up_due,
-                        follow_up_at: r.follow_up_at,
-                    },
-                    now,
-                );
-            }
         }
     }
     let grids = areas
@@ -276,9 +259,7 @@ async fn naive(app: &TestApp, prefix: &str, wishes: WishCounts, days: i64) -> Va
         grid_days: grids * days,
     };
     serde_json::to_value(
-        Metrics::from_counts(&c, wishes)
-            .with_sources(&sources)
-            .with_patrols(patrols.len() as i64, Some(coverage)),
+        Metrics::from_counts(&c, wishes).with_patrols(patrols.len() as i64, Some(coverage)),
     )
     .unwrap()
 }
@@ -605,6 +586,7 @@ async fn a_key_counted_by_the_database_equals_its_reports_counted_one_by_one() {
     use safegrid::dashboard::histogram::thresholds_ms;
     use safegrid::reports::status::ReportStatus;
     use sea_orm::sea_query::{Alias, Expr};
+    use sea_orm::{ColumnTrait, QueryFilter};
     use std::collections::HashMap;
     let w = world().await;
     let app = &w.app;
@@ -671,6 +653,30 @@ async fn a_key_counted_by_the_database_equals_its_reports_counted_one_by_one() {
         row.rework_count = Set(next(3) as i32);
         row.rating = Set([None, Some(1), Some(3), Some(4), Some(5)][next(5)]);
         row.source = Set(Source::ALL[next(Source::ALL.len())]);
+        // On-site fixes (resolved at submission), disputes and follow-ups on both sides of
+        // `now` and of their due dates.
+        row.resolved_at = Set(match next(3) {
+            0 => None,
+            1 => Some(submitted_at),
+            _ => Some(submitted_at + 1 + pick(next(1_000)).abs()),
+        });
+        let mediated_at = (next(3) > 0).then_some(submitted_at + 60_000);
+        row.mediated_at = Set(mediated_at);
+        row.mediation_outcome = Set(mediated_at
+            .map(|_| ["agreed", "partly_agreed", "failed", "court"][next(4)].to_string()));
+        let follow_up_due = match next(6) {
+            0 => None,
+            1 => Some(now),
+            2 => Some(now + 1),
+            3 => Some(now - 1),
+            _ => Some(now - 86_400_000 + pick(next(1_000)).abs() % (2 * 86_400_000)),
+        };
+        row.follow_up_due = Set(follow_up_due);
+        row.follow_up_at = Set(match next(3) {
+            0 => None,
+            1 => follow_up_due,
+            _ => follow_up_due.map(|due| due + 1),
+        });
         let inserted = row.insert(db).await.unwrap();
         facts.push(Fact::from(&inserted));
         sources.push(inserted.source);
@@ -723,6 +729,39 @@ async fn a_key_counted_by_the_database_equals_its_reports_counted_one_by_one() {
     assert!(expected.open_overdue > 0 && expected.closed_late > 0 && expected.closed_on_time > 0);
     assert!(expected.to_accept.0.iter().filter(|&&n| n > 0).count() > 30);
     assert_eq!(expected_next, Some(now));
+    let s = expected.sources;
+    assert!(s.resolved_on_site > 0 && s.mediation_agreed > 0 && s.mediated > s.mediation_agreed);
+    assert!(s.follow_ups_due > s.follow_ups_on_time && s.follow_ups_on_time > 0);
+    assert!(facts
+        .iter()
+        .any(|f| f.origin.follow_up_pending(now).is_some()));
+    // Follow-ups alone set when the key next changes: those still ahead, made or not.
+    let mut follow_ups_only = Counts::default();
+    let mut next_follow_up = None::<i64>;
+    for fact in &facts {
+        let fact = Fact {
+            deadline: None,
+            ..fact.clone()
+        };
+        if let Some(d) = follow_ups_only.add(&fact, now) {
+            next_follow_up = Some(next_follow_up.map_or(d, |n: i64| n.min(d)));
+        }
+    }
+    assert_eq!(next_follow_up, Some(now), "the follow-up due at now + 1");
+    // The database agrees once no deadline masks it.
+    entity::reports::Entity::update_many()
+        .col_expr(
+            entity::reports::Column::Deadline,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(entity::reports::Column::GridCode.eq(key.area_code.as_str()))
+        .exec(db)
+        .await
+        .unwrap();
+    let counted = count::count_key(db, &key.cohort(), now, count::Pace::AtOnce)
+        .await
+        .unwrap();
+    assert_eq!(counted, (follow_ups_only, next_follow_up));
 }
 
 /// What a reader sees (the stale rows marked by the changes, caught up) is what a rebuild
@@ -1104,4 +1143,86 @@ async fn area_figures_are_planned_for_their_values_and_the_setting_stays_in_thei
     // On every backend the figures read through it answer (SQLite and MySQL plan each run).
     let d = dashboard(&w.app, &w.district, "area=D01").await;
     assert!(d["totals"]["submitted"].is_number(), "{d}");
+}
+
+#[tokio::test]
+async fn an_agreement_s_follow_up_turns_due_on_its_date_without_any_action() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let w = world().await;
+    let app = &w.app;
+    let id = submit(app, &w.resident, "sanitation", 31.205, 121.405).await;
+    // An agreement whose follow-up date is about to come, its rollup row refreshed with it.
+    let now = safegrid::util::now_ms();
+    let soon = now + 1_500;
+    entity::reports::Entity::update_many()
+        .col_expr(entity::reports::Column::MediatedAt, Expr::value(now))
+        .col_expr(
+            entity::reports::Column::MediationOutcome,
+            Expr::value("agreed"),
+        )
+        .col_expr(entity::reports::Column::FollowUpDue, Expr::value(soon))
+        .filter(entity::reports::Column::Id.eq(id.as_str()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let report = entity::reports::Entity::find_by_id(id.clone())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    safegrid::dashboard::report_changed(&app.state.db, &report, None).await;
+    let before = dashboard(app, &w.community, "area=C01").await;
+    assert_eq!(
+        (
+            &before["totals"]["mediated"],
+            &before["totals"]["mediation_agreed"],
+            &before["totals"]["follow_ups_due"]
+        ),
+        (&json!(1), &json!(1), &json!(0))
+    );
+    assert_eq!(before["totals"]["follow_up_on_time_rate"], Value::Null);
+
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+    let after = dashboard(app, &w.community, "area=C01").await;
+    assert_eq!(after["totals"]["follow_ups_due"], 1);
+    assert_eq!(
+        after["totals"]["follow_up_on_time_rate"].as_f64(),
+        Some(0.0)
+    );
+    assert_eq!(
+        after["totals"],
+        naive(app, "/D01/S01/C01/", wishes(0, 0, 0), 30).await
+    );
+    assert_caught_up_rollups_equal_a_rebuild(&app.state.db).await;
+}
+
+/// A deployment upgraded from rollups without the source counters: the migration adds them
+/// at 0 and marks every own row stale, so the first read (and the upkeep) fill them in.
+#[tokio::test]
+async fn rollups_from_before_the_source_counters_are_filled_in_after_the_migration() {
+    use migration::MigratorTrait;
+    let w = world().await;
+    populate(&w).await;
+    let app = &w.app;
+    let db = &app.state.db;
+    let day = today();
+    let q = format!("area=D01&from={day}&to={day}&group_by=child");
+    let expected = dashboard(app, &w.district, &q).await;
+    assert_eq!(expected["totals"]["from_resident"], 7);
+    safegrid::dashboard::refresh_all_stale(db).await.unwrap();
+
+    migration::Migrator::down(db, Some(1)).await.unwrap();
+    migration::Migrator::up(db, None).await.unwrap();
+    let zeros = rollup::snapshot(db).await.unwrap();
+    let from_resident = rollup::value_columns()
+        .iter()
+        .position(|c| c == "from_resident")
+        .unwrap();
+    assert!(zeros.iter().all(|(_, values)| values[from_resident] == 0));
+
+    let read = dashboard(app, &w.district, &q).await;
+    assert_eq!(read["totals"], expected["totals"]);
+    assert_eq!(read["groups"], expected["groups"]);
+    assert_caught_up_rollups_equal_a_rebuild(db).await;
 }
