@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use anyhow::Context;
-use migration::MigratorTrait;
 use sea_orm::{DatabaseConnection, QueryFilter};
 
 use crate::config::Settings;
@@ -13,7 +12,7 @@ async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConn
     let db = crate::infra::db::connect(&settings.database_url)
         .await
         .context("could not connect to SAFEGRID_DATABASE_URL")?;
-    migration::Migrator::up(&db, None)
+    crate::infra::db::migrate(&db)
         .await
         .context("could not run migrations")?;
     Ok(db)

@@ -114,7 +114,8 @@ async fn run_leased_jobs(state: &AppState) {
         }
     }
     if lease(state, "dashboard_upkeep", holder, ttl).await {
-        // Open reports passing their deadline change the overdue figures of their day.
+        // Rows marked by changes, and those the clock changed: open reports passing their
+        // deadline, agreements' follow-ups turning due.
         match crate::dashboard::upkeep(&state.db, 2_000, &state.upkeep_pace).await {
             Ok(n) if n > 0 => {
                 tracing::info!(rows = n, "dashboard rollups caught up with the clock")

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpRequest, HttpServer};
 use anyhow::Context;
-use migration::MigratorTrait;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config as DocsConfig, SwaggerUi};
 
@@ -42,7 +41,7 @@ impl Application {
             crate::infra::db::connect_pool(&settings.database_url, settings.database_pool_size)
                 .await
                 .context("could not connect to SAFEGRID_DATABASE_URL")?;
-        migration::Migrator::up(&db, None)
+        crate::infra::db::migrate(&db)
             .await
             .context("could not run database migrations")?;
         if settings.keys.is_development() {

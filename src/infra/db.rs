@@ -7,6 +7,31 @@ use sea_orm::{
     Statement,
 };
 
+/// The migration that added the source and dispute counters to the dashboard rollups: it
+/// leaves every own row stale, which the upkeep and the first reads then recount.
+const ROLLUP_SOURCE_COUNTERS: &str = "m20261206_000002_rollup_source_counters";
+
+/// Runs the pending migrations (the server at its start, `safegrid migrate`), and tells the
+/// operator what one of them leaves to do.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use migration::MigratorTrait;
+    let pending: Vec<String> = migration::Migrator::get_pending_migrations(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    migration::Migrator::up(db, None).await?;
+    if pending.iter().any(|name| name == ROLLUP_SOURCE_COUNTERS) {
+        tracing::warn!(
+            "the dashboard rollups gained the source and dispute counters: every rollup row is \
+             stale until recounted, which the upkeep does in the background and each dashboard \
+             read does for its own area first (slow reads until caught up); \
+             `safegrid dashboard rebuild` does it all at once"
+        );
+    }
+    Ok(())
+}
+
 /// Opens the pool for `url`.
 ///
 /// SQLite gets one connection: its writers serialise anyway, and a single connection avoids

@@ -1213,7 +1213,7 @@ async fn rollups_from_before_the_source_counters_are_filled_in_after_the_migrati
     safegrid::dashboard::refresh_all_stale(db).await.unwrap();
 
     migration::Migrator::down(db, Some(1)).await.unwrap();
-    migration::Migrator::up(db, None).await.unwrap();
+    safegrid::infra::db::migrate(db).await.unwrap();
     let zeros = rollup::snapshot(db).await.unwrap();
     let from_resident = rollup::value_columns()
         .iter()
