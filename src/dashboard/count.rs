@@ -211,7 +211,7 @@ fn tally_statement(
     .finally(now)
     .into();
     let past = col("deadline").is_not_null().and(col("deadline").lt(clock));
-    let groups = [
+    let groups: [(&str, SimpleExpr); 2] = [
         (
             "ta",
             Expr::case(col("accepted_at").is_null(), -1i64)
@@ -252,12 +252,11 @@ fn tally_statement(
     if let Some(by) = by {
         rows.expr_as(col(by), a("by_key"));
     }
-    for (name, expr) in groups
-        .iter()
-        .map(|(n, e)| (n.to_string(), e))
-        .chain(flags.iter().map(|(n, e)| (n.clone(), e)))
-    {
-        rows.expr_as(bigint(backend, expr.clone()), a(&name));
+    for (name, expr) in &groups {
+        rows.expr_as(bigint(backend, expr.clone()), a(name));
+    }
+    for (name, expr) in &flags {
+        rows.expr_as(bigint(backend, expr.clone()), a(name));
     }
     rows.expr_as(
         Expr::case(past, Expr::val(None::<i64>)).finally(col("deadline")),
@@ -299,8 +298,9 @@ fn tally_statement(
 }
 
 /// Counts a cohort's reports as of `now`; also returns the last moment the counts hold by the
-/// clock alone (the rollup row's `next_deadline`: `Tally::next_change`), if they will change. At once: one statement over the
-/// whole day. Spread: pages of [`PAGE`] reports, each followed by a pause as long as it took.
+/// clock alone (the rollup row's `next_deadline`: `Tally::next_change`), if they will change.
+/// At once: one statement over the whole day. Spread: pages of [`PAGE`] reports, each
+/// followed by a pause as long as it took.
 pub async fn count_key(
     db: &impl ConnectionTrait,
     cohort: &Cohort,

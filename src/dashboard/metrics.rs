@@ -170,10 +170,7 @@ impl Tally {
             return None;
         }
         let follow_up = self.first_follow_up.map(|due| due - 1);
-        match (self.turns_overdue(), follow_up) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.turns_overdue().into_iter().chain(follow_up).min()
     }
 }
 
