@@ -21,7 +21,15 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         .map(|m| m.name().to_owned())
         .collect();
     migration::Migrator::up(db, None).await?;
-    if pending.iter().any(|name| name == ROLLUP_SOURCE_COUNTERS) {
+    // A new database has no rollup rows to catch up with.
+    let had_rollups = || async {
+        use sea_orm::EntityTrait;
+        entity::dashboard_rollups::Entity::find()
+            .one(db)
+            .await
+            .map(|row| row.is_some())
+    };
+    if pending.iter().any(|name| name == ROLLUP_SOURCE_COUNTERS) && had_rollups().await? {
         tracing::warn!(
             "the dashboard rollups gained the source and dispute counters: every rollup row is \
              stale until recounted, which the upkeep does in the background and each dashboard \
