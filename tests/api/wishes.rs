@@ -303,11 +303,13 @@ async fn the_whole_lifecycle_from_wish_to_confirmed_closure() {
             ("confirm", "wisher"),
         ]
     );
-    // Events were written with the changes.
+    // Events were written with the changes, in their order (by id: without an ORDER BY,
+    // PostgreSQL returns rows the relay has since updated in whatever order they now lie).
     let db = app.db().await;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     let kinds: Vec<String> = entity::outbox::Entity::find()
         .filter(entity::outbox::Column::Kind.starts_with("wish_"))
+        .order_by_asc(entity::outbox::Column::Id)
         .all(&db)
         .await
         .unwrap()
